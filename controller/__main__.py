@@ -1,0 +1,5 @@
+"""Allows `python -m controller`."""
+
+from controller.cli import main
+
+main()

@@ -1,0 +1,408 @@
+"""SQLite store: what the world cannot tell (attempt verdicts, backoff deadlines, events).
+
+Git refs, worktrees, processes and exit records are read from the world on every pass; this
+database only keeps what cannot be recovered from them: the intent row written before a
+process starts, the controller's verdict on each attempt (outcome, reason, retry deadline,
+conflicting files), an append-only event log, and a few controller facts (pid, last pass,
+spec generation). Losing it costs history, never correctness of the next pass.
+
+The schema is versioned in the `meta` table. `MIGRATIONS[i]` brings a database from version
+`i` to `i + 1`; a later release appends to that list and never edits an entry. A database
+written by a newer release (a version above `SCHEMA_VERSION`) is refused with a clear error
+instead of being misread. Connections use WAL so read-only commands (`status`, `diff`) can
+read while the controller writes, and a 5 s busy timeout rides out short write locks.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+BUSY_TIMEOUT_S = 5.0
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (e.g. it was written by a newer orchestrator)."""
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    """One row of `attempts`; mirrors the columns (`conflicts` decoded from JSON)."""
+
+    task: str
+    number: int
+    created_at: float | None = None
+    pid: int | None = None
+    create_time: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    outcome: str | None = None
+    reason: str = ""
+    retry_at: float | None = None
+    conflicts: tuple[str, ...] = ()
+    agent: str | None = None
+    base_sha: str | None = None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    ts: float
+    task: str | None
+    kind: str
+    message: str
+    data: Any = None
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """CREATE TABLE attempts (
+            task TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            created_at REAL,
+            pid INTEGER,
+            create_time REAL,
+            started_at REAL,
+            ended_at REAL,
+            exit_code INTEGER,
+            outcome TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            retry_at REAL,
+            conflicts TEXT NOT NULL DEFAULT '[]',
+            agent TEXT,
+            base_sha TEXT,
+            PRIMARY KEY (task, number)
+        )"""
+    )
+    conn.execute(
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            task TEXT,
+            kind TEXT NOT NULL,
+            message TEXT NOT NULL,
+            data TEXT
+        )"""
+    )
+    conn.execute("CREATE TABLE controller (key TEXT PRIMARY KEY, value TEXT)")
+    conn.execute("CREATE INDEX events_task ON events(task)")
+    conn.execute("CREATE INDEX events_kind ON events(kind)")
+    conn.execute("CREATE INDEX attempts_task ON attempts(task)")
+
+
+# Append only: MIGRATIONS[i] upgrades version i to i + 1.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_ATTEMPT_COLUMNS = (
+    "task, number, created_at, pid, create_time, started_at, ended_at, exit_code, "
+    "outcome, reason, retry_at, conflicts, agent, base_sha"
+)
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    has_meta = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    ).fetchone()
+    if not has_meta:
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _newer_error(path: Path, found: int) -> StoreError:
+    return StoreError(
+        f"{path}: database schema version {found} is newer than this orchestrator "
+        f"understands (up to {SCHEMA_VERSION}); upgrade orchestrator or use a fresh state/"
+    )
+
+
+def _row_to_attempt(row: sqlite3.Row) -> AttemptRow:
+    try:
+        conflicts = tuple(str(c) for c in json.loads(row["conflicts"] or "[]"))
+    except (ValueError, TypeError):
+        conflicts = ()
+    return AttemptRow(
+        task=row["task"],
+        number=row["number"],
+        created_at=row["created_at"],
+        pid=row["pid"],
+        create_time=row["create_time"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        exit_code=row["exit_code"],
+        outcome=row["outcome"],
+        reason=row["reason"] or "",
+        retry_at=row["retry_at"],
+        conflicts=conflicts,
+        agent=row["agent"],
+        base_sha=row["base_sha"],
+    )
+
+
+class Store:
+    """The controller's database. Use `Store.open` (controller) or `Store.open_readonly`."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        if readonly:
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        else:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        self._conn = conn
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            if readonly:
+                conn.execute("PRAGMA query_only = ON")
+                found = _schema_version(conn)
+                if found > SCHEMA_VERSION:
+                    raise _newer_error(self.path, found)
+                self.schema_version = found
+            else:
+                conn.execute("PRAGMA journal_mode = WAL")
+                self.schema_version = self._migrate()
+        except BaseException:
+            conn.close()
+            raise
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating parents, file and schema as needed) for reading and writing."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> Store | None:
+        """Open for reading only; None when there is no database yet. Never creates it.
+
+        A database not yet migrated to this release's schema is reported as None as well when
+        it is empty (version 0); an older non-empty one raises `StoreError` (the controller
+        migrates on its next start).
+        """
+        path = Path(path)
+        if not path.is_file():
+            return None
+        store = cls(path, readonly=True)
+        if store.schema_version == 0:
+            store.close()
+            return None
+        if store.schema_version < SCHEMA_VERSION:
+            found = store.schema_version
+            store.close()
+            raise StoreError(
+                f"{path}: database schema version {found} is older than {SCHEMA_VERSION}; "
+                "start the controller once to migrate it"
+            )
+        return store
+
+    def _migrate(self) -> int:
+        conn = self._conn
+        found = _schema_version(conn)
+        if found > SCHEMA_VERSION:
+            raise _newer_error(self.path, found)
+        if found == SCHEMA_VERSION:
+            return found
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = _schema_version(conn)  # another process may have migrated meanwhile
+            if found > SCHEMA_VERSION:
+                raise _newer_error(self.path, found)
+            if found == 0:
+                conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            for migration in MIGRATIONS[found:]:
+                migration(conn)
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return SCHEMA_VERSION
+
+    # --- attempts -------------------------------------------------------------------------
+
+    def begin_attempt(
+        self, task: str, number: int, agent: str | None, base_sha: str | None, now: float
+    ) -> None:
+        """Record the intent to start attempt `number` of `task`, before the process starts.
+
+        Idempotent: a second call for the same (task, number) leaves the first row as is.
+        """
+        self._conn.execute(
+            "INSERT INTO attempts(task, number, created_at, agent, base_sha) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(task, number) DO NOTHING",
+            (task, number, now, agent, base_sha),
+        )
+
+    def set_launched(
+        self, task: str, number: int, pid: int, create_time: float, started_at: float
+    ) -> None:
+        """Record the started process (upserts if the intent row is missing)."""
+        self._conn.execute(
+            "INSERT INTO attempts(task, number, pid, create_time, started_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(task, number) DO UPDATE SET "
+            "pid = excluded.pid, create_time = excluded.create_time, "
+            "started_at = excluded.started_at",
+            (task, number, pid, create_time, started_at),
+        )
+
+    def finish_attempt(
+        self,
+        task: str,
+        number: int,
+        *,
+        outcome: str,
+        reason: str = "",
+        exit_code: int | None = None,
+        ended_at: float | None = None,
+        retry_at: float | None = None,
+        conflicts: Sequence[str] = (),
+    ) -> None:
+        """Record the controller's verdict. Sets outcome and reason, plus the other fields
+        only when given (non-None; `conflicts` when non-empty). Upserts a missing row."""
+        values: dict[str, Any] = {"outcome": outcome, "reason": reason}
+        if exit_code is not None:
+            values["exit_code"] = exit_code
+        if ended_at is not None:
+            values["ended_at"] = ended_at
+        if retry_at is not None:
+            values["retry_at"] = retry_at
+        if conflicts:
+            values["conflicts"] = json.dumps(list(conflicts))
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in values)
+        self._conn.execute(
+            f"INSERT INTO attempts(task, number, {cols}) VALUES (?, ?, {marks}) "
+            f"ON CONFLICT(task, number) DO UPDATE SET {updates}",
+            (task, number, *values.values()),
+        )
+
+    def attempts(self, task: str | None = None) -> list[AttemptRow]:
+        """Attempt rows ordered by (task, number); only `task`'s when given."""
+        sql = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts"
+        params: tuple[Any, ...] = ()
+        if task is not None:
+            sql += " WHERE task = ?"
+            params = (task,)
+        rows = self._conn.execute(sql + " ORDER BY task, number", params).fetchall()
+        return [_row_to_attempt(r) for r in rows]
+
+    def attempts_by_task(self) -> dict[str, list[AttemptRow]]:
+        """All attempt rows grouped by task, each list ordered by number (one query)."""
+        out: dict[str, list[AttemptRow]] = {}
+        for row in self.attempts():
+            out.setdefault(row.task, []).append(row)
+        return out
+
+    # --- events ---------------------------------------------------------------------------
+
+    def add_event(
+        self,
+        kind: str,
+        message: str,
+        task: str | None = None,
+        data: Any = None,
+        now: float | None = None,
+    ) -> int:
+        """Append an event; returns its id (ids increase with insertion order)."""
+        cur = self._conn.execute(
+            "INSERT INTO events(ts, task, kind, message, data) VALUES (?, ?, ?, ?, ?)",
+            (
+                time.time() if now is None else now,
+                task,
+                kind,
+                message,
+                None if data is None else json.dumps(data, default=str),
+            ),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def events(
+        self,
+        task: str | None = None,
+        kinds: Iterable[str] | None = None,
+        since_id: int = 0,
+        limit: int | None = None,
+        *,
+        newest: bool = False,
+    ) -> list[EventRow]:
+        """Events with id > `since_id`, oldest first, optionally filtered by task and kinds.
+
+        `limit` keeps the first `limit` matches (so `--follow` paging never skips one), or
+        the last `limit` when `newest` is true (still returned oldest first).
+        """
+        where = ["id > ?"]
+        params: list[Any] = [since_id]
+        if task is not None:
+            where.append("task = ?")
+            params.append(task)
+        if kinds is not None:
+            kind_list = list(kinds)
+            if not kind_list:
+                return []
+            where.append(f"kind IN ({', '.join('?' for _ in kind_list)})")
+            params.extend(kind_list)
+        sql = "SELECT id, ts, task, kind, message, data FROM events WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC" if newest else " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self._conn.execute(sql, params).fetchall()
+        if newest:
+            rows.reverse()
+        return [
+            EventRow(
+                id=r["id"],
+                ts=r["ts"],
+                task=r["task"],
+                kind=r["kind"],
+                message=r["message"],
+                data=None if r["data"] is None else json.loads(r["data"]),
+            )
+            for r in rows
+        ]
+
+    # --- controller facts -----------------------------------------------------------------
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._conn.execute(
+            "INSERT INTO controller(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM controller WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
