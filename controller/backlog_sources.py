@@ -32,9 +32,13 @@ def with_roadmap(spec: Spec) -> Spec:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError([Problem(source, 1, 1, "backlogFrom.roadmap", "roadmap file not found")]) from None
+        raise SpecError(
+            [Problem(source, 1, 1, "backlogFrom.roadmap", "roadmap file not found")]
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([Problem(source, 1, 1, "backlogFrom.roadmap", f"cannot read: {exc}")]) from None
+        raise SpecError(
+            [Problem(source, 1, 1, "backlogFrom.roadmap", f"cannot read: {exc}")]
+        ) from None
     parsed = parse_roadmap(text, source)
     if parsed.problems:
         raise SpecError([Problem(source, p.line, p.column, "", p.message) for p in parsed.problems])

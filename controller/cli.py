@@ -12,7 +12,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 
@@ -123,6 +122,128 @@ def diff(
     raise typer.Exit(2 if result.has_changes else 0)
 
 
+def _run_controller(file: Path, repo: Path | None, watch: bool, output: Output) -> int:
+    from controller.lock import LockHeld
+    from controller.loop import Controller
+
+    spec = load(file, output, repo)
+    echo = (
+        (lambda line: None)
+        if output is Output.json
+        else (lambda line: out.print(line, markup=False))
+    )
+    try:
+        controller = Controller(file, spec, repo_override=repo, echo=echo)
+        with controller:
+            if watch:
+                echo(
+                    f"watching {file} (repo {spec.repo_path}, {len(spec.backlog)} tasks); "
+                    "Ctrl-C or `orchestrator stop` drains and exits"
+                )
+                return controller.watch()
+            result = controller.reconcile_once()
+    except LockHeld as exc:
+        raise fail(f"{exc}; one controller per state directory") from None
+    if output is Output.json:
+        out.print(to_json(result.as_dict()))
+    else:
+        for line in plan_lines(result, show_waits=False):
+            out.print(line, markup=False)
+    return 0
+
+
+@app.command()
+def reconcile(
+    file: SpecOpt = DEFAULT_SPEC,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Keep converging until stopped.")
+    ] = False,
+    repo: RepoOpt = None,
+    output: OutputOpt = Output.text,
+) -> None:
+    """Make the world match the spec: one pass, or continuously with --watch.
+
+    A pass spawns agents for ready tasks, retries failures after their backoff, verifies and
+    merges finished work, and prunes what is done. With --watch it reacts at once to spec
+    edits, agent exits and stop requests, and resyncs every pollInterval.
+    """
+    raise typer.Exit(_run_controller(file, repo, watch, output))
+
+
+@app.command()
+def start(file: SpecOpt = DEFAULT_SPEC, repo: RepoOpt = None) -> None:
+    """Alias of `reconcile --watch` (the original guide's name)."""
+    raise typer.Exit(_run_controller(file, repo, True, Output.text))
+
+
+@app.command()
+def stop(
+    file: SpecOpt = DEFAULT_SPEC,
+    force: Annotated[
+        bool, typer.Option("--force", help="Stop running agents now (their work is snapshotted).")
+    ] = False,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the controller to exit.")] = 30.0,
+) -> None:
+    """Ask the running controller to stop: start nothing new, let running agents finish.
+
+    With --force the agents are stopped now; uncommitted work is kept in
+    refs/orchestrator/archive/<task>/<n>. Without a running controller, --force stops the
+    agents directly.
+    """
+    from controller.lock import is_locked, read_holder
+    from controller.loop import Controller, write_stop_request
+    from controller.paths import StatePaths
+
+    spec = load(file)
+    paths = StatePaths(spec.state_path)
+    if not is_locked(paths.lock):
+        if not force:
+            out.print("no controller is running; nothing to stop")
+            return
+        with Controller(file, spec) as controller:
+            controller.force = controller.draining = True
+            controller.run_pass(sync_merges=True)
+        out.print("agents stopped; their work is kept in their worktrees and archive refs")
+        return
+    holder = read_holder(paths.lock) or {}
+    write_stop_request(paths, force)
+    mode = "force" if force else "graceful"
+    out.print(f"{mode} stop requested from controller PID {holder.get('pid', '?')}")
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if not is_locked(paths.lock):
+            out.print("controller stopped")
+            return
+        time.sleep(0.1)
+    out.print(f"controller still running after {wait:.0f}s (it waits for agents to finish)")
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Where to create the demo (default: a new temp folder)."),
+    ] = None,
+    seconds: Annotated[float, typer.Option(help="How long each scripted agent works.")] = 1.2,
+) -> None:
+    """Run the whole product on a scratch repository with bundled scripted agents.
+
+    Creates a repo and a spec with ten tasks across three agent types, runs the reconcile
+    loop to convergence (a crash, a retry and a merge conflict included) and prints the
+    measured speedup against sequential. Offline; takes a few seconds.
+    """
+    from controller.demo import run_demo
+    from controller.live import LiveTable
+
+    if directory is not None:
+        if directory.exists() and any(directory.iterdir()):
+            raise fail(f"{directory} is not empty; choose a new folder")
+        directory.mkdir(parents=True, exist_ok=True)
+    with LiveTable(out) as live:
+        code, _ = run_demo(directory, seconds=seconds, echo=live.echo, on_pass=live.update)
+    raise typer.Exit(code)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
@@ -131,17 +252,25 @@ def version() -> None:
 
 def main() -> None:
     """Console-script entry point: usage errors exit 1 (2 means 'changes pending')."""
+    from loguru import logger
+
+    logger.remove()  # logs go to state/logs/controller.log, not the terminal
+    command = typer.main.get_command(app)
     try:
-        app(standalone_mode=False)
-    except click.exceptions.Exit as exc:
+        result = command.main(prog_name="orchestrator", standalone_mode=False)
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err.print("aborted")
+    except KeyboardInterrupt:
+        err.print("interrupted")
         sys.exit(130)
-    except click.exceptions.UsageError as exc:
-        exc.show()
-        sys.exit(1)
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(1)
-    sys.exit(0)
+    except Exception as exc:
+        # click's usage errors (vendored by newer typer versions): show them, exit 1
+        show = getattr(exc, "show", None)
+        if callable(show) and hasattr(exc, "exit_code"):
+            show()
+            sys.exit(1)
+        if type(exc).__name__ == "Abort":
+            err.print("aborted")
+            sys.exit(130)
+        raise
+    sys.exit(result if isinstance(result, int) else 0)

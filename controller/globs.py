@@ -133,7 +133,9 @@ def _contains_segs(outer: tuple[str, ...], inner: tuple[str, ...]) -> bool:
     if not outer:
         return not inner
     if outer[0] == "**":
-        return _contains_segs(outer[1:], inner) or (bool(inner) and _contains_segs(outer, inner[1:]))
+        return _contains_segs(outer[1:], inner) or (
+            bool(inner) and _contains_segs(outer, inner[1:])
+        )
     if not inner or inner[0] == "**":
         return False
     return _segment_contains(outer[0], inner[0]) and _contains_segs(outer[1:], inner[1:])

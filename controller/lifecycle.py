@@ -34,7 +34,7 @@ class TaskState:
 def failure_reason(a: AttemptObs) -> str:
     if a.reason:
         return a.reason
-    if a.outcome == "timeout":
+    if a.outcome == "timeout" or a.timed_out:
         return "timed out"
     if a.exit_code is not None:
         return f"exit {a.exit_code}"
@@ -58,7 +58,9 @@ def classify_attempt(a: AttemptObs, now: float) -> str:
     return "failed"  # the process is gone and left no exit record: lost
 
 
-def task_state(attempts: tuple[AttemptObs, ...], merged: bool, now: float, max_attempts: int) -> TaskState:
+def task_state(
+    attempts: tuple[AttemptObs, ...], merged: bool, now: float, max_attempts: int
+) -> TaskState:
     n = len(attempts)
     if merged:
         return TaskState("merged", n, attempts[-1] if attempts else None)
@@ -72,7 +74,8 @@ def task_state(attempts: tuple[AttemptObs, ...], merged: bool, now: float, max_a
         # "merged" by our records but not on the integration branch (reset by hand): land again
         return TaskState("pending_merge", n, last)
     reason = failure_reason(last)
-    if n >= max_attempts:
+    counted = sum(1 for a in attempts if a.outcome != "stopped")  # a user's stop is free
+    if counted >= max_attempts:
         return TaskState("exhausted", n, last, reason)
     return TaskState("failed", n, last, reason)
 
@@ -94,6 +97,6 @@ def retry_at(spec: Spec, task: Task, last: AttemptObs) -> float:
     if last.retry_at is not None:
         return last.retry_at
     ended = last.ended_at or last.started_at or last.created_at or 0.0
-    if last.outcome == "conflict":
+    if last.outcome in ("conflict", "stopped"):
         return ended  # a fresh attempt on the new tip is due at once
     return ended + backoff_delay(task.id, last.number, spec.backoff.initial, spec.backoff.max)

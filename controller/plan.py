@@ -118,7 +118,7 @@ class _Planner:
     def worktree_label(self, task_id: str) -> str:
         root = self.spec.worktree_root_path
         try:
-            shown = root.relative_to(self.spec.repo_path.parent)
+            shown = root.relative_to(self.spec.repo_path)
         except ValueError:
             shown = root
         return f"{shown}/{task_id}"
@@ -189,9 +189,14 @@ class _Planner:
             return
         elapsed = f", {format_duration(self.now - started)}" if started else ""
         pid = f" pid {last.pid}" if last.pid else ""
-        self.wait(task.id, st.stage, f"attempt {n} of {m} running{pid}{elapsed}")
+        deadline = started + limit if started is not None else None
+        self.wait(task.id, st.stage, f"attempt {n} of {m} running{pid}{elapsed}", until=deadline)
 
     def decide_merge(self, task: Task, st: TaskState) -> None:
+        if task.id in self.obs.merging:
+            verify = " ".join(self.spec.verify) if self.spec.verify else "no verify gate"
+            self.wait(task.id, "verifying", f"merge in progress (verify: {verify})")
+            return
         checkout = self.obs.integration_checkout
         branch = self.spec.integration_branch
         if checkout is not None and checkout.dirty:
@@ -246,7 +251,9 @@ class _Planner:
             return
         limit = self.admission.limit
         if self.running >= limit:
-            self.wait(task.id, phase, f"no slot: {self.running}/{limit} ({self.admission.bound_by})")
+            self.wait(
+                task.id, phase, f"no slot: {self.running}/{limit} ({self.admission.bound_by})"
+            )
             return
         agent_cap = self.spec.agents[task.agent].max_parallel
         in_use = self.per_agent.get(task.agent, 0)
@@ -280,7 +287,10 @@ class _Planner:
                 continue
             if alive:
                 n = attempts[-1].number
-                self.act(Action(STOP, task_id, "removed from the spec", None, n, outcome="stopped"), "stopping")
+                self.act(
+                    Action(STOP, task_id, "removed from the spec", None, n, outcome="stopped"),
+                    "stopping",
+                )
             elif task_id in self.obs.worktrees and self.spec.prune:
                 reason = "removed from the spec; uncommitted work archived, branch kept"
                 self.act(Action(PRUNE, task_id, reason), "orphan")

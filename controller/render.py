@@ -30,8 +30,10 @@ def plan_summary(plan: Plan) -> str:
     counts = plan.counts()
     if not counts:
         waiting = len(plan.waits)
-        return f"No changes. {waiting} task{'s' if waiting != 1 else ''} waiting." if waiting else (
-            "No changes. Everything is converged."
+        return (
+            f"No changes. {waiting} task{'s' if waiting != 1 else ''} waiting."
+            if waiting
+            else ("No changes. Everything is converged.")
         )
     parts = [f"{counts[k]} {k}" for k in _ORDER if k in counts]
     adm = plan.admission

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from controller.globs import scopes_overlap
 from controller.observe.model import ResourcesObs
-from controller.spec import Spec, Threshold, Task
+from controller.spec import Spec, Task, Threshold
 
 
 def rule_limit(rules: list[Threshold], percent: float) -> int:

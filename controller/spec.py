@@ -79,7 +79,7 @@ def placeholders_in(arg: str) -> list[str]:
 def _check_argv(argv: object, what: str) -> object:
     if isinstance(argv, str):
         raise ValueError(
-            f"{what} must be a list of argv elements, e.g. [claude, -p, \"{{prompt}}\"], "
+            f'{what} must be a list of argv elements, e.g. [claude, -p, "{{prompt}}"], '
             "not a shell string (nothing is ever run through a shell)"
         )
     return argv
@@ -256,7 +256,9 @@ class Spec(_Model):
         if problem:
             raise ValueError(problem)
         if v.startswith("orchestrator/"):
-            raise ValueError("the integration branch must not live under orchestrator/ (task branches)")
+            raise ValueError(
+                "the integration branch must not live under orchestrator/ (task branches)"
+            )
         return v
 
     @field_validator("verify", mode="before")

@@ -20,7 +20,10 @@ def duplicate_ids(spec: Spec) -> Iterator[Finding]:
     first: dict[str, int] = {}
     for i, task in enumerate(spec.backlog):
         if task.id in first:
-            yield ("backlog", i, "id"), f"duplicate task id '{task.id}' (also backlog[{first[task.id]}])"
+            yield (
+                ("backlog", i, "id"),
+                f"duplicate task id '{task.id}' (also backlog[{first[task.id]}])",
+            )
         else:
             first[task.id] = i
 

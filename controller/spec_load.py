@@ -122,7 +122,11 @@ def _decode(data: bytes, source: str) -> str:
         line = before.count(b"\n") + 1
         col = exc.start - (before.rfind(b"\n") + 1) + 1
         raise SpecError(
-            [Problem(source, line, col, "", f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x})")]
+            [
+                Problem(
+                    source, line, col, "", f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x})"
+                )
+            ]
         ) from None
 
 
@@ -269,7 +273,11 @@ def read_spec_text(
     locator = Locator(tree)
     if not isinstance(tree, CommentedMap):
         raise SpecError(
-            [Problem(source, 1, 1, "", "the spec must be a YAML mapping (apiVersion:, agents:, ...)")]
+            [
+                Problem(
+                    source, 1, 1, "", "the spec must be a YAML mapping (apiVersion:, agents:, ...)"
+                )
+            ]
         )
     try:
         data = _plain(tree)

@@ -90,3 +90,5 @@ class Observed:
     resources: ResourcesObs = field(default_factory=ResourcesObs)
     # graceful stop requested: start nothing new
     draining: bool = False
+    # tasks whose merge (verify gate included) is being carried out right now
+    merging: frozenset[str] = frozenset()
