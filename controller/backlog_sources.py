@@ -15,6 +15,11 @@ from controller.spec import Spec, Task
 from controller.spec_load import Loc, Problem, SpecError
 
 
+# roadmap problems that make the backlog ambiguous reject it; the rest are warnings
+# (a heading the parser cannot place, an unrecognised status, a non-path scope entry)
+FATAL_KINDS = frozenset({"duplicate", "unknown-dependency", "self-dependency", "cycle"})
+
+
 def roadmap_path(spec: Spec) -> Path | None:
     if spec.backlog_from is None:
         return None
@@ -40,8 +45,14 @@ def with_roadmap(spec: Spec) -> Spec:
             [Problem(source, 1, 1, "backlogFrom.roadmap", f"cannot read: {exc}")]
         ) from None
     parsed = parse_roadmap(text, source)
-    if parsed.problems:
-        raise SpecError([Problem(source, p.line, p.column, "", p.message) for p in parsed.problems])
+    errors = [p for p in parsed.problems if p.kind in FATAL_KINDS]
+    if errors:
+        raise SpecError([Problem(source, p.line, p.column, "", p.message) for p in errors])
+    warnings = [
+        Problem(source, p.line, p.column, "", p.message)
+        for p in parsed.problems
+        if p.kind not in FATAL_KINDS
+    ]
     lines = {item.id: item.line for item in parsed.items}
     origins = dict(spec._origins)
     tasks = list(spec.backlog)
@@ -57,6 +68,7 @@ def with_roadmap(spec: Spec) -> Spec:
     merged = spec.model_copy(update={"backlog": tasks})
     merged._origins = origins
     merged._completed = completed_ids(parsed.items)
+    merged._warnings = [*spec._warnings, *warnings]
     return merged
 
 

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from controller import __version__
+from controller.backlog_sources import FATAL_KINDS
 from controller.observe.resources import ResourceSampler
 from controller.plan import plan
 from controller.render import plan_lines, to_json
@@ -76,9 +77,13 @@ def report_problems(exc: SpecError, output: Output) -> typer.Exit:
 
 def load(file: Path, output: Output = Output.text, repo: Path | None = None) -> Spec:
     try:
-        return load_spec(file, repo=repo)
+        spec = load_spec(file, repo=repo)
     except SpecError as exc:
         raise report_problems(exc, output) from None
+    if output is Output.text:
+        for warning in spec.warnings:
+            err.print(f"warning: {warning}", markup=False)
+    return spec
 
 
 @app.command()
@@ -244,10 +249,45 @@ def demo(
     raise typer.Exit(code)
 
 
+@app.command("import-roadmap")
+def import_roadmap(
+    path: Annotated[Path, typer.Argument(help="The markdown ROADMAP to read.")],
+    agent: Annotated[str, typer.Option(help="Agent for the imported tasks.")] = "code_developer",
+) -> None:
+    """Print a markdown ROADMAP's planned items as a YAML `backlog:` for the spec.
+
+    Items marked complete are left out (dependencies on them are already satisfied);
+    blocked items come out with `paused: true`. Problems are reported with their line.
+    """
+    from controller.roadmap import parse_roadmap, to_backlog_yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise fail(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"{path}: cannot read: {exc}") from None
+    parsed = parse_roadmap(text, str(path))
+    for problem in parsed.problems:
+        err.print(f"{path}:{problem.line}:{problem.column}: {problem.message}", markup=False)
+    out.print(to_backlog_yaml(parsed.items, agent), markup=False, end="")
+    fatal = [p for p in parsed.problems if p.kind in FATAL_KINDS]
+    raise typer.Exit(1 if fatal else 0)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
     out.print(f"orchestrator {__version__}")
+
+
+def _register_views() -> None:
+    from controller import cli_views
+
+    cli_views.register(app)
+
+
+_register_views()
 
 
 def main() -> None:

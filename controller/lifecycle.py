@@ -15,7 +15,7 @@ from controller.spec import Spec, Task
 
 # outcomes after which another attempt may follow
 RETRYABLE = frozenset({"failed", "timeout", "lost", "conflict", "verify_failed", "stopped"})
-STARTUP_GRACE_S = 60.0  # an intent row without a process, younger than this, is "starting"
+STARTUP_GRACE_S = 10.0  # an intent row without a process, younger than this, is "starting"
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,12 @@ def classify_attempt(a: AttemptObs, now: float) -> str:
     """running | starting | succeeded | failed | rejected | merged for one attempt."""
     if a.outcome in ("merged", "rejected"):
         return a.outcome
+    if a.alive:
+        # still alive whatever its verdict (a stop that has not taken yet): it holds its
+        # worktree, slot and scope, and no retry may start beside it
+        return "running"
     if a.outcome in RETRYABLE:
         return "failed"
-    if a.alive:
-        return "running"
     if a.exit_code is not None:
         return "succeeded" if a.exit_code == 0 else "failed"
     if a.outcome == "succeeded":

@@ -115,6 +115,12 @@ class _Planner:
             self.spec.max_attempts(task),
         )
 
+    def total_attempts(self, task: Task) -> int:
+        """The last attempt number allowed: a user's stop is free, so it adds one."""
+        attempts = self.obs.attempts.get(task.id, ())
+        free = sum(1 for a in attempts if a.outcome == "stopped")
+        return self.spec.max_attempts(task) + free
+
     def worktree_label(self, task_id: str) -> str:
         root = self.spec.worktree_root_path
         try:
@@ -154,6 +160,9 @@ class _Planner:
         for task_id, attempts in self.obs.attempts.items():
             if task_id not in self.in_spec and attempts and attempts[-1].alive:
                 self.running += 1
+                agent = attempts[-1].agent  # stopped after this pass's spawns: still counts
+                if agent is not None:
+                    self.per_agent[agent] = self.per_agent.get(agent, 0) + 1
 
     def decide(self, task: Task, st: TaskState, states: dict[str, TaskState]) -> None:
         stage = st.stage
@@ -182,7 +191,7 @@ class _Planner:
         assert last is not None
         limit = self.spec.timeout_of(task)
         started = last.started_at or last.created_at
-        n, m = last.number, self.spec.max_attempts(task)
+        n, m = last.number, self.total_attempts(task)
         if last.alive and started is not None and self.now - started > limit:
             reason = f"timed out after {format_duration(limit)} (attempt {n} of {m})"
             self.act(Action(STOP, task.id, reason, task.agent, n, outcome="timeout"), "running")
@@ -218,7 +227,7 @@ class _Planner:
     def decide_start(self, task: Task, st: TaskState, states: dict[str, TaskState]) -> None:
         retrying = st.stage == "failed"
         number = st.attempts + 1
-        total = self.spec.max_attempts(task)
+        total = self.total_attempts(task)
         phase = "retrying" if retrying else "queued"
         if retrying and st.last is not None:
             due = retry_at(self.spec, task, st.last)
@@ -291,6 +300,9 @@ class _Planner:
                     Action(STOP, task_id, "removed from the spec", None, n, outcome="stopped"),
                     "stopping",
                 )
+            elif task_id in self.obs.merging and task_id in self.obs.worktrees:
+                # its merge job may still read the worktree (leftover commit): prune after
+                self.wait(task_id, "orphan", "removed from the spec; merge in progress")
             elif task_id in self.obs.worktrees and self.spec.prune:
                 reason = "removed from the spec; uncommitted work archived, branch kept"
                 self.act(Action(PRUNE, task_id, reason), "orphan")

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 import string
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -22,12 +23,13 @@ from pydantic import (
     PrivateAttr,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from controller.durations import DURATION_PATTERN, parse_duration
 from controller.globs import pattern_problem
-from controller.names import task_id_problem
+from controller.names import TASK_ID_PATTERN, task_id_problem
 
 Duration = Annotated[
     float,
@@ -42,6 +44,8 @@ Duration = Annotated[
         }
     ),
 ]
+# timeouts and intervals: zero would mean "kill at once" or "spin", so it is refused
+PositiveDuration = Annotated[Duration, Field(gt=0)]
 
 PLACEHOLDERS = ("task", "title", "prompt", "worktree", "branch", "attempt")
 API_VERSION = "orchestrator/v1"
@@ -56,18 +60,30 @@ class _Model(BaseModel):
     )
 
 
-def _check_globs(patterns: list[str]) -> list[str]:
-    for p in patterns:
-        problem = pattern_problem(p)
-        if problem:
-            raise ValueError(problem)
-    return patterns
+# Element-level checks sit on the element types (not on the list or mapping), so that a
+# problem is reported at the offending element, e.g. `agents.dev.owns[1]`, not at the list.
+
+
+def _glob(pattern: str) -> str:
+    problem = pattern_problem(pattern)
+    if problem:
+        raise ValueError(problem)
+    return pattern
+
+
+Glob = Annotated[str, AfterValidator(_glob)]
 
 
 def placeholders_in(arg: str) -> list[str]:
     """Placeholder names in one argv element; raises ValueError for malformed braces."""
     names = []
-    for _, field_name, format_spec, conversion in string.Formatter().parse(arg):
+    try:
+        parsed = list(string.Formatter().parse(arg))
+    except ValueError as exc:
+        raise ValueError(
+            f"malformed placeholder in {arg!r}: {exc} (write {{{{ and }}}} for literal braces)"
+        ) from None
+    for _, field_name, format_spec, conversion in parsed:
         if field_name is None:
             continue
         if format_spec or conversion:
@@ -76,10 +92,69 @@ def placeholders_in(arg: str) -> list[str]:
     return names
 
 
-def _check_argv(argv: object, what: str) -> object:
+def _command_arg(arg: str) -> str:
+    for name in placeholders_in(arg):
+        if name not in PLACEHOLDERS:
+            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+            raise ValueError(f"unknown placeholder {{{name}}} (known: {known})")
+    return arg
+
+
+CommandArg = Annotated[str, AfterValidator(_command_arg)]
+
+
+def _env_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"invalid environment variable name {name!r}")
+    return name
+
+
+EnvName = Annotated[
+    str,
+    AfterValidator(_env_name),
+    WithJsonSchema({"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"}),
+]
+AGENT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
+
+
+def _agent_name(name: str) -> str:
+    if not re.fullmatch(AGENT_NAME_PATTERN, name):
+        raise ValueError(f"invalid agent name {name!r}: letters, digits, '_' and '-'")
+    return name
+
+
+AgentName = Annotated[
+    str,
+    AfterValidator(_agent_name),
+    WithJsonSchema({"type": "string", "pattern": AGENT_NAME_PATTERN}),
+]
+
+
+def _task_id(value: str) -> str:
+    problem = task_id_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+TaskId = Annotated[
+    str,
+    AfterValidator(_task_id),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": TASK_ID_PATTERN,
+            "description": "lower-case letters, digits, '.', '_', '-'; names the branch "
+            "orchestrator/<id> and the worktree",
+        }
+    ),
+]
+
+
+def _check_argv(argv: object, what: str, example: str) -> object:
     if isinstance(argv, str):
         raise ValueError(
-            f'{what} must be a list of argv elements, e.g. [claude, -p, "{{prompt}}"], '
+            f"{what} must be a list of argv elements, e.g. {example}, "
             "not a shell string (nothing is ever run through a shell)"
         )
     return argv
@@ -134,69 +209,44 @@ class Backoff(_Model):
     initial: Duration = 10.0
     max: Duration = 300.0
 
+    @model_validator(mode="after")
+    def _ordered(self) -> Backoff:
+        if self.initial > self.max:
+            raise ValueError(f"initial ({self.initial:g}s) must not exceed max ({self.max:g}s)")
+        return self
+
 
 class Agent(_Model):
-    command: Annotated[list[str], Field(min_length=1)]
-    owns: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
-    timeout: Duration | None = None
+    command: Annotated[list[CommandArg], Field(min_length=1)]
+    owns: list[Glob] = Field(default_factory=list)
+    env: dict[EnvName, str] = Field(default_factory=dict)
+    timeout: PositiveDuration | None = None
     max_parallel: Annotated[int, Field(ge=1)] | None = None
 
     @field_validator("command", mode="before")
     @classmethod
     def _not_a_shell_string(cls, v: object) -> object:
-        return _check_argv(v, "command")
+        return _check_argv(v, "command", '[claude, -p, "{prompt}"]')
 
     @field_validator("command")
     @classmethod
-    def _known_placeholders(cls, argv: list[str]) -> list[str]:
+    def _program_given(cls, argv: list[str]) -> list[str]:
         if not argv[0].strip():
             raise ValueError("the program (first argv element) must not be empty")
-        for arg in argv:
-            for name in placeholders_in(arg):
-                if name not in PLACEHOLDERS:
-                    known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-                    raise ValueError(f"unknown placeholder {{{name}}} (known: {known})")
         return argv
-
-    @field_validator("owns")
-    @classmethod
-    def _owns_globs(cls, v: list[str]) -> list[str]:
-        return _check_globs(v)
-
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
-        for key in v:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-                raise ValueError(f"invalid environment variable name {key!r}")
-        return v
 
 
 class Task(_Model):
-    id: str
+    id: TaskId
     agent: str
     title: str | None = None
     prompt: str = ""
-    paths: list[str] | None = None
+    paths: list[Glob] | None = None
     depends_on: list[str] = Field(default_factory=list)
     paused: bool = False
-    timeout: Duration | None = None
+    timeout: PositiveDuration | None = None
     retries: Annotated[int, Field(ge=0, le=100)] | None = None
     estimate: Duration | None = None
-
-    @field_validator("id")
-    @classmethod
-    def _valid_id(cls, v: str) -> str:
-        problem = task_id_problem(v)
-        if problem:
-            raise ValueError(problem)
-        return v
-
-    @field_validator("paths")
-    @classmethod
-    def _paths_globs(cls, v: list[str] | None) -> list[str] | None:
-        return None if v is None else _check_globs(v)
 
     @property
     def display_title(self) -> str:
@@ -229,17 +279,17 @@ class Spec(_Model):
     state_dir: str | None = None
     worktree_root: str | None = None
     max_parallel: Annotated[int, Field(ge=1, le=1024)] = 4
-    poll_interval: Duration = 30.0
+    poll_interval: PositiveDuration = 30.0
     retries: Annotated[int, Field(ge=0, le=100)] = 3
     backoff: Backoff = Field(default_factory=Backoff)
-    timeout: Duration = 7200.0
+    timeout: PositiveDuration = 7200.0
     resources: Resources = Field(default_factory=Resources)
     verify: Annotated[list[str], Field(min_length=1)] | None = None
-    verify_timeout: Duration = 1800.0
+    verify_timeout: PositiveDuration = 1800.0
     prune: bool = True
     prune_on_empty_backlog: bool = False
     paused: bool = False
-    agents: Annotated[dict[str, Agent], Field(min_length=1)]
+    agents: Annotated[dict[AgentName, Agent], Field(min_length=1)]
     backlog: list[Task] = Field(default_factory=list)
     backlog_from: RoadmapSource | None = None
 
@@ -248,6 +298,7 @@ class Spec(_Model):
     _base_dir: Path = PrivateAttr(default=Path("."))
     _completed: frozenset[str] = PrivateAttr(default=frozenset())
     _origins: dict[int, tuple[str, int]] = PrivateAttr(default_factory=dict)
+    _warnings: list[Any] = PrivateAttr(default_factory=list)  # spec_load.Problem
 
     @field_validator("integration_branch")
     @classmethod
@@ -264,20 +315,17 @@ class Spec(_Model):
     @field_validator("verify", mode="before")
     @classmethod
     def _verify_argv(cls, v: object) -> object:
-        return _check_argv(v, "verify")
-
-    @field_validator("agents")
-    @classmethod
-    def _agent_names(cls, v: dict[str, Agent]) -> dict[str, Agent]:
-        for name in v:
-            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,62}", name):
-                raise ValueError(f"invalid agent name {name!r}: letters, digits, '_' and '-'")
-        return v
+        return _check_argv(v, "verify", "[python, -m, pytest, -q]")
 
     # --- resolved locations -------------------------------------------------------------
     @property
     def source(self) -> Path:
         return self._source
+
+    @property
+    def warnings(self) -> list[Any]:
+        """Located problems that do not invalidate the spec (e.g. in a roadmap)."""
+        return self._warnings
 
     @property
     def completed(self) -> frozenset[str]:

@@ -139,7 +139,12 @@ def parse_yaml(text: str, source: str) -> Any:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        context = exc.context
+        start = exc.context_mark
+        if context and start and exc.problem_mark and start.line != exc.problem_mark.line:
+            # e.g. an unclosed `[`: the problem shows late, so say where the construct began
+            context += f" (started at line {start.line + 1}, column {start.column + 1})"
+        what = " ".join(p for p in (context, exc.problem) if p) or "invalid YAML"
         raise SpecError([Problem(source, line, col, "", f"YAML syntax error: {what}")]) from None
     except Exception as exc:  # ruamel raises a few unmarked errors (e.g. bad tags)
         raise SpecError([Problem(source, 1, 1, "", f"YAML error: {exc}")]) from None
@@ -219,6 +224,8 @@ def validation_problems(exc: ValidationError, locator: Locator, source: str) -> 
     for err in exc.errors(include_url=False):
         loc: Loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
         message, about_key = _message(err)
+        if loc and loc[-1] == "[key]":  # a mapping key failed its own check (agent names)
+            loc, about_key = loc[:-1], True
         if err["type"] == "missing":
             line, col = locator.locate(loc[:-1])
         else:
@@ -270,15 +277,14 @@ def read_spec_text(
     if not text.strip():
         raise SpecError([Problem(source, 1, 1, "", "spec file is empty")])
     tree = parse_yaml(text, source)
+    if tree is None:
+        raise SpecError([Problem(source, 1, 1, "", "spec file has only comments, no content")])
     locator = Locator(tree)
     if not isinstance(tree, CommentedMap):
-        raise SpecError(
-            [
-                Problem(
-                    source, 1, 1, "", "the spec must be a YAML mapping (apiVersion:, agents:, ...)"
-                )
-            ]
-        )
+        line, col = locator.locate(())
+        kind = "a list" if isinstance(tree, CommentedSeq) else f"a {type(tree).__name__}"
+        message = f"the spec must be a YAML mapping (apiVersion:, agents:, ...), not {kind}"
+        raise SpecError([Problem(source, line, col, "", message)])
     try:
         data = _plain(tree)
         if repo is not None:

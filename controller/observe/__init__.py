@@ -201,17 +201,37 @@ def observe(
     # one sha for the whole pass, so branches and merged_tasks agree with integration_sha
     branches = git.task_branches(repo, integration_sha)
     merged = git.merged_tasks(repo, integration_sha) if integration_sha else frozenset()
-    return assemble(
-        integration=integration,
-        integration_sha=integration_sha,
-        worktrees=worktrees,
-        integration_dirty=dirty,
-        worktree_root=Path(os.path.realpath(worktree_root)),
-        branches=branches,
-        merged_tasks=merged,
-        store_rows=store.attempts_by_task() if store is not None else {},
-        runs=read_runs(state),
-        alive=is_alive,
-        resources=sampler.sample(now) if sampler is not None else ResourcesObs(),
-        draining=draining,
-    )
+    store_rows = store.attempts_by_task() if store is not None else {}
+    resources = sampler.sample(now) if sampler is not None else ResourcesObs()
+
+    def build() -> Observed:
+        return assemble(
+            integration=integration,
+            integration_sha=integration_sha,
+            worktrees=worktrees,
+            integration_dirty=dirty,
+            worktree_root=Path(os.path.realpath(worktree_root)),
+            branches=branches,
+            merged_tasks=merged,
+            store_rows=store_rows,
+            runs=read_runs(state),
+            alive=is_alive,
+            resources=resources,
+            draining=draining,
+        )
+
+    observed = build()
+    if _exited_unrecorded(observed):
+        # The runs directory was read before the liveness checks; a process that exited
+        # in between has written its exit record by now (the shim writes it before it
+        # exits), so read again rather than call the attempt lost.
+        observed = build()
+    return observed
+
+
+def _exited_unrecorded(observed: Observed) -> bool:
+    for attempts in observed.attempts.values():
+        last = attempts[-1] if attempts else None
+        if last and last.pid and not last.alive and last.exit_code is None and not last.outcome:
+            return True
+    return False

@@ -1,0 +1,320 @@
+"""Overhead at scale: the planner on 1,000 and 10,000 tasks, and observe against raw git.
+
+Run from the repository root:
+
+    .venv/bin/python bench/plan_scale.py
+
+1. **Planner.** A realistic backlog (4 agents, random dependencies on earlier tasks, scope
+   globs, a mix of merged / running / pending-merge / failed / new tasks) is planned several
+   times; the median is reported. Target: 10,000 tasks under 200 ms.
+2. **Observe.** A scratch repository with 200 task branches (100 merged by commits carrying
+   the `Orchestrator-Task:` trailer) and 50 task worktrees, plus run records for those 50.
+   One `controller.observe.observe(...)` pass (no store, no sampler) is timed against
+   running the same git argv list directly with `subprocess.run`. Target: observe within
+   1.5x of its raw git calls. The argv list is built here from `controller/observe/git.py`
+   and checked against the commands observe really runs, so the comparison stays honest.
+
+A benchmark, not a test: it prints figures and exits 0 (1 when a target is missed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil  # noqa: E402
+
+from controller.names import MERGE_TRAILER  # noqa: E402
+from controller.observe import git as gitobs  # noqa: E402
+from controller.observe import observe  # noqa: E402
+from controller.observe.model import AttemptObs, Observed, ResourcesObs  # noqa: E402
+from controller.paths import StatePaths  # noqa: E402
+from controller.plan import plan  # noqa: E402
+from controller.spec import Spec  # noqa: E402
+
+PLAN_TARGET_MS = 200.0
+OBSERVE_TARGET_RATIO = 1.5
+NOW = 1_700_000_000.0
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def median_ms(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+# -- 1. the planner --------------------------------------------------------------------------
+def backlog_world(n: int, seed: int = 1) -> tuple[Spec, Observed]:
+    """`n` tasks in 4 agents' areas; the first ~60% mostly merged, a frontier in flight."""
+    rng = random.Random(seed)
+    agents = {
+        f"agent{k}": {"command": ["agent", "{prompt}"], "owns": [f"pkg{k}/**", f"tests/pkg{k}/**"]}
+        for k in range(4)
+    }
+    tasks: list[dict[str, Any]] = []
+    attempts: dict[str, tuple[AttemptObs, ...]] = {}
+    merged: set[str] = set()
+    in_flight = 0
+    for i in range(n):
+        tid = f"t{i:05d}"
+        k = rng.randrange(4)
+        entry: dict[str, Any] = {"id": tid, "agent": f"agent{k}"}
+        window = range(max(0, i - 200), i)
+        deps = rng.sample(window, k=min(len(window), rng.choice([0, 0, 1, 1, 2, 3])))
+        if deps:
+            entry["dependsOn"] = [f"t{d:05d}" for d in deps]
+        r = rng.random()
+        if r < 0.6:
+            entry["paths"] = [f"pkg{k}/mod{rng.randrange(200)}/**"]
+        elif r < 0.8:
+            entry["paths"] = [f"pkg{k}/mod{rng.randrange(200)}/*.py", f"docs/{tid}.md"]
+        tasks.append(entry)
+        # states: older tasks mostly merged (some failed for good); the newer ones are a
+        # frontier: 4 running, a few waiting to merge, some failed (backoff or retry), new
+        r = rng.random()
+        old = i < 0.6 * n
+        if old and r < 0.95:
+            merged.add(tid)
+            attempts[tid] = (
+                AttemptObs(tid, 1, NOW - 9000, NOW - 8000, 0, 100 + i, outcome="merged"),
+            )
+        elif old or r < 0.03:
+            attempts[tid] = tuple(
+                AttemptObs(tid, a, NOW - 900, NOW - 100 * a, 1, 100 + i, outcome="failed")
+                for a in range(1, rng.randint(1, 4) + 1)
+            )
+        elif r < 0.04:
+            attempts[tid] = (AttemptObs(tid, 1, NOW - 900, NOW - 30, 0, 100 + i),)
+        elif in_flight < 4 and r < 0.1:
+            in_flight += 1
+            attempts[tid] = (AttemptObs(tid, 1, NOW - 60, pid=100 + i, alive=True),)
+    spec = Spec.model_validate(
+        {
+            "apiVersion": "orchestrator/v1",
+            "maxParallel": 8,
+            "agents": agents,
+            "backlog": tasks,
+        }
+    )
+    spec._base_dir = Path(tempfile.gettempdir()) / "plan-scale" / "specs"
+    obs = Observed(
+        integration_sha="f" * 40,
+        merged_tasks=frozenset(merged),
+        attempts=attempts,
+        resources=ResourcesObs(cpu_percent=35.0, memory_percent=40.0),
+    )
+    return spec, obs
+
+
+def bench_plan(n: int, runs: int = 7) -> tuple[float, dict[str, int], int]:
+    spec, obs = backlog_world(n)
+    result = plan(spec, obs, NOW)  # warm caches once; the loop keeps running warm
+    return median_ms(lambda: plan(spec, obs, NOW), runs), result.counts(), len(result.waits)
+
+
+# -- 2. observe against raw git ------------------------------------------------------------------
+def _git(repo: Path, *args: str, stdin: str | None = None) -> str:
+    out = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        input=stdin,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV},
+    )
+    return out.stdout.strip()
+
+
+def build_repo(root: Path, branches: int = 200, worktrees: int = 50, merged: int = 100) -> Path:
+    repo = root / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    for i in range(20):
+        (repo / f"file{i}.txt").write_text(f"line {i}\n" * 20)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "initial")
+    base = _git(repo, "rev-parse", "HEAD")
+    tree = _git(repo, "rev-parse", "HEAD^{tree}")
+    # one distinct commit per task branch (same tree, own message), refs in one update-ref
+    tips = [
+        _git(repo, "commit-tree", tree, "-p", base, "-m", f"work on t{i:03d}")
+        for i in range(branches)
+    ]
+    refs = "".join(f"create refs/heads/orchestrator/t{i:03d} {sha}\n" for i, sha in enumerate(tips))
+    _git(repo, "update-ref", "--stdin", stdin=refs)
+    # merge the first `merged` branches into main, each merge commit carrying the trailer
+    head = base
+    for i in range(merged):
+        msg = f"Merge t{i:03d}\n\n{MERGE_TRAILER}: t{i:03d}\n"
+        head = _git(repo, "commit-tree", tree, "-p", head, "-p", tips[i], "-m", msg)
+    _git(repo, "update-ref", "refs/heads/main", head)
+    _git(repo, "reset", "-q", "--hard", "main")
+    wt_root = root / "state" / "worktrees"
+    wt_root.mkdir(parents=True)
+    for i in range(branches - worktrees, branches):  # unmerged tasks have worktrees
+        _git(repo, "worktree", "add", "-q", str(wt_root / f"t{i:03d}"), f"orchestrator/t{i:03d}")
+    return repo
+
+
+def write_runs(state: StatePaths, tasks: list[str], live: int = 4) -> None:
+    """Start and exit records for each task; the last `live` tasks run (this process)."""
+    me = psutil.Process()
+    for n, task in enumerate(tasks):
+        d = state.task_runs(task)
+        d.mkdir(parents=True, exist_ok=True)
+        running = n >= len(tasks) - live
+        pid = os.getpid() if running else 10_000 + n
+        start = {"pid": pid, "create_time": me.create_time() if running else 1.0}
+        start["started_at"] = time.time() - 100
+        (d / "1.start.json").write_text(json.dumps(start))
+        if not running:
+            (d / "1.exit.json").write_text(json.dumps({"exit_code": 0, "ended_at": time.time()}))
+
+
+def raw_argvs(repo: Path, checkout: Path) -> list[list[str]]:
+    """The git commands one observe pass runs (see controller/observe/git.py)."""
+    refs = gitobs.TASK_REFS
+
+    def g(cwd: Path, *args: str) -> list[str]:
+        return ["git", "-C", str(cwd), *args]
+
+    sha = _git(repo, "rev-parse", "refs/heads/main")
+    return [
+        g(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", "refs/heads/main^{commit}"),
+        g(repo, "worktree", "list", "--porcelain", "-z"),
+        g(checkout, "status", "--porcelain", "-z", "--untracked-files=normal"),
+        g(repo, "for-each-ref", "--format=%(refname) %(objectname)", refs),
+        g(repo, "for-each-ref", "--format=%(refname)", f"--merged={sha}", refs),
+        g(
+            repo,
+            "log",
+            "--first-parent",
+            "-z",
+            "-i",
+            f"--grep={MERGE_TRAILER}:",
+            f"--format=%(trailers:key={MERGE_TRAILER},valueonly,separator=%x1f)",
+            "--end-of-options",
+            sha,
+            "--",
+        ),
+    ]
+
+
+def observed_argvs(do_observe: Callable[[], Observed]) -> list[list[str]]:
+    """The argv lists an observe pass really hands to subprocess.run."""
+    seen: list[list[str]] = []
+    real = subprocess.run
+
+    def spy(argv: list[str], *args: Any, **kwargs: Any) -> Any:
+        seen.append(list(argv))
+        return real(argv, *args, **kwargs)
+
+    subprocess.run = spy  # type: ignore[assignment]
+    try:
+        do_observe()
+    finally:
+        subprocess.run = real  # type: ignore[assignment]
+    return seen
+
+
+def bench_observe(runs: int = 21) -> dict[str, float | int]:
+    with tempfile.TemporaryDirectory(prefix="plan-scale-") as tmp:
+        root = Path(tmp).resolve()
+        t0 = time.perf_counter()
+        repo = build_repo(root)
+        build_s = time.perf_counter() - t0
+        state = StatePaths(root / "state")
+        write_runs(state, [f"t{i:03d}" for i in range(150, 200)])
+
+        def do_observe() -> Observed:
+            return observe(
+                repo=repo,
+                integration="main",
+                worktree_root=root / "state" / "worktrees",
+                state=state,
+                store=None,
+                sampler=None,
+                now=time.time(),
+            )
+
+        argvs = raw_argvs(repo, repo)
+        actual = observed_argvs(do_observe)
+        if actual != argvs:
+            raise SystemExit(f"observe's git commands changed; update raw_argvs():\n{actual}")
+        env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
+
+        def do_raw() -> None:
+            for argv in argvs:
+                subprocess.run(argv, capture_output=True, env=env, stdin=subprocess.DEVNULL)
+
+        obs = do_observe()
+        assert len(obs.branches) == 200 and len(obs.merged_tasks) == 100
+        assert len(obs.worktrees) == 50 and sum(a[-1].alive for a in obs.attempts.values()) == 4
+        calls_before = gitobs.calls
+        do_observe()
+        calls = gitobs.calls - calls_before
+        # interleave so that both see the same machine conditions
+        t_obs: list[float] = []
+        t_raw: list[float] = []
+        for _ in range(runs):
+            t_obs.append(median_ms(do_observe, 1))
+            t_raw.append(median_ms(do_raw, 1))
+        return {
+            "observe_ms": statistics.median(t_obs),
+            "raw_ms": statistics.median(t_raw),
+            "git_calls": calls,
+            "build_s": build_s,
+        }
+
+
+def main() -> int:
+    print("command: .venv/bin/python bench/plan_scale.py")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {_git(Path('.'), 'version')}")
+    print()
+    ok = True
+    print("| planner | median | target | actions | waits |")
+    print("|---|---:|---:|---|---:|")
+    for n in (1_000, 10_000):
+        ms, counts, waits = bench_plan(n)
+        target = f"< {PLAN_TARGET_MS:.0f} ms" if n == 10_000 else ""
+        if n == 10_000 and ms >= PLAN_TARGET_MS:
+            ok = False
+        summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        print(f"| plan, {n:,} tasks | {ms:.1f} ms | {target} | {summary} | {waits} |")
+    print()
+    o = bench_observe()
+    ratio = float(o["observe_ms"]) / float(o["raw_ms"])
+    ok = ok and ratio <= OBSERVE_TARGET_RATIO
+    print("| observe (200 branches, 100 merged, 50 worktrees) | median | |")
+    print("|---|---:|---|")
+    print(f"| `observe(...)`, one pass | {o['observe_ms']:.1f} ms | {o['git_calls']} git calls |")
+    print(f"| the same git argv, run directly | {o['raw_ms']:.1f} ms | |")
+    print(f"| ratio observe / raw | {ratio:.2f}x | target <= {OBSERVE_TARGET_RATIO}x |")
+    print()
+    print(f"(scratch repo built in {o['build_s']:.1f} s; medians of 7 plan / 21 observe runs)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
