@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
 
+from controller import globs  # noqa: E402
 from controller.names import MERGE_TRAILER  # noqa: E402
 from controller.observe import git as gitobs  # noqa: E402
 from controller.observe import observe  # noqa: E402
@@ -85,13 +86,13 @@ def backlog_world(n: int, seed: int = 1) -> tuple[Spec, Observed]:
         if deps:
             entry["dependsOn"] = [f"t{d:05d}" for d in deps]
         r = rng.random()
-        if r < 0.6:
+        if r < 0.75:
             entry["paths"] = [f"pkg{k}/mod{rng.randrange(200)}/**"]
-        elif r < 0.8:
+        elif r < 0.95:
             entry["paths"] = [f"pkg{k}/mod{rng.randrange(200)}/*.py", f"docs/{tid}.md"]
         tasks.append(entry)
         # states: older tasks mostly merged (some failed for good); the newer ones are a
-        # frontier: 4 running, a few waiting to merge, some failed (backoff or retry), new
+        # frontier: 2 running (2 slots free), a few waiting to merge, some failed (backoff or retry), new
         r = rng.random()
         old = i < 0.6 * n
         if old and r < 0.95:
@@ -104,9 +105,9 @@ def backlog_world(n: int, seed: int = 1) -> tuple[Spec, Observed]:
                 AttemptObs(tid, a, NOW - 900, NOW - 100 * a, 1, 100 + i, outcome="failed")
                 for a in range(1, rng.randint(1, 4) + 1)
             )
-        elif r < 0.04:
+        elif r < 0.032:
             attempts[tid] = (AttemptObs(tid, 1, NOW - 900, NOW - 30, 0, 100 + i),)
-        elif in_flight < 4 and r < 0.1:
+        elif in_flight < 2 and r < 0.1:
             in_flight += 1
             attempts[tid] = (AttemptObs(tid, 1, NOW - 60, pid=100 + i, alive=True),)
     spec = Spec.model_validate(
@@ -127,10 +128,21 @@ def backlog_world(n: int, seed: int = 1) -> tuple[Spec, Observed]:
     return spec, obs
 
 
-def bench_plan(n: int, runs: int = 7) -> tuple[float, dict[str, int], int]:
+def clear_glob_caches() -> None:
+    for value in vars(globs).values():
+        if hasattr(value, "cache_clear"):
+            value.cache_clear()
+
+
+def bench_plan(n: int, runs: int = 7) -> tuple[float, float, dict[str, int], int]:
+    """(median ms with warm glob caches, first-pass ms with cold caches, counts, waits)."""
     spec, obs = backlog_world(n)
-    result = plan(spec, obs, NOW)  # warm caches once; the loop keeps running warm
-    return median_ms(lambda: plan(spec, obs, NOW), runs), result.counts(), len(result.waits)
+    clear_glob_caches()
+    t0 = time.perf_counter()
+    result = plan(spec, obs, NOW)  # a one-shot `diff` pays this; a watch loop the median
+    cold = (time.perf_counter() - t0) * 1000
+    warm = median_ms(lambda: plan(spec, obs, NOW), runs)
+    return warm, cold, result.counts(), len(result.waits)
 
 
 # -- 2. observe against raw git ------------------------------------------------------------------
@@ -293,15 +305,17 @@ def main() -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {_git(Path('.'), 'version')}")
     print()
     ok = True
-    print("| planner | median | target | actions | waits |")
-    print("|---|---:|---:|---|---:|")
+    print("| planner | median | first pass (cold caches) | target | actions | waits |")
+    print("|---|---:|---:|---:|---|---:|")
     for n in (1_000, 10_000):
-        ms, counts, waits = bench_plan(n)
+        ms, cold, counts, waits = bench_plan(n)
         target = f"< {PLAN_TARGET_MS:.0f} ms" if n == 10_000 else ""
         if n == 10_000 and ms >= PLAN_TARGET_MS:
             ok = False
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        print(f"| plan, {n:,} tasks | {ms:.1f} ms | {target} | {summary} | {waits} |")
+        print(
+            f"| plan, {n:,} tasks | {ms:.1f} ms | {cold:.1f} ms | {target} | {summary} | {waits} |"
+        )
     print()
     o = bench_observe()
     ratio = float(o["observe_ms"]) / float(o["raw_ms"])

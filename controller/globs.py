@@ -15,6 +15,7 @@ from functools import lru_cache
 _WILD = set("*?[")
 
 
+@lru_cache(maxsize=65536)
 def normalize(pattern: str) -> tuple[str, ...]:
     """Split a glob into segments; `dir/` means `dir/**`; `./` and empty segments dropped."""
     pattern = pattern.strip()
@@ -47,7 +48,7 @@ def pattern_problem(pattern: str) -> str | None:
 
 
 def _is_wild(seg: str) -> bool:
-    return any(c in _WILD for c in seg)
+    return not _WILD.isdisjoint(seg)
 
 
 @lru_cache(maxsize=65536)
@@ -110,8 +111,30 @@ def globs_overlap(a: str, b: str) -> bool:
     return _overlap_segs(normalize(a), normalize(b))
 
 
+@lru_cache(maxsize=65536)
+def literal_heads(scope: tuple[str, ...]) -> frozenset[str] | None:
+    """The first path segment of every glob in `scope` when all of them are literal, else None.
+
+    A cheap, exact pre-test for `scopes_overlap`: two globs whose first segments are
+    different literals cannot overlap, so two scopes with disjoint heads never do.
+    """
+    heads = set()
+    for pattern in scope:
+        segs = normalize(pattern)
+        if not segs or segs[0] == "**" or _is_wild(segs[0]):
+            return None
+        heads.add(segs[0])
+    return frozenset(heads)
+
+
 def scopes_overlap(a: list[str] | tuple[str, ...], b: list[str] | tuple[str, ...]) -> bool:
     """Could the two write scopes touch a common file? Empty scopes touch nothing."""
+    return _scopes_overlap(tuple(a), tuple(b))
+
+
+@lru_cache(maxsize=65536)
+def _scopes_overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    # the planner asks the same pairs for every waiting task and every pass: cache them
     return any(globs_overlap(x, y) for x in a for y in b)
 
 

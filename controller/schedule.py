@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.globs import scopes_overlap
+from controller.globs import literal_heads, scopes_overlap
 from controller.observe.model import ResourcesObs
 from controller.spec import Spec, Task, Threshold
 
@@ -64,17 +64,20 @@ class ScopeHolders:
     """Tasks currently holding their write scope (running, or finished and not yet merged)."""
 
     def __init__(self) -> None:
-        self._held: list[tuple[str, tuple[str, ...]]] = []
+        self._held: list[tuple[str, tuple[str, ...], frozenset[str] | None]] = []
 
     def add(self, task_id: str, scope: tuple[str, ...]) -> None:
         if scope:
-            self._held.append((task_id, scope))
+            self._held.append((task_id, scope, literal_heads(scope)))
 
     def conflict(self, task_id: str, scope: tuple[str, ...]) -> str | None:
         """The id of a holder whose scope may overlap `scope`, or None."""
         if not scope:
             return None
-        for holder, held in self._held:
+        heads = literal_heads(scope)
+        for holder, held, held_heads in self._held:
+            if heads is not None and held_heads is not None and heads.isdisjoint(held_heads):
+                continue  # different top-level folders: cannot overlap (saves the glob test)
             if holder != task_id and scopes_overlap(scope, held):
                 return holder
         return None

@@ -298,3 +298,54 @@ def test_controller_sigkilled_midway_converges_after_restart(tmp_path: Path) -> 
     # every commit an agent made is reachable from main
     for t, *_ in starts:
         assert git(p.repo, "log", "--format=%s", "--grep", f"^{t}$", "main").strip() == t
+
+
+def test_stop_force_kills_agents_and_keeps_their_work(tmp_path: Path) -> None:
+    p = Project(tmp_path, backlog=[task("long", "write long.txt: half done\nhang")])
+    proc = p.watch()
+    try:
+        assert wait_until(lambda: "long" in fake_agents_running(), timeout=15)
+        assert wait_until(lambda: (p.state / "worktrees" / "long" / "long.txt").exists())
+        result = p.cli("stop", "--force", "--wait", "20")
+        assert result.returncode == 0, result.stderr
+        proc.wait(timeout=20)
+    finally:
+        stop_process(proc)
+    assert "long" not in fake_agents_running()
+    assert attempts(p)[0]["outcome"] == "stopped"
+    refs = git(p.repo, "for-each-ref", "--format=%(refname)", "refs/orchestrator/archive/long/")
+    assert refs, "uncommitted work was not snapshotted"
+    assert git(p.repo, "show", f"{refs.split()[0]}:long.txt") == "half done"
+
+
+def test_stop_force_without_a_controller_stops_adopted_agents(tmp_path: Path) -> None:
+    p = Project(tmp_path, backlog=[task("orphaned", "hang")])
+    first = p.cli("reconcile")  # one pass: spawns, then the controller exits; the agent lives on
+    assert first.returncode == 0, first.stderr
+    assert wait_until(lambda: "orphaned" in fake_agents_running(), timeout=15)
+    result = p.cli("stop", "--force")
+    assert result.returncode == 0, result.stderr
+    assert wait_until(lambda: "orphaned" not in fake_agents_running(), timeout=10)
+    assert attempts(p)[0]["outcome"] == "stopped"
+
+
+def test_prune_false_keeps_merged_worktrees(tmp_path: Path) -> None:
+    p = Project(tmp_path, prune=False, backlog=[task("kept")])
+    converge(p, {"kept"})
+    assert [Path(w).name for w in p.worktrees()] == ["kept"]
+
+
+def test_dirty_integration_checkout_blocks_merges_until_clean(tmp_path: Path) -> None:
+    p = Project(tmp_path, backlog=[task("waits")])
+    (p.repo / "README.md").write_text("someone is editing this\n")
+    proc = p.watch()
+    try:
+        assert wait_until(
+            lambda: "uncommitted changes" in p.cli("diff").stdout and "waits" not in p.merges(),
+            timeout=20,
+        )
+        git(p.repo, "commit", "-q", "-am", "human commit")
+        assert wait_until(lambda: "waits" in p.merges(), timeout=20)
+    finally:
+        stop_process(proc)
+    assert (p.repo / "waits.txt").read_text() == "waits\n"  # the checkout was fast-forwarded

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from controller.globs import literal_heads, scopes_overlap
 from controller.observe.model import ResourcesObs
 from controller.schedule import ScopeHolders, admission, rule_limit, unmet_dependencies
 from controller.spec import Threshold
@@ -92,3 +95,27 @@ def test_scope_holders_report_the_first_holder() -> None:
     holders.add("first", ("**",))
     holders.add("second", ("src/**",))
     assert holders.conflict("x", ("src/x.py",)) == "first"
+
+
+GLOB_PARTS = ["src", "docs", "a", "b", "*", "**", "*.py", "x.py", "te?t", "[ab]", "lib/"]
+
+
+def _random_glob(rng: random.Random) -> str:
+    return "/".join(rng.choice(GLOB_PARTS) for _ in range(rng.randint(1, 4)))
+
+
+def test_literal_heads_prefilter_never_hides_an_overlap() -> None:
+    rng = random.Random(7)
+    pruned = 0
+    for _ in range(3000):
+        a = tuple(_random_glob(rng) for _ in range(rng.randint(1, 3)))
+        b = tuple(_random_glob(rng) for _ in range(rng.randint(1, 3)))
+        ha, hb = literal_heads(a), literal_heads(b)
+        if ha is not None and hb is not None and ha.isdisjoint(hb):
+            pruned += 1
+            assert not scopes_overlap(a, b), (a, b)
+        holders = ScopeHolders()
+        holders.add("h", b)
+        expected = "h" if scopes_overlap(a, b) else None
+        assert holders.conflict("q", a) == expected, (a, b)
+    assert pruned > 100  # the prefilter is exercised

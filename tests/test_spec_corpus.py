@@ -36,20 +36,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # one file per kind of mistake runs through a real subprocess by default
 SUBPROCESS_SAMPLE = {
     "yaml_unclosed_flow_sequence",
-    "yaml_tab_indentation",
     "max_parallel_string",
-    "agents_as_list",
-    "unknown_key_top_typo",
     "unknown_key_resources_rule",
     "missing_task_id",
-    "api_version_wrong",
     "duration_words",
     "cycle_of_three",
     "task_id_command_substitution",
     "paths_outside_owns",
-    "integration_branch_double_dot",
     "command_unknown_placeholder",
-    "thresholds_not_ordered",
     "top_level_list",
 }
 ALL_IN_SUBPROCESS = os.environ.get("ORCHESTRATOR_CORPUS_SUBPROCESS") == "all"
