@@ -92,7 +92,7 @@ def backlog_world(n: int, seed: int = 1) -> tuple[Spec, Observed]:
             entry["paths"] = [f"pkg{k}/mod{rng.randrange(200)}/*.py", f"docs/{tid}.md"]
         tasks.append(entry)
         # states: older tasks mostly merged (some failed for good); the newer ones are a
-        # frontier: 2 running (2 slots free), a few waiting to merge, some failed (backoff or retry), new
+        # frontier: 2 running (2 slots free), a few to merge, some failed, the rest new
         r = rng.random()
         old = i < 0.6 * n
         if old and r < 0.95:

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from controller.spec import Spec, Task
 from controller.spec_load import Loc, Problem, SpecError
 
-
 # roadmap problems that make the backlog ambiguous reject it; the rest are warnings
 # (a heading the parser cannot place, an unrecognised status, a non-path scope entry)
 FATAL_KINDS = frozenset({"duplicate", "unknown-dependency", "self-dependency", "cycle"})

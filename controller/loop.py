@@ -125,10 +125,7 @@ class Controller:
         self.store.set_meta("spec_file", str(self.spec_file.resolve()))
         self.store.set_meta("spec_generation", spec_generation(self.spec))
         record_event(self.store, "controller_start", f"controller started (pid {os.getpid()})")
-        try:
-            self.paths.stop_request.unlink()
-        except FileNotFoundError:
-            pass
+        self.paths.stop_request.unlink(missing_ok=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -137,6 +134,7 @@ class Controller:
         self._collect_merges(block=False)
         record_event(self.store, "controller_stop", "controller stopped")
         self.store.set_meta("pid", "")
+        self.paths.stop_request.unlink(missing_ok=True)
         if self.log_sink is not None:
             logger.remove(self.log_sink)
         self.store.close()

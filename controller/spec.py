@@ -31,21 +31,29 @@ from controller.durations import DURATION_PATTERN, parse_duration
 from controller.globs import pattern_problem
 from controller.names import TASK_ID_PATTERN, task_id_problem
 
+
+def _duration_json(*, positive: bool) -> dict[str, object]:
+    bound = {"exclusiveMinimum": 0} if positive else {"minimum": 0}
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": DURATION_PATTERN},
+            {"type": "number", **bound},
+        ],
+        "description": "a duration: seconds, or a string like 30s, 5m, 2h"
+        + (" (more than zero)" if positive else ""),
+    }
+
+
 Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": DURATION_PATTERN},
-                {"type": "number", "minimum": 0},
-            ],
-            "description": "a duration: seconds, or a string like 30s, 5m, 2h",
-        }
-    ),
+    float, BeforeValidator(parse_duration), WithJsonSchema(_duration_json(positive=False))
 ]
 # timeouts and intervals: zero would mean "kill at once" or "spin", so it is refused
-PositiveDuration = Annotated[Duration, Field(gt=0)]
+PositiveDuration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    Field(gt=0),
+    WithJsonSchema(_duration_json(positive=True)),
+]
 
 PLACEHOLDERS = ("task", "title", "prompt", "worktree", "branch", "attempt")
 API_VERSION = "orchestrator/v1"

@@ -5,6 +5,7 @@ Specs are written as JSON, which is valid YAML, so tests can build them as dicts
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -163,7 +164,5 @@ def stop_process(proc: subprocess.Popen[str], timeout: float = 20) -> str:
 def kill_fake_agents() -> None:
     for pids in fake_agents_running().values():
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
