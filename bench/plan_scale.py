@@ -215,7 +215,7 @@ def raw_argvs(repo: Path, checkout: Path) -> list[list[str]]:
     return [
         g(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", "refs/heads/main^{commit}"),
         g(repo, "worktree", "list", "--porcelain", "-z"),
-        g(checkout, "status", "--porcelain", "-z", "--untracked-files=normal"),
+        g(checkout, "status", "--porcelain", "-z", "--untracked-files=no"),
         g(repo, "for-each-ref", "--format=%(refname) %(objectname)", refs),
         g(repo, "for-each-ref", "--format=%(refname)", f"--merged={sha}", refs),
         g(
@@ -236,17 +236,17 @@ def raw_argvs(repo: Path, checkout: Path) -> list[list[str]]:
 def observed_argvs(do_observe: Callable[[], Observed]) -> list[list[str]]:
     """The argv lists an observe pass really hands to subprocess.run."""
     seen: list[list[str]] = []
-    real = subprocess.run
+    real = gitobs.run_bounded
 
     def spy(argv: list[str], *args: Any, **kwargs: Any) -> Any:
         seen.append(list(argv))
         return real(argv, *args, **kwargs)
 
-    subprocess.run = spy  # type: ignore[assignment]
+    gitobs.run_bounded = spy  # type: ignore[assignment]
     try:
         do_observe()
     finally:
-        subprocess.run = real  # type: ignore[assignment]
+        gitobs.run_bounded = real  # type: ignore[assignment]
     return seen
 
 

@@ -60,6 +60,7 @@ from loguru import logger  # noqa: E402
 
 from controller.loop import Controller  # noqa: E402
 from controller.observe.model import Observed  # noqa: E402
+from controller.paths import StatePaths  # noqa: E402
 from controller.plan import Plan  # noqa: E402
 from controller.spec_load import load_spec  # noqa: E402
 from controller.store import Store  # noqa: E402
@@ -248,6 +249,8 @@ class TaskTrace:
     ended: float  # attempt.ended_at (the shim's exit record)
     exit_seen: float  # ts of the `exit` event (record_exits in a pass)
     merged: float  # ts of the `merge` event
+    shim_at: float  # the shim's start record (its interpreter is up)
+    agent_at: float  # the fake agent's own start line in $FAKE_AGENT_LOG
 
 
 @dataclass
@@ -259,6 +262,7 @@ class Run:
     attempts: int
     not_merged: list[str]
     pass_s: list[float] = field(default_factory=list)
+    observe_s: list[float] = field(default_factory=list)
     timed_out: bool = False
 
     def latencies(self) -> list[float]:
@@ -268,23 +272,34 @@ class Run:
 def run_controller(root: Path, jobs: Sequence[Job], parallel: int, budget_s: float) -> Run:
     spec_file = make_project(root, jobs, parallel)
     spec = load_spec(spec_file)
+    agent_log = root / "agents.log"
+    os.environ["FAKE_AGENT_LOG"] = str(agent_log)  # the agents inherit the environment
     controller = Controller(spec_file, spec)
     ids = [j.id for j in jobs]
     pass_s: list[float] = []
-    inner = controller.run_pass
+    observe_s: list[float] = []
+    inner_pass, inner_observe = controller.run_pass, controller.observe
 
     def timed_pass(*, sync_merges: bool) -> Plan:
         t = time.perf_counter()
         try:
-            return inner(sync_merges=sync_merges)
+            return inner_pass(sync_merges=sync_merges)
         finally:
             pass_s.append(time.perf_counter() - t)
+
+    def timed_observe(now: float) -> Observed:
+        t = time.perf_counter()
+        try:
+            return inner_observe(now)
+        finally:
+            observe_s.append(time.perf_counter() - t)
 
     def on_pass(result: Plan, _observed: Observed) -> None:
         if all(result.phases.get(i) in TERMINAL for i in ids):
             controller.draining = True
 
     controller.run_pass = timed_pass  # type: ignore[method-assign]
+    controller.observe = timed_observe  # type: ignore[method-assign]
     controller.on_pass = on_pass
     with controller:
         t0 = time.time()
@@ -296,11 +311,24 @@ def run_controller(root: Path, jobs: Sequence[Job], parallel: int, budget_s: flo
         phases = dict(controller.last_plan.phases) if controller.last_plan else {}
     merge_ts = {e.task: e.ts for e in events if e.kind == "merge"}
     exit_ts = {(e.task, (e.data or {}).get("attempt")): e.ts for e in events if e.kind == "exit"}
+    agent_ts: dict[tuple[str, int], float] = {}
+    for line in agent_log.read_text().splitlines() if agent_log.exists() else []:
+        _, task, n, _pid, ts = line.split()
+        agent_ts[(task, int(n))] = float(ts)
+    paths = StatePaths(spec.state_path)
     traces: dict[str, TaskTrace] = {}
     for a in rows:
         if a.outcome == "merged" and a.task in merge_ts and a.started_at and a.ended_at:
             seen = exit_ts.get((a.task, a.number), a.ended_at)
-            traces[a.task] = TaskTrace(a.started_at, a.ended_at, seen, merge_ts[a.task])
+            start = json.loads(paths.start_record(a.task, a.number).read_text())
+            traces[a.task] = TaskTrace(
+                a.started_at,
+                a.ended_at,
+                seen,
+                merge_ts[a.task],
+                float(start["started_at"]),
+                agent_ts.get((a.task, a.number), a.started_at),
+            )
     end = max((t.merged for t in traces.values()), default=time.time())
     return Run(
         parallel=parallel,
@@ -310,44 +338,54 @@ def run_controller(root: Path, jobs: Sequence[Job], parallel: int, budget_s: flo
         attempts=len(rows),
         not_merged=[i for i in ids if phases.get(i) != "merged"],
         pass_s=pass_s,
+        observe_s=observe_s,
         timed_out=timed_out,
     )
 
 
 # -- where the time went -----------------------------------------------------------------------
-def critical_chain(run: Run, jobs: Sequence[Job]) -> dict[str, float]:
+def critical_chain(run: Run, jobs: Sequence[Job]) -> tuple[dict[str, float], list[str]]:
     """Walk back from the last merge through whatever released each task's start: the merge
-    of a dependency or of a scope-group mate, or (when all slots were busy) an exit. Returns
-    the chain's time by kind; the kinds sum to the makespan."""
+    of a dependency or of a scope-group mate that started earlier, or (when every slot was
+    busy) the last exit before it. Returns the chain's time by kind (the kinds sum to the
+    makespan) and the chain, first task first.
+
+    A `merge` event is written when the loop collects the finished merge, which can be a
+    moment after the pass that already saw the new tip spawned the dependent; such a release
+    is clamped to the dependent's start.
+    """
     tr = run.traces
     by_id = {j.id: j for j in jobs if j.id in tr}
-    out = dict.fromkeys(
-        ("startup", "sleep", "process", "exit_merge", "release_spawn", "links"), 0.0
-    )
+    kinds = ("startup", "sleep", "process", "exit_merge", "release_spawn")
+    out = dict.fromkeys(kinds, 0.0)
+    chain: list[str] = []
     if not by_id:
-        return out
-    task, tail = max(by_id, key=lambda i: tr[i].merged), "merge"
+        return out, chain
+    task, end = max(by_id, key=lambda i: tr[i].merged), "merge"
+    tail = tr[task].merged
     while True:
         t, job = tr[task], by_id[task]
-        if tail == "merge":
-            out["exit_merge"] += t.merged - t.ended
+        chain.append(task)
+        if end == "merge":
+            out["exit_merge"] += tail - t.ended
         out["sleep"] += job.sleep
         out["process"] += (t.ended - t.started) - job.sleep
-        out["links"] += 1
-        releases = [(tr[d].merged, d, "merge") for d in job.deps if d in tr]
-        releases += [(o.merged, i, "merge") for i, o in tr.items() if by_id[i].group == job.group]
-        exits = [(o.ended, i, "exit") for i, o in tr.items() if o.ended <= t.started]
+        before = [i for i, o in tr.items() if i != task and o.started < t.started]
+        releases = [
+            (min(tr[i].merged, t.started), i, "merge")
+            for i in before
+            if i in job.deps or by_id[i].group == job.group
+        ]
+        exits = [(tr[i].ended, i, "exit") for i in before if tr[i].ended <= t.started]
         if exits:
             last = max(exits)
-            busy = sum(1 for o in tr.values() if o.started < last[0] <= o.ended)
-            if busy >= run.parallel:  # every slot was taken until that exit
-                releases.append(last)
-        releases = [r for r in releases if r[1] != task and r[0] <= t.started]
+            if sum(1 for o in tr.values() if o.started < last[0] <= o.ended) >= run.parallel:
+                releases.append(last)  # every slot was taken until that exit
         if not releases:
             out["startup"] += t.started - run.t0
-            return out
-        when, task, tail = max(releases)
-        out["release_spawn"] += t.started - when
+            return out, chain[::-1]
+        tail, task, end = max(releases)
+        out["release_spawn"] += t.started - tail
 
 
 # -- idle CPU ----------------------------------------------------------------------------------
@@ -413,8 +451,19 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@dataclass(frozen=True)
+class Options:
+    seed: int
+    tasks: int
+    parallel: int
+    groups: int
+    edge_p: float
+    idle_s: float
+    argv: list[str]
+
+
+def parse(argv: list[str]) -> Options:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--tasks", type=int, default=None, help="30 (12 with --quick)")
     parser.add_argument("--parallel", type=int, default=4)
@@ -422,127 +471,172 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edge-p", type=float, default=0.1)
     parser.add_argument("--idle-seconds", type=float, default=None, help="10 (5 with --quick)")
     parser.add_argument("--quick", action="store_true", help="12 tasks, 5 s idle sample")
-    args = parser.parse_args(argv)
-    n = args.tasks or (12 if args.quick else 30)
-    idle_s = args.idle_seconds or (5.0 if args.quick else 10.0)
-    os.environ.update(GIT_ENV)
-    logger.remove()  # the controller's file log stays; keep the terminal for the figures
+    a = parser.parse_args(argv)
+    return Options(
+        seed=a.seed,
+        tasks=a.tasks or (12 if a.quick else 30),
+        parallel=a.parallel,
+        groups=a.groups,
+        edge_p=a.edge_p,
+        idle_s=a.idle_seconds or (5.0 if a.quick else 10.0),
+        argv=argv,
+    )
 
-    jobs = make_workload(args.seed, n, args.groups, args.edge_p)
+
+def figures(
+    opt: Options, jobs: Sequence[Job], par: Run, seq: Run, cpu: float, idle_passes: int
+) -> dict[str, bool]:
+    """Print the headline table; returns which targets were met."""
+    med = statistics.median
     sleeps = {j.id: j.sleep for j in jobs}
     total = sum(sleeps.values())
-    budget = 60 + 10 * total
-    with tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp:
-        par = run_controller(Path(tmp) / "par", jobs, args.parallel, budget)
-        seq = run_controller(Path(tmp) / "seq", jobs, 1, budget)
-        cpu, idle_passes = idle_cpu(Path(tmp) / "par" / "specs" / "orchestrator.yaml", idle_s)
-
-    b = lower_bound(jobs, sleeps, args.parallel)
-    measured = {i: t.ended - t.started for i, t in par.traces.items()}
-    bm = lower_bound(jobs, {**sleeps, **measured}, args.parallel) if measured else b
-    lat = par.latencies()
+    b = lower_bound(jobs, sleeps, opt.parallel)
+    measured = {j.id: par.traces[j.id].ended - par.traces[j.id].started for j in jobs}
+    bm = lower_bound(jobs, measured, opt.parallel)
+    lat, slat = par.latencies(), seq.latencies()
     ratio = par.makespan / b.value
-    backlog_sim = simulate(jobs, sleeps, args.parallel, lambda j: int(j.id[1:]))
-    level = bottom_levels(jobs, sleeps)
-    cp_sim = simulate(jobs, sleeps, args.parallel, lambda j: -level[j.id])
-    best = best_found(jobs, sleeps, args.parallel, 300)
-    replay = simulate(
-        jobs,
-        {**sleeps, **measured},
-        args.parallel,
-        lambda j: int(j.id[1:]),
-        {i: t.merged - t.ended for i, t in par.traces.items()},
-    )
-    chain = critical_chain(par, jobs)
     ok = {
         "makespan": ratio <= MAKESPAN_TARGET,
-        "latency": statistics.median(lat) < LATENCY_TARGET_S if lat else False,
+        "latency": med(lat) < LATENCY_TARGET_S,
         "idle": cpu < IDLE_TARGET_PCT,
     }
     edges = sum(len(j.deps) for j in jobs)
-    cmd = [".venv/bin/python", "bench/scheduling.py", *(argv or sys.argv[1:])]
-
-    print(f"command: {shlex.join(cmd)}")
+    print(f"command: {shlex.join(['.venv/bin/python', 'bench/scheduling.py', *opt.argv])}")
     print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; seed {args.seed}: {n} tasks, "
-        f"{edges} dependency edges, {args.groups} scope groups, sleeps 0.2-2 s "
-        f"(sum {total:.1f} s); resources {{cpu: [{{parallel: 8}}], memory: [{{parallel: 8}}]}} "
-        "so load never cuts admission; no verify"
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {opt.tasks} tasks (seed "
+        f"{opt.seed}, {edges} dependency edges, {opt.groups} scope groups, sleeps 0.2-2 s, sum "
+        f"{total:.1f} s); no verify; resources {{cpu: [{{parallel: 8}}], memory: "
+        "[{parallel: 8}]} so machine load never cuts admission"
     )
     print()
     print("| figure | value | target | |")
     print("|---|---:|---:|---|")
-    print(
-        f"| makespan, maxParallel {args.parallel} | {par.makespan:.2f} s | | "
-        f"{len(par.traces)}/{n} merged, {par.attempts} attempts |"
-    )
-    print(
-        f"| lower bound (sleeps): max(CP {b.critical:.2f}, work/{args.parallel} "
-        f"{b.per_slot:.2f}, group {b.group:.2f}) | {b.value:.2f} s | | {b.bound_by} |"
-    )
-    print(
-        f"| makespan / bound | {ratio:.2f}x | <= {MAKESPAN_TARGET}x | {verdict(ok['makespan'])} |"
-    )
-    print(
-        f"| bound with measured attempt durations: max(CP {bm.critical:.2f}, work/"
-        f"{args.parallel} {bm.per_slot:.2f}, group {bm.group:.2f}) | {bm.value:.2f} s | | "
-        f"makespan / it {par.makespan / bm.value:.2f}x |"
-    )
-    print(
-        f"| makespan, maxParallel 1 (same run) | {seq.makespan:.2f} s | | "
-        f"{len(seq.traces)}/{n} merged |"
-    )
-    print(f"| speedup vs maxParallel 1 | {seq.makespan / par.makespan:.2f}x | | |")
-    print(f"| speedup vs sum of sleeps ({total:.1f} s) | {total / par.makespan:.2f}x | | |")
-    if lat:
-        print(
-            f"| exit -> merge, median / p95 / max (par) | {statistics.median(lat):.3f} / "
-            f"{pct(lat, 95):.3f} / {max(lat):.3f} s | median < {LATENCY_TARGET_S} s | "
-            f"{verdict(ok['latency'])} |"
-        )
-    slat = seq.latencies()
-    if slat:
-        print(
-            f"| exit -> merge, median / p95 (maxParallel 1) | {statistics.median(slat):.3f} / "
-            f"{pct(slat, 95):.3f} s | | |"
-        )
-    print(
-        f"| idle CPU of `reconcile --watch` (converged, poll 30s, {idle_s:g} s) | {cpu:.2f}% "
-        f"| < {IDLE_TARGET_PCT}% | {verdict(ok['idle'])}, {idle_passes} pass(es) in window |"
-    )
-    print()
-    print("Where the makespan goes (simulations use sleeps, zero overhead unless stated):")
-    print()
-    print("| | makespan | / bound |")
-    print("|---|---:|---:|")
     rows = [
-        ("planner policy (backlog order), simulated", backlog_sim),
-        ("critical-path priority, simulated", cp_sim),
-        ("best of CP + 300 random priorities, simulated", best),
-        ("backlog order, measured durations + measured exit->merge", replay),
+        (f"makespan, maxParallel {opt.parallel}", f"{par.makespan:.2f} s", "", ""),
+        (
+            f"lower bound, sleeps: max(CP {b.critical:.2f}, work/{opt.parallel} "
+            f"{b.per_slot:.2f}, heaviest group {b.group:.2f})",
+            f"{b.value:.2f} s",
+            "",
+            b.bound_by,
+        ),
+        ("makespan / bound", f"{ratio:.2f}x", f"<= {MAKESPAN_TARGET}x", verdict(ok["makespan"])),
+        (
+            f"lower bound, measured attempt durations: max(CP {bm.critical:.2f}, "
+            f"work/{opt.parallel} {bm.per_slot:.2f}, heaviest group {bm.group:.2f})",
+            f"{bm.value:.2f} s",
+            "",
+            f"makespan / it {par.makespan / bm.value:.2f}x",
+        ),
+        ("makespan, maxParallel 1 (same run)", f"{seq.makespan:.2f} s", "", ""),
+        ("speedup vs maxParallel 1", f"{seq.makespan / par.makespan:.2f}x", "", ""),
+        (f"speedup vs sum of sleeps ({total:.1f} s)", f"{total / par.makespan:.2f}x", "", ""),
+        (
+            f"exit -> merge, median / p95 / max (maxParallel {opt.parallel})",
+            f"{med(lat):.3f} / {pct(lat, 95):.3f} / {max(lat):.3f} s",
+            f"median < {LATENCY_TARGET_S} s",
+            verdict(ok["latency"]),
+        ),
+        (
+            "exit -> merge, median / p95 / max (maxParallel 1)",
+            f"{med(slat):.3f} / {pct(slat, 95):.3f} / {max(slat):.3f} s",
+            "",
+            "",
+        ),
+        (
+            f"idle CPU, `reconcile --watch` on the converged spec (poll 30s, {opt.idle_s:g} s)",
+            f"{cpu:.2f}% of a core",
+            f"< {IDLE_TARGET_PCT}%",
+            f"{verdict(ok['idle'])}; {idle_passes} pass(es) in the window",
+        ),
+    ]
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return ok
+
+
+def analysis(opt: Options, jobs: Sequence[Job], par: Run) -> None:
+    """Print where the makespan went: simulations, the critical chain, per-attempt costs."""
+    med = statistics.median
+    sleeps = {j.id: j.sleep for j in jobs}
+    tr = par.traces
+    measured = {j.id: tr[j.id].ended - tr[j.id].started for j in jobs}
+    latency = {j.id: tr[j.id].merged - tr[j.id].ended for j in jobs}
+    bound = lower_bound(jobs, sleeps, opt.parallel).value
+    level = bottom_levels(jobs, sleeps)
+
+    def backlog(j: Job) -> int:
+        return int(j.id[1:])
+
+    rows = [
+        ("planner policy (backlog order), sleeps", simulate(jobs, sleeps, opt.parallel, backlog)),
+        (
+            "critical-path priority, sleeps",
+            simulate(jobs, sleeps, opt.parallel, lambda j: -level[j.id]),
+        ),
+        ("best of CP + 300 random priorities, sleeps", best_found(jobs, sleeps, opt.parallel, 300)),
+        (
+            "backlog order, measured attempt durations",
+            simulate(jobs, measured, opt.parallel, backlog),
+        ),
+        (
+            "backlog order, measured durations + measured exit->merge",
+            simulate(jobs, measured, opt.parallel, backlog, latency),
+        ),
         ("real run", par.makespan),
     ]
-    for label, value in rows:
-        print(f"| {label} | {value:.2f} s | {value / b.value:.2f}x |")
     print()
-    seen = [t.exit_seen - t.ended for t in par.traces.values()]
-    over = [measured[i] - sleeps[i] for i in measured]
+    print("| where the makespan goes (simulated: no controller overhead) | makespan | / bound |")
+    print("|---|---:|---:|")
+    for label, value in rows:
+        print(f"| {label} | {value:.2f} s | {value / bound:.2f}x |")
+    chain, ids = critical_chain(par, jobs)
+    print()
     print(
-        f"Critical chain of the real run ({chain['links']:.0f} tasks): startup "
-        f"{chain['startup']:.2f} s + sleep {chain['sleep']:.2f} s + process overhead "
-        f"{chain['process']:.2f} s + exit->merge {chain['exit_merge']:.2f} s + "
-        f"release->spawn {chain['release_spawn']:.2f} s = "
-        f"{sum(v for k, v in chain.items() if k != 'links'):.2f} s."
+        f"critical chain of the real run ({' > '.join(ids)}): startup {chain['startup']:.2f} + "
+        f"sleep {chain['sleep']:.2f} + process overhead {chain['process']:.2f} + exit->merge "
+        f"{chain['exit_merge']:.2f} + release->spawn {chain['release_spawn']:.2f} = "
+        f"{sum(chain.values()):.2f} s"
     )
-    if par.pass_s and seen and over:
-        print(
-            f"Per attempt: process overhead (measured - sleep) median {statistics.median(over):.3f}"
-            f" s; exit -> recorded by a pass median {statistics.median(seen):.3f} s. Passes: "
-            f"{len(par.pass_s)}, median {statistics.median(par.pass_s) * 1000:.0f} ms, p95 "
-            f"{pct(par.pass_s, 95) * 1000:.0f} ms."
-        )
-    if par.timed_out or seq.timed_out or par.not_merged or seq.not_merged:
-        print(f"WARNING: not converged: par {par.not_merged}, seq {seq.not_merged}")
+    t = list(tr.values())
+    steps = [
+        ("runner start -> shim's start record", [x.shim_at - x.started for x in t]),
+        ("shim's start record -> agent's first line", [x.agent_at - x.shim_at for x in t]),
+        (
+            "agent's sleep over -> exit record (git add + commit, exits)",
+            [x.ended - x.agent_at - sleeps[i] for i, x in tr.items()],
+        ),
+        ("exit record -> `exit` event (watch wake + pass)", [x.exit_seen - x.ended for x in t]),
+        (
+            "`exit` event -> `merge` event (merge job + collect)",
+            [x.merged - x.exit_seen for x in t],
+        ),
+        (f"one pass ({len(par.pass_s)} passes)", par.pass_s),
+        (f"one observe ({len(par.observe_s)} calls)", par.observe_s),
+    ]
+    print()
+    print(f"| per attempt, maxParallel {opt.parallel} | median | p95 |")
+    print("|---|---:|---:|")
+    for label, values in steps:
+        print(f"| {label} | {med(values) * 1000:.0f} ms | {pct(values, 95) * 1000:.0f} ms |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    opt = parse(sys.argv[1:] if argv is None else argv)
+    os.environ.update(GIT_ENV)
+    logger.remove()  # the controller's file log stays; keep the terminal for the figures
+    jobs = make_workload(opt.seed, opt.tasks, opt.groups, opt.edge_p)
+    budget = 60 + 10 * sum(j.sleep for j in jobs)
+    with tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp:
+        par = run_controller(Path(tmp) / "par", jobs, opt.parallel, budget)
+        seq = run_controller(Path(tmp) / "seq", jobs, 1, budget)
+        spec_file = Path(tmp) / "par" / "specs" / "orchestrator.yaml"
+        cpu, idle_passes = idle_cpu(spec_file, opt.idle_s)
+    if par.not_merged or seq.not_merged:
+        print(f"not converged: {par.not_merged} (parallel), {seq.not_merged} (sequential)")
+        return 1
+    ok = figures(opt, jobs, par, seq, cpu, idle_passes)
+    analysis(opt, jobs, par)
     return 0 if all(ok.values()) else 1
 
 

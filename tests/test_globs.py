@@ -16,6 +16,7 @@ import pytest
 from controller.globs import (
     glob_within,
     globs_overlap,
+    literal_heads,
     normalize,
     path_matches,
     pattern_problem,
@@ -115,6 +116,20 @@ def test_scopes_overlap() -> None:
     assert not scopes_overlap(["src/**"], ["tests/**", "docs/**"])
     assert not scopes_overlap([], ["**"])  # a read-only task touches nothing
     assert not scopes_overlap(["**"], [])
+
+
+@pytest.mark.parametrize(
+    ("scope", "heads"),
+    [
+        (("src/**", "tests/a.py"), frozenset({"src", "tests"})),
+        (("./docs/*.md",), frozenset({"docs"})),
+        (("src/**", "*.md"), None),
+        (("**/x",), None),
+        ((), frozenset()),
+    ],
+)
+def test_literal_heads(scope: tuple[str, ...], heads: frozenset[str] | None) -> None:
+    assert literal_heads(scope) == heads
 
 
 @pytest.mark.parametrize(
@@ -258,3 +273,28 @@ def test_containment_in_several_outers(matches: dict[str, frozenset[str]]) -> No
         if glob_within(inner, outers):
             union = frozenset().union(*(matches[o] for o in outers))
             assert matches[inner] <= union, (inner, outers)
+
+
+def test_scope_overlap_is_never_wrongly_denied(matches: dict[str, frozenset[str]]) -> None:
+    # scopes_overlap has its own fast path (literal first segments) and cache: check it too
+    rng = random.Random(5)
+    literal_first = [p for p in PATTERNS if not set(p.split("/")[0]) & set("*?[")]
+    pool = PATTERNS + literal_first * 3  # make the all-literal-heads fast path common
+    disjoint_said = disjoint_heads = 0
+    for _ in range(4000):
+        a = rng.sample(pool, rng.randint(1, 3))
+        b = rng.sample(pool, rng.randint(1, 3))
+        paths_a = frozenset().union(*(matches[p] for p in a))
+        paths_b = frozenset().union(*(matches[p] for p in b))
+        if not scopes_overlap(a, b):
+            disjoint_said += 1
+            assert not paths_a & paths_b, (a, b, sorted(paths_a & paths_b)[0])
+        assert scopes_overlap(a, b) == scopes_overlap(b, a)
+        # the scheduler's pre-test: disjoint literal first segments mean no common path
+        heads_a, heads_b = literal_heads(tuple(a)), literal_heads(tuple(b))
+        if heads_a is not None and heads_b is not None and not heads_a & heads_b:
+            disjoint_heads += 1
+            assert not paths_a & paths_b, (a, b)
+            assert not scopes_overlap(a, b), (a, b)
+    assert disjoint_said > 100
+    assert disjoint_heads > 100

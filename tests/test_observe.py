@@ -187,7 +187,7 @@ def test_rev_and_is_dirty(world: World) -> None:
     assert gitobs.rev(repo, "nope") is None
     assert not gitobs.is_dirty(repo)
     (repo / "untracked.txt").write_text("x")
-    assert gitobs.is_dirty(repo)
+    assert not gitobs.is_dirty(repo)  # untracked files never block a fast-forward
     (repo / "untracked.txt").unlink()
     (repo / "README.md").write_text("changed\n")
     assert gitobs.is_dirty(repo)
@@ -216,7 +216,7 @@ def test_observe_end_to_end(world: World, tmp_path: Path) -> None:
         _write(state.exit_record("t-open", 1), {"exit_code": 3, "ended_at": 9.0})
         _write(state.start_record("t-open", 2), {"pid": proc.pid, "create_time": ct})
         _write(state.start_record("t-gone", 1), '{"pid": 12')  # half-written
-        (repo / "dirty.txt").write_text("x")
+        (repo / "README.md").write_text("edited by a person\n")
 
         obs = observe(
             repo=repo,

@@ -256,7 +256,7 @@ def test_second_controller_is_refused(tmp_path: Path) -> None:
 
 
 def test_stop_command_drains_gracefully(tmp_path: Path) -> None:
-    p = Project(tmp_path, backlog=[task("a", "sleep 1"), task("b", dependsOn=["a"])])
+    p = Project(tmp_path, backlog=[task("a", "sleep 4"), task("b", dependsOn=["a"])])
     proc = p.watch()
     try:
         assert wait_until(lambda: "a" in fake_agents_running(), timeout=15)

@@ -1,0 +1,258 @@
+"""How fast is `orchestrator status` on a big store? Target: under 300 ms for 10,000 attempts.
+
+Run from the repository root:
+
+    .venv/bin/python bench/status_speed.py [--runs] [--tasks 1000] [--attempts 10]
+
+It builds, in a temporary folder, a project with 1,000 tasks (4 agent types, dependencies,
+one narrow write scope each) and a store with 10,000 attempts (10 per task: failures, then a
+merge for 900 tasks whose merge commits are on the integration branch; 4 attempts running as
+live processes with progress files; the rest failed or queued), then times:
+
+1. **in-process**: everything `status` does after Python has imported the CLI -- load and
+   validate the spec, read the world (store, git, runs directory, lock, resources), plan,
+   build the model and render it as text and as JSON. This is the figure held to 300 ms.
+2. **whole command**: `python -m controller status` as a user runs it, next to
+   `python -m controller version`, the cost of starting Python and importing the CLI, which
+   the view cannot lower.
+
+`--runs` also writes the shim's start and exit records for every attempt (20,000 files), as
+a long-lived state directory would hold them.
+
+A benchmark, not a test: prints figures; exits 1 when the in-process median misses 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil  # noqa: E402
+
+from controller.names import MERGE_TRAILER  # noqa: E402
+from controller.paths import StatePaths  # noqa: E402
+from controller.render import to_json  # noqa: E402
+from controller.spec_load import load_spec  # noqa: E402
+from controller.store import Store  # noqa: E402
+from controller.views.snapshot import take  # noqa: E402
+from controller.views.status import build_status  # noqa: E402
+from controller.views.text import status_lines  # noqa: E402
+
+TARGET_MS = 300.0
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(repo: Path, *args: str, stdin: bytes | None = None) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, input=stdin, env=GIT_ENV
+    )
+
+
+def make_repo(root: Path, merged: list[str]) -> Path:
+    """A repository whose `main` has one merge-trailer commit per merged task (fast-import)."""
+    repo = root / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    stream = []
+    t = 1_700_000_000
+    for i, task in enumerate(["initial", *merged]):
+        msg = "initial\n" if i == 0 else f"Merge task {task}\n\n{MERGE_TRAILER}: {task}\n"
+        data = msg.encode()
+        stream.append(b"commit refs/heads/main\n")
+        stream.append(f"committer Bench <b@example.com> {t + i} +0000\n".encode())
+        stream.append(f"data {len(data)}\n".encode() + data)
+        if i == 0:
+            stream.append(b"M 644 inline README.md\ndata 7\n# bench\n")
+        stream.append(b"\n")
+    git(repo, "fast-import", "--quiet", stdin=b"".join(stream))
+    return repo
+
+
+def write_spec(root: Path, tasks: int) -> Path:
+    agents = {
+        f"agent{k}": {"command": ["agent", "{prompt}"], "owns": [f"pkg{k}/**"]} for k in range(4)
+    }
+    backlog = []
+    for i in range(tasks):
+        entry: dict[str, object] = {
+            "id": f"t{i:04d}",
+            "agent": f"agent{i % 4}",
+            "paths": [f"pkg{i % 4}/mod{i}/**"],
+        }
+        if i % 7 == 3:
+            entry["dependsOn"] = [f"t{i - 3:04d}"]
+        backlog.append(entry)
+    spec = {
+        "apiVersion": "orchestrator/v1",
+        "repo": "../repo",
+        "integrationBranch": "main",
+        "maxParallel": 8,
+        "retries": 12,
+        "agents": agents,
+        "backlog": backlog,
+    }
+    path = root / "specs" / "orchestrator.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(spec, indent=1))
+    return path
+
+
+def fill_store(paths: StatePaths, tasks: int, per_task: int, runs: bool) -> list[str]:
+    """10 attempts a task; returns the merged task ids. Live attempts use this process."""
+    paths.ensure()
+    Store.open(paths.db).close()  # schema
+    me = psutil.Process()
+    now = time.time()
+    rows, merged = [], []
+    live = 0
+    for i in range(tasks):
+        task = f"t{i:04d}"
+        base = now - 86400 + i * 60
+        for n in range(1, per_task + 1):
+            start = base + n * 5
+            last = n == per_task
+            row = {
+                "task": task,
+                "number": n,
+                "created_at": start - 0.1,
+                "pid": 10_000 + n,
+                "create_time": start,
+                "started_at": start,
+                "ended_at": start + 3 + n % 3,
+                "exit_code": 1,
+                "outcome": "failed",
+                "reason": "exit 1",
+                "retry_at": start + 4,
+                "agent": f"agent{i % 4}",
+            }
+            if last and i < tasks * 0.9:
+                row.update(exit_code=0, outcome="merged", reason="")
+                merged.append(task)
+            elif last and live < 4 and i % 25 == 0:
+                live += 1
+                row.update(
+                    pid=me.pid,
+                    create_time=me.create_time(),
+                    started_at=now - 30,
+                    ended_at=None,
+                    exit_code=None,
+                    outcome=None,
+                    reason="",
+                    retry_at=None,
+                )
+                pf = paths.progress_file(task, n)
+                pf.parent.mkdir(parents=True, exist_ok=True)
+                pf.write_text("40\n")
+            rows.append(row)
+            if runs:
+                d = paths.task_runs(task)
+                d.mkdir(parents=True, exist_ok=True)
+                (d / f"{n}.start.json").write_text(
+                    json.dumps(
+                        {
+                            "pid": row["pid"],
+                            "create_time": row["create_time"],
+                            "started_at": row["started_at"],
+                        }
+                    )
+                )
+                if row["ended_at"] is not None:
+                    (d / f"{n}.exit.json").write_text(
+                        json.dumps({"exit_code": row["exit_code"], "ended_at": row["ended_at"]})
+                    )
+    con = sqlite3.connect(paths.db)
+    with con:
+        con.executemany(
+            "INSERT INTO attempts(task, number, created_at, pid, create_time, started_at, "
+            "ended_at, exit_code, outcome, reason, retry_at, agent) VALUES (:task, :number, "
+            ":created_at, :pid, :create_time, :started_at, :ended_at, :exit_code, :outcome, "
+            ":reason, :retry_at, :agent)",
+            rows,
+        )
+        con.executemany(
+            "INSERT INTO events(ts, task, kind, message) VALUES (?, ?, 'exit', 'attempt')",
+            [(r["started_at"], r["task"]) for r in rows],
+        )
+        con.execute("INSERT INTO controller(key, value) VALUES ('last_pass', ?)", (str(now),))
+    con.close()
+    return merged
+
+
+def status_once(spec_file: Path) -> tuple[int, int]:
+    spec = load_spec(spec_file)
+    model = build_status(take(spec))
+    text = "\n".join(status_lines(model))
+    data = to_json(model.as_dict())
+    return len(text), len(data)
+
+
+def median_ms(fn, runs: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times), min(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--attempts", type=int, default=10, help="attempts per task")
+    parser.add_argument("--runs", action="store_true", help="also write run records")
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="status-speed-"))
+    try:
+        spec_file = write_spec(root, args.tasks)
+        paths = StatePaths(root / "state")
+        merged = fill_store(paths, args.tasks, args.attempts, args.runs)
+        make_repo(root, merged)
+        total = args.tasks * args.attempts
+        print(
+            f"store: {total} attempts across {args.tasks} tasks, {len(merged)} merged"
+            f"{', with run records' if args.runs else ''}"
+        )
+        status_once(spec_file)  # warm the OS caches
+        med, best = median_ms(lambda: status_once(spec_file), args.repeat)
+        print(
+            f"status in-process (spec load + read world + plan + render text and JSON): "
+            f"median {med:.0f} ms, best {best:.0f} ms (target {TARGET_MS:.0f} ms)"
+        )
+        cmd = [sys.executable, "-m", "controller"]
+        env = {**GIT_ENV, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+
+        def run(*argv: str) -> None:
+            subprocess.run([*cmd, *argv], check=True, capture_output=True, env=env, cwd=root)
+
+        whole, _ = median_ms(lambda: run("status", "-f", str(spec_file)), 3)
+        base, _ = median_ms(lambda: run("version"), 3)
+        print(
+            f"whole command `python -m controller status`: median {whole:.0f} ms; "
+            f"`version` (interpreter + CLI imports only): {base:.0f} ms"
+        )
+        return 0 if med <= TARGET_MS else 1
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

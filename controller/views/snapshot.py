@@ -1,0 +1,225 @@
+"""Reading the world for the views: one `Snapshot` per status call or dashboard frame.
+
+Read-only by construction: the store is opened with `mode=ro` (and not at all when there is
+no database yet), the controller lock is only probed (`is_locked`, a non-blocking shared
+lock the controller's acquire tolerates), and no directory or file is created. The observed
+state is built by the same `observe_spec` the controller plans from, and the phase of every
+task comes from calling the pure planner on it, so `status` shows what the next pass acts on.
+
+Two things the controller knows only in memory are inferred from the world instead:
+- a merge under way: the controller writes the attempt's verify log when it verifies a
+  merge; a finished attempt with no verdict yet whose verify log is newer than the attempt's
+  end, while a controller runs, is being verified now (the planner's `verifying` phase);
+- host load: the controller smooths CPU and memory over ~20 s. A one-shot `status` measures
+  CPU over the time it spends reading the world (at least `MIN_CPU_WINDOW_S`), unsmoothed;
+  the dashboard keeps a `ResourceSampler` for its whole life and so shows the smoothed value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, cast
+
+import psutil
+
+from controller.lifecycle import classify_attempt
+from controller.lock import is_locked, read_holder
+from controller.observe.model import AttemptObs, Observed, ResourcesObs
+from controller.observe.resources import ResourceSampler, disk_free
+from controller.observe.runs import read_progress
+from controller.paths import StatePaths
+from controller.plan import Plan, plan
+from controller.spec import Spec
+from controller.store import AttemptRow, EventRow, Store
+from controller.views.measure import with_recorded_times
+from controller.world import observe_spec, open_store
+
+MIN_CPU_WINDOW_S = 0.05
+
+
+def spec_generation(spec: Spec) -> str:
+    """The fingerprint the controller stores as `spec_generation` (same formula as
+    `controller.loop.spec_generation`; a test keeps the two equal). Kept here so read-only
+    commands do not import the loop and its runners."""
+    digest = hashlib.sha256(spec.model_dump_json(by_alias=True).encode()).hexdigest()
+    return digest[:12]
+
+
+@dataclass(frozen=True)
+class ControllerInfo:
+    """The controller as the lock file and the store's meta table describe it."""
+
+    running: bool
+    pid: int | None = None  # the running controller's pid, else the last one recorded
+    started_at: float | None = None
+    last_pass: float | None = None
+    generation: str | None = None  # spec generation the controller acted on
+    spec_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a view needs, read at one instant."""
+
+    spec: Spec
+    observed: Observed
+    plan: Plan
+    controller: ControllerInfo
+    generation: str  # of the spec file as it reads now
+    progress: dict[str, float]  # task -> percent its live attempt last wrote
+    now: float
+    has_store: bool
+    # the observed attempts with the store's recorded times (what the figures measure)
+    attempts: dict[str, tuple[AttemptObs, ...]]
+
+
+class _RowsTap:
+    """A store stand-in for `observe` that keeps the attempt rows it hands out, so the
+    figures can use the recorded times without a second query of the attempts table."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.rows: dict[str, list[AttemptRow]] = {}
+
+    def attempts_by_task(self) -> dict[str, list[AttemptRow]]:
+        self.rows = self._store.attempts_by_task()
+        return self.rows
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+class OneShotCpu:
+    """CPU% over the interval between construction and `sample` (for one-shot commands)."""
+
+    def __init__(self, disk_path: Path | None = None) -> None:
+        self.disk_path = disk_path
+        self.t0 = time.monotonic()
+        psutil.cpu_percent(interval=None)  # start of the measuring interval
+
+    def sample(self) -> ResourcesObs:
+        left = MIN_CPU_WINDOW_S - (time.monotonic() - self.t0)
+        if left > 0:
+            time.sleep(left)
+        return ResourcesObs(
+            cpu_percent=psutil.cpu_percent(interval=None),
+            memory_percent=psutil.virtual_memory().percent,
+            disk_free_bytes=disk_free(self.disk_path),
+        )
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def controller_info(paths: StatePaths, store: Store | None) -> ControllerInfo:
+    running = is_locked(paths.lock)
+    meta: dict[str, str | None] = {}
+    if store is not None:
+        for key in ("pid", "started_at", "last_pass", "spec_generation", "spec_file"):
+            meta[key] = store.get_meta(key)
+    pid: int | None = None
+    if running:
+        holder = read_holder(paths.lock) or {}
+        raw = holder.get("pid")
+        pid = raw if isinstance(raw, int) else None
+    if pid is None and (meta.get("pid") or "").isdigit():
+        pid = int(meta["pid"] or 0)
+    return ControllerInfo(
+        running=running,
+        pid=pid,
+        started_at=_float(meta.get("started_at")),
+        last_pass=_float(meta.get("last_pass")),
+        generation=meta.get("spec_generation") or None,
+        spec_file=meta.get("spec_file") or None,
+    )
+
+
+def merges_in_progress(spec: Spec, observed: Observed, now: float) -> frozenset[str]:
+    """Tasks whose finished attempt is being verified/merged by the running controller."""
+    paths = StatePaths(spec.state_path)
+    busy = set()
+    for task_id, attempts in observed.attempts.items():
+        if not attempts:
+            continue
+        last = attempts[-1]
+        if last.outcome not in (None, "succeeded") or classify_attempt(last, now) != "succeeded":
+            continue
+        try:
+            log = paths.verify_log(task_id, last.number)
+            mtime = os.stat(log).st_mtime
+        except (OSError, ValueError):
+            continue
+        if last.ended_at is None or mtime >= last.ended_at - 1.0:
+            busy.add(task_id)
+    return frozenset(busy)
+
+
+def live_progress(spec: Spec, observed: Observed, now: float) -> dict[str, float]:
+    """Progress percentages of running attempts that wrote a progress file."""
+    paths = StatePaths(spec.state_path)
+    out: dict[str, float] = {}
+    for task_id, attempts in observed.attempts.items():
+        if not attempts or classify_attempt(attempts[-1], now) not in ("running", "starting"):
+            continue
+        try:
+            value = read_progress(paths.progress_file(task_id, attempts[-1].number))
+        except ValueError:
+            continue
+        if value is not None:
+            out[task_id] = value
+    return out
+
+
+def take(
+    spec: Spec,
+    *,
+    sampler: ResourceSampler | None = None,
+    now: float | None = None,
+) -> Snapshot:
+    """Read the world once. Without a `sampler`, CPU is measured over the read itself."""
+    one_shot = OneShotCpu(spec.repo_path) if sampler is None else None
+    paths = StatePaths(spec.state_path)
+    store = open_store(spec, readonly=True)
+    tap = _RowsTap(store) if store is not None else None
+    try:
+        info = controller_info(paths, store)
+        moment = time.time() if now is None else now
+        observed = observe_spec(spec, cast(Store, tap), sampler, now=moment)
+    finally:
+        if store is not None:
+            store.close()
+    if one_shot is not None:
+        observed = replace(observed, resources=one_shot.sample())
+    if info.running:
+        observed = replace(observed, merging=merges_in_progress(spec, observed, moment))
+    result = plan(spec, observed, moment)
+    return Snapshot(
+        spec=spec,
+        observed=observed,
+        plan=result,
+        controller=info,
+        generation=spec_generation(spec),
+        progress=live_progress(spec, observed, moment),
+        now=moment,
+        has_store=store is not None,
+        attempts=with_recorded_times(observed.attempts, tap.rows if tap else {}),
+    )
+
+
+def recent_events(spec: Spec, limit: int) -> list[EventRow]:
+    """The newest `limit` events (oldest first); empty when there is no database."""
+    store = open_store(spec, readonly=True)
+    if store is None:
+        return []
+    try:
+        return store.events(limit=limit, newest=True)
+    finally:
+        store.close()

@@ -1,0 +1,339 @@
+"""The status model: a pure function of (spec, observed, plan, store rows, controller facts, now).
+
+Every figure `orchestrator status` (and the dashboard) shows is computed here, without I/O:
+
+- per task, the phase and reason the planner gives (`plan.phases`, its waits and actions),
+  the attempt number out of the attempts allowed, agent, pid, worktree, branch, elapsed
+  time, progress and an ETA;
+- the ETA comes from the progress rate when the agent writes progress (elapsed time x
+  remaining / done, assuming a steady rate), else from the median duration of earlier
+  attempts of the same agent type that finished their work (exit 0), and says which;
+- the measured parallelism of the current backlog: the attempt intervals of the spec's tasks
+  (a running attempt counts up to `now`) through `controller.metrics.parallelism`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from controller.durations import format_duration
+from controller.lifecycle import classify_attempt
+from controller.metrics import Parallelism, parallelism
+from controller.names import branch_for
+from controller.observe.model import AttemptObs, Observed
+from controller.plan import Plan
+from controller.spec import Spec
+from controller.views.measure import attempt_duration, finished_work, run_intervals
+from controller.views.snapshot import ControllerInfo, Snapshot
+
+LIVE = frozenset({"running", "starting"})
+# display order of phases (most pressing first) and their colours
+PHASE_ORDER = (
+    "running",
+    "starting",
+    "stopping",
+    "verifying",
+    "merging",
+    "retrying",
+    "queued",
+    "blocked",
+    "paused",
+    "failed",
+    "rejected",
+    "orphan",
+    "merged",
+)
+PHASE_STYLE = {
+    "merged": "green",
+    "running": "cyan",
+    "starting": "cyan",
+    "stopping": "yellow",
+    "verifying": "magenta",
+    "merging": "magenta",
+    "retrying": "yellow",
+    "failed": "red",
+    "rejected": "red",
+    "orphan": "yellow",
+    "blocked": "dim",
+    "queued": "dim",
+    "paused": "dim",
+}
+
+
+@dataclass(frozen=True)
+class Eta:
+    """Time left for a running attempt. `basis`: "progress", "history" or "none"."""
+
+    seconds: float | None
+    basis: str
+    detail: str
+
+
+NO_ETA = Eta(None, "none", "")
+
+
+@dataclass(frozen=True)
+class TaskView:
+    task: str
+    phase: str
+    reason: str
+    action: str | None  # the planner's next action for it (spawn, retry, merge, prune, stop)
+    attempt: int  # number of the latest attempt (0: none yet)
+    max_attempts: int
+    agent: str | None
+    pid: int | None  # of the live attempt
+    worktree: str | None
+    branch: str | None
+    started_at: float | None
+    elapsed_s: float | None  # of the latest attempt (up to now while it runs)
+    progress: float | None
+    eta: Eta = NO_ETA
+    outcome: str | None = None  # the controller's verdict on the latest attempt
+    in_spec: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        eta = out.pop("eta")
+        out["eta_s"] = None if eta["seconds"] is None else round(eta["seconds"], 3)
+        out["eta_basis"] = eta["basis"]
+        out["eta_detail"] = eta["detail"]
+        return out
+
+
+@dataclass(frozen=True)
+class StatusModel:
+    now: float
+    spec_file: str
+    repo: str
+    integration_branch: str
+    generation: str
+    controller: ControllerInfo
+    tasks: tuple[TaskView, ...]
+    counts: dict[str, int]
+    cpu_percent: float
+    memory_percent: float
+    disk_free_bytes: int | None
+    admission: dict[str, Any]
+    running: int
+    parallelism: Parallelism
+    limit: int
+    has_store: bool = True
+    worktree_root: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def generation_current(self) -> bool | None:
+        if self.controller.generation is None:
+            return None
+        return self.controller.generation == self.generation
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.controller
+        p = self.parallelism
+        return {
+            "now": self.now,
+            "spec": {
+                "file": self.spec_file,
+                "generation": self.generation,
+                "repo": self.repo,
+                "integration_branch": self.integration_branch,
+                "worktree_root": self.worktree_root,
+            },
+            "controller": {
+                "running": c.running,
+                "pid": c.pid,
+                "started_at": c.started_at,
+                "last_pass": c.last_pass,
+                "last_pass_age_s": None
+                if c.last_pass is None
+                else round(self.now - c.last_pass, 3),
+                "spec_generation": c.generation,
+                "spec_generation_current": self.generation_current,
+                "spec_file": c.spec_file,
+            },
+            "counts": self.counts,
+            "tasks": [t.as_dict() for t in self.tasks],
+            "resources": {
+                "cpu_percent": round(self.cpu_percent, 1),
+                "memory_percent": round(self.memory_percent, 1),
+                "disk_free_bytes": self.disk_free_bytes,
+                "admission": self.admission,
+                "running": self.running,
+            },
+            "parallelism": {
+                **p.as_dict(self.limit),
+                "efficiency": round(p.efficiency(self.limit), 3),
+                "limit": self.limit,
+            },
+            "has_store": self.has_store,
+        }
+
+
+# --- pure helpers -------------------------------------------------------------------------
+
+
+def durations_by_agent(
+    attempts: Mapping[str, Sequence[AttemptObs]], fallback_agent: Mapping[str, str]
+) -> dict[str, list[tuple[str, int, float]]]:
+    """agent -> [(task, number, duration)] of attempts that finished their work."""
+    out: dict[str, list[tuple[str, int, float]]] = {}
+    for task_id, rows in attempts.items():
+        for a in rows:
+            d = attempt_duration(a)
+            agent = a.agent or fallback_agent.get(task_id)
+            if d is None or agent is None or not finished_work(a):
+                continue
+            out.setdefault(agent, []).append((task_id, a.number, d))
+    return out
+
+
+def estimate_eta(
+    progress: float | None, elapsed: float | None, history: Sequence[float], agent: str | None
+) -> Eta:
+    """ETA of a running attempt: from its progress rate, else from the median of `history`."""
+    if progress is not None and elapsed is not None and elapsed > 0 and progress > 0:
+        if progress >= 100:
+            return Eta(0.0, "progress", "100% reported")
+        rate = progress / elapsed  # percent per second
+        left = (100.0 - progress) / rate
+        return Eta(
+            left,
+            "progress",
+            f"{progress:.0f}% in {format_duration(elapsed)} ({rate * 60:.1f}%/min)",
+        )
+    if history:
+        median = statistics.median(history)
+        left = max(0.0, median - (elapsed or 0.0))
+        n = len(history)
+        return Eta(
+            left,
+            "history",
+            f"median {format_duration(median)} of {n} earlier {agent or '?'} attempt"
+            f"{'s' if n != 1 else ''}",
+        )
+    return Eta(None, "none", f"no progress reported and no earlier {agent or '?'} attempts")
+
+
+def _reasons(result: Plan) -> tuple[dict[str, str], dict[str, str]]:
+    reasons = {w.task: w.reason for w in result.waits}
+    actions: dict[str, str] = {}
+    for a in result.actions:
+        reasons[a.task] = f"{a.kind}: {a.reason}"
+        actions[a.task] = a.kind
+    return reasons, actions
+
+
+def task_views(
+    spec: Spec,
+    observed: Observed,
+    timed: Mapping[str, Sequence[AttemptObs]],
+    result: Plan,
+    progress: Mapping[str, float],
+    now: float,
+) -> list[TaskView]:
+    """One row per spec task (then tasks the planner still handles outside the spec).
+
+    `timed` are the attempts with their recorded times (see `measure`); phase, reason and
+    action come from the plan, worktree and branch from `observed`.
+    """
+    reasons, actions = _reasons(result)
+    spec_tasks = {t.id: t for t in spec.backlog}
+    agent_of = {t.id: t.agent for t in spec.backlog}
+    history = durations_by_agent(timed, agent_of)
+    ids = [t.id for t in spec.backlog] + sorted(set(result.phases) - set(spec_tasks))
+    views = []
+    for task_id in ids:
+        attempts = timed.get(task_id, ())
+        last = attempts[-1] if attempts else None
+        task = spec_tasks.get(task_id)
+        agent = (last.agent if last and last.agent else None) or (task.agent if task else None)
+        free = sum(1 for a in attempts if a.outcome == "stopped")
+        max_attempts = spec.max_attempts(task) + free if task else len(attempts)
+        live = last is not None and classify_attempt(last, now) in LIVE
+        started = last.started_at if last else None
+        elapsed = None
+        if started is not None:
+            end = now if live else last.ended_at if last else None
+            elapsed = None if end is None else max(0.0, end - started)
+        pct = progress.get(task_id) if live else None
+        eta = NO_ETA
+        if live and last is not None:
+            earlier = [
+                d
+                for t, n, d in history.get(agent or "", [])
+                if not (t == task_id and n == last.number)
+            ]
+            eta = estimate_eta(pct, elapsed, earlier, agent)
+        wt = observed.worktrees.get(task_id)
+        has_branch = task_id in observed.branches or wt is not None
+        views.append(
+            TaskView(
+                task=task_id,
+                phase=result.phases.get(task_id, "unknown"),
+                reason=reasons.get(task_id, ""),
+                action=actions.get(task_id),
+                attempt=last.number if last else 0,
+                max_attempts=max_attempts,
+                agent=agent,
+                pid=last.pid if live and last else None,
+                worktree=wt.path if wt else None,
+                branch=branch_for(task_id) if has_branch else None,
+                started_at=started,
+                elapsed_s=elapsed,
+                progress=pct,
+                eta=eta,
+                outcome=last.outcome if last else None,
+                in_spec=task is not None,
+            )
+        )
+    return views
+
+
+def backlog_parallelism(
+    spec: Spec, timed: Mapping[str, Sequence[AttemptObs]], now: float
+) -> Parallelism:
+    """Measured parallelism of the spec's tasks' attempts (live ones up to `now`)."""
+    in_spec = {t.id for t in spec.backlog}
+    attempts = [a for t, rows in timed.items() if t in in_spec for a in rows]
+    return parallelism(run_intervals(attempts, now))
+
+
+def build_status(snap: Snapshot) -> StatusModel:
+    spec, observed, result, now = snap.spec, snap.observed, snap.plan, snap.now
+    views = task_views(spec, observed, snap.attempts, result, snap.progress, now)
+    counts: dict[str, int] = {}
+    for v in views:
+        counts[v.phase] = counts.get(v.phase, 0) + 1
+    adm = result.admission
+    res = observed.resources
+    return StatusModel(
+        now=now,
+        spec_file=str(spec.source),
+        repo=str(spec.repo_path),
+        integration_branch=spec.integration_branch,
+        generation=snap.generation,
+        controller=snap.controller,
+        tasks=tuple(views),
+        counts={k: counts[k] for k in sorted(counts, key=_phase_rank)},
+        cpu_percent=res.cpu_percent,
+        memory_percent=res.memory_percent,
+        disk_free_bytes=res.disk_free_bytes,
+        admission={**asdict(adm), "bound_by": adm.bound_by},
+        running=result.running,
+        parallelism=backlog_parallelism(spec, snap.attempts, now),
+        limit=spec.max_parallel,
+        has_store=snap.has_store,
+        worktree_root=str(spec.worktree_root_path),
+    )
+
+
+def _phase_rank(phase: str) -> int:
+    return PHASE_ORDER.index(phase) if phase in PHASE_ORDER else len(PHASE_ORDER)
+
+
+def by_urgency(views: Sequence[TaskView]) -> list[TaskView]:
+    """Tasks ordered most pressing first (running before queued before merged), stable."""
+    return sorted(views, key=lambda v: _phase_rank(v.phase))
