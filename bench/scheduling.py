@@ -41,6 +41,7 @@ import json
 import os
 import random
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -199,7 +200,7 @@ def best_found(jobs: Sequence[Job], dur: dict[str, float], limit: int, tries: in
 
 
 # -- a real run --------------------------------------------------------------------------------
-def spec_dict(jobs: Sequence[Job], parallel: int) -> dict[str, Any]:
+def spec_dict(jobs: Sequence[Job], parallel: int, agent: Path) -> dict[str, Any]:
     return {
         "apiVersion": "orchestrator/v1",
         "repo": "../repo",
@@ -211,7 +212,7 @@ def spec_dict(jobs: Sequence[Job], parallel: int) -> dict[str, Any]:
         "timeout": "60s",
         # the bench's own load must not cut admission below maxParallel
         "resources": {"cpu": [{"parallel": 8}], "memory": [{"parallel": 8}]},
-        "agents": {"dev": {"command": [sys.executable, str(FAKE_AGENT)], "owns": ["**"]}},
+        "agents": {"dev": {"command": [sys.executable, str(agent)], "owns": ["**"]}},
         "backlog": [
             {
                 "id": j.id,
@@ -239,7 +240,9 @@ def make_project(root: Path, jobs: Sequence[Job], parallel: int) -> Path:
     git(repo, "commit", "-q", "-m", "initial")
     spec_file = root / "specs" / "orchestrator.yaml"
     spec_file.parent.mkdir(parents=True)
-    spec_file.write_text(json.dumps(spec_dict(jobs, parallel), indent=1))
+    # a private copy: test suites running meanwhile kill stray tests/agents/fake_agent.py
+    agent = shutil.copy(FAKE_AGENT, root / "fake_agent.py")
+    spec_file.write_text(json.dumps(spec_dict(jobs, parallel, Path(agent)), indent=1))
     return spec_file
 
 
@@ -261,6 +264,7 @@ class Run:
     traces: dict[str, TaskTrace]
     attempts: int
     not_merged: list[str]
+    problems: list[str]
     pass_s: list[float] = field(default_factory=list)
     observe_s: list[float] = field(default_factory=list)
     timed_out: bool = False
@@ -308,6 +312,7 @@ def run_controller(root: Path, jobs: Sequence[Job], parallel: int, budget_s: flo
         store = controller.store
         rows = store.attempts()
         events = store.events(kinds=["merge", "exit"])
+        problems = store.events(kinds=["stop_requested", "action_error", "spawn_failed"])
         phases = dict(controller.last_plan.phases) if controller.last_plan else {}
     merge_ts = {e.task: e.ts for e in events if e.kind == "merge"}
     exit_ts = {(e.task, (e.data or {}).get("attempt")): e.ts for e in events if e.kind == "exit"}
@@ -337,6 +342,8 @@ def run_controller(root: Path, jobs: Sequence[Job], parallel: int, budget_s: flo
         traces=traces,
         attempts=len(rows),
         not_merged=[i for i in ids if phases.get(i) != "merged"],
+        problems=[f"{e.task} {e.kind}: {e.message}" for e in problems]
+        + [f"{a.task}#{a.number} {a.outcome}: {a.reason}" for a in rows if a.outcome != "merged"],
         pass_s=pass_s,
         observe_s=observe_s,
         timed_out=timed_out,
@@ -634,6 +641,8 @@ def main(argv: list[str] | None = None) -> int:
         cpu, idle_passes = idle_cpu(spec_file, opt.idle_s)
     if par.not_merged or seq.not_merged:
         print(f"not converged: {par.not_merged} (parallel), {seq.not_merged} (sequential)")
+        for line in par.problems + seq.problems:
+            print(f"  {line}")
         return 1
     ok = figures(opt, jobs, par, seq, cpu, idle_passes)
     analysis(opt, jobs, par)

@@ -10,19 +10,20 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from controller import __version__
-from controller.backlog_sources import FATAL_KINDS
-from controller.observe.resources import ResourceSampler
-from controller.plan import plan
 from controller.render import plan_lines, to_json
-from controller.spec import Spec
-from controller.spec_load import SpecError, load_spec
-from controller.world import observe_spec, open_store
+
+if TYPE_CHECKING:
+    from controller.spec import Spec
+    from controller.spec_load import SpecError
+
+# Heavier modules are imported inside the commands that need them, so that `--help`,
+# `validate` and `stop` start fast.
 
 app = typer.Typer(
     name="orchestrator",
@@ -76,6 +77,8 @@ def report_problems(exc: SpecError, output: Output) -> typer.Exit:
 
 
 def load(file: Path, output: Output = Output.text, repo: Path | None = None) -> Spec:
+    from controller.spec_load import SpecError, load_spec
+
     try:
         spec = load_spec(file, repo=repo)
     except SpecError as exc:
@@ -111,6 +114,10 @@ def diff(
 
     Exit 0 when there is nothing to do, 2 when changes are pending, 1 on error.
     """
+    from controller.observe.resources import ResourceSampler
+    from controller.plan import plan
+    from controller.world import observe_spec, open_store
+
     spec = load(file, output, repo)
     store = open_store(spec, readonly=True)
     try:
@@ -259,6 +266,7 @@ def import_roadmap(
     Items marked complete are left out (dependencies on them are already satisfied);
     blocked items come out with `paused: true`. Problems are reported with their line.
     """
+    from controller.backlog_sources import FATAL_KINDS
     from controller.roadmap import parse_roadmap, to_backlog_yaml
 
     try:

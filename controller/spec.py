@@ -63,7 +63,8 @@ class _Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         alias_generator=to_camel,
-        populate_by_name=True,
+        populate_by_name=False,  # the file format is camelCase only, as the JSON Schema says
+        strict=True,  # no silent coercion: `maxParallel: true` or `id: 43` are mistakes
         frozen=True,
     )
 

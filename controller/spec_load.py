@@ -214,9 +214,39 @@ def _message(err: dict[str, Any]) -> tuple[str, bool]:
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         return f"must be {expected}, got {err.get('input')!r}", False
+    expected_type = _TYPE_NAMES.get(kind)
+    if expected_type:
+        got = err.get("input")
+        hint = " (quote it to make it text)" if kind == "string_type" and got is not None else ""
+        return f"must be {expected_type}, got {_yaml_kind(got)} {got!r}{hint}", False
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     return msg[0].lower() + msg[1:] if msg else kind, False
+
+
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "bool_type": "true or false",
+    "float_type": "a number",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+}
+
+
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "null" if value is None else type(value).__name__
 
 
 def validation_problems(exc: ValidationError, locator: Locator, source: str) -> list[Problem]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -178,9 +179,22 @@ backlog:
     assert spec.scope_of(none) == ()  # an explicit empty scope writes nothing
 
 
-def test_snake_case_field_names_are_accepted_too() -> None:
-    spec = from_text(MINIMAL.replace("agents:", "max_parallel: 2\nagents:"))
-    assert spec.max_parallel == 2
+def test_snake_case_field_names_are_rejected_with_the_camel_case_name() -> None:
+    with pytest.raises(SpecError, match="unknown field 'max_parallel'; did you mean 'maxParallel'"):
+        from_text(MINIMAL.replace("agents:", "max_parallel: 2\nagents:"))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("maxParallel: true", "maxParallel: must be a whole number, got a boolean True"),
+        ("paused: 1", "paused: must be true or false, got a number 1"),
+        ("repo: 42", "repo: must be a string, got a number 42 (quote it to make it text)"),
+    ],
+)
+def test_no_silent_coercion_between_types(line: str, message: str) -> None:
+    with pytest.raises(SpecError, match=re.escape(message)):
+        from_text(MINIMAL.replace("agents:", f"{line}\nagents:"))
 
 
 def test_spec_is_immutable() -> None:

@@ -116,6 +116,10 @@ class LocalRunner:
             time.sleep(shim.POLL_S)
         if shim.group_members(pid):
             _killpg(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 2.0  # SIGKILL is delivered asynchronously
+            while shim.group_members(pid) and time.monotonic() < deadline:
+                self.reap()
+                time.sleep(shim.POLL_S)
         self._wait_child(pid, 1.0)
         return True
 

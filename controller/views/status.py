@@ -95,12 +95,26 @@ class TaskView:
     in_spec: bool = True
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        eta = out.pop("eta")
-        out["eta_s"] = None if eta["seconds"] is None else round(eta["seconds"], 3)
-        out["eta_basis"] = eta["basis"]
-        out["eta_detail"] = eta["detail"]
-        return out
+        return {
+            "task": self.task,
+            "phase": self.phase,
+            "reason": self.reason,
+            "action": self.action,
+            "attempt": self.attempt,
+            "max_attempts": self.max_attempts,
+            "agent": self.agent,
+            "pid": self.pid,
+            "worktree": self.worktree,
+            "branch": self.branch,
+            "started_at": self.started_at,
+            "elapsed_s": None if self.elapsed_s is None else round(self.elapsed_s, 3),
+            "progress": self.progress,
+            "eta_s": None if self.eta.seconds is None else round(self.eta.seconds, 3),
+            "eta_basis": self.eta.basis,
+            "eta_detail": self.eta.detail,
+            "outcome": self.outcome,
+            "in_spec": self.in_spec,
+        }
 
 
 @dataclass(frozen=True)
@@ -117,7 +131,7 @@ class StatusModel:
     memory_percent: float
     disk_free_bytes: int | None
     admission: dict[str, Any]
-    running: int
+    running: int  # agents running now (the plan's count includes the spawns it admits)
     parallelism: Parallelism
     limit: int
     has_store: bool = True
@@ -322,7 +336,7 @@ def build_status(snap: Snapshot) -> StatusModel:
         memory_percent=res.memory_percent,
         disk_free_bytes=res.disk_free_bytes,
         admission={**asdict(adm), "bound_by": adm.bound_by},
-        running=result.running,
+        running=sum(1 for rows in observed.attempts.values() if rows and rows[-1].alive),
         parallelism=backlog_parallelism(spec, snap.attempts, now),
         limit=spec.max_parallel,
         has_store=snap.has_store,

@@ -1,0 +1,175 @@
+"""A misbehaving fake coding agent for the chaos harness (`bench/chaos.py`).
+
+Run as `python chaos_agent.py TASK ATTEMPT`; the directives come in $ORCHESTRATOR_PROMPT,
+one per line, executed in order (relative paths are inside the worktree, the agent's cwd):
+
+    sleep SECONDS             sleep
+    write PATH: TEXT          write TEXT to PATH
+    commit MESSAGE            `git add -A && git commit` on whatever HEAD is
+    exit CODE                 exit now with CODE
+    fail-until N CODE         exit CODE while the attempt number is below N
+    sigkill-until N           SIGKILL itself while the attempt number is below N
+    hang-until N              while attempt < N, sleep forever (SIGTERM ends it)
+    hard-hang-until N         while attempt < N, sleep forever ignoring SIGTERM (needs SIGKILL)
+    break-until N PATH        while attempt < N, write the verify gate's marker file PATH
+    flood MEGABYTES           print that much output
+    index-lock                leave an `index.lock` in the worktree's git dir
+    delete-tracked            delete every tracked file of the worktree (not `.git`)
+    delete-everything         delete everything in the worktree, `.git` included
+    side-branch PATH          switch to a new branch, write PATH there and commit
+    detach PATH               detach HEAD, write PATH and commit (reachable from no branch)
+
+Why the side file: the harness audits the run independently of the controller's records.
+Every start, every end (when the agent can still say so) and every commit sha is appended
+to $CHAOS_DIR/agents.log, which lives outside the repository:
+
+    start TASK ATTEMPT PID TS
+    end TASK ATTEMPT PID TS HOW
+    commit TASK ATTEMPT SHA REF
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+TASK = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("ORCHESTRATOR_TASK", "?")
+ATTEMPT = int(sys.argv[2] if len(sys.argv) > 2 else os.environ.get("ORCHESTRATOR_ATTEMPT", "1"))
+
+
+def side_log(line: str) -> None:
+    """Append one line to the side log (O_APPEND: concurrent agents never interleave)."""
+    folder = os.environ.get("CHAOS_DIR")
+    if not folder:
+        return
+    fd = os.open(os.path.join(folder, "agents.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def end(how: str) -> None:
+    side_log(f"end {TASK} {ATTEMPT} {os.getpid()} {time.time():.6f} {how}")
+
+
+def on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    end(f"signal-{signum}")
+    os._exit(128 + signum)
+
+
+def git(*args: str) -> str:
+    proc = subprocess.run(["git", *args], capture_output=True, text=True, check=True)
+    return proc.stdout.strip()
+
+
+def commit(message: str) -> None:
+    git("add", "-A")
+    if subprocess.run(["git", "diff", "--cached", "--quiet"]).returncode == 0:
+        return
+    git("commit", "-q", "--no-verify", "-m", message or f"{TASK} attempt {ATTEMPT}")
+    sha = git("rev-parse", "HEAD")
+    ref = subprocess.run(["git", "symbolic-ref", "-q", "HEAD"], capture_output=True, text=True)
+    side_log(f"commit {TASK} {ATTEMPT} {sha} {ref.stdout.strip() or 'DETACHED'}")
+
+
+def write(spec: str) -> None:
+    path, _, text = spec.partition(": ")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text + "\n")
+
+
+def sleep_forever() -> None:
+    while True:
+        time.sleep(1)
+
+
+def delete_tracked() -> None:
+    for name in git("ls-files", "-z").split("\0"):
+        if name:
+            Path(name).unlink(missing_ok=True)
+
+
+def delete_everything() -> None:
+    for entry in Path(".").iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def run(line: str) -> int | None:
+    """Carry out one directive; an exit code ends the agent."""
+    verb, _, rest = line.partition(" ")
+    args = rest.split()
+    below = bool(args) and args[0].isdigit() and ATTEMPT < int(args[0])
+    if verb == "sleep":
+        time.sleep(float(rest))
+    elif verb == "write":
+        write(rest)
+    elif verb == "commit":
+        commit(rest)
+    elif verb == "exit":
+        return int(rest)
+    elif verb == "fail-until" and below:
+        print(f"{TASK}: failing attempt {ATTEMPT}", file=sys.stderr)
+        return int(args[1])
+    elif verb == "sigkill-until" and below:
+        end("sigkill-self")
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif verb == "hang-until" and below:
+        sleep_forever()
+    elif verb == "hard-hang-until" and below:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sleep_forever()
+    elif verb == "break-until" and below:
+        write(f"{args[1]}: broken by attempt {ATTEMPT}")
+    elif verb == "flood":
+        chunk = ("x" * 1023 + "\n").encode()
+        for _ in range(int(float(rest) * 1024)):
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.flush()
+    elif verb == "index-lock":
+        Path(git("rev-parse", "--absolute-git-dir"), "index.lock").write_text("")
+    elif verb == "delete-tracked":
+        delete_tracked()
+    elif verb == "delete-everything":
+        delete_everything()
+    elif verb == "side-branch":
+        git("switch", "-q", "-c", f"chaos-side/{TASK}-{ATTEMPT}")
+        write(f"{rest}: side work of attempt {ATTEMPT}")
+        commit(f"{TASK}: side work")
+    elif verb == "detach":
+        git("checkout", "-q", "--detach")
+        write(f"{rest}: detached work of attempt {ATTEMPT}")
+        commit(f"{TASK}: detached work")
+    return None
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, on_sigterm)
+    side_log(f"start {TASK} {ATTEMPT} {os.getpid()} {time.time():.6f}")
+    lines = [ln.strip() for ln in os.environ.get("ORCHESTRATOR_PROMPT", "").splitlines()]
+    code = 0
+    try:
+        for line in (ln for ln in lines if ln):
+            result = run(line)
+            if result is not None:
+                code = result
+                break
+    except Exception as exc:  # a failed directive is a failed attempt, said in the log
+        print(f"{TASK}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 70
+    end(f"exit-{code}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

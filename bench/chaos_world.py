@@ -1,0 +1,428 @@
+"""The chaos harness's view of one scenario's world: a repository, a spec, the real CLI.
+
+Everything here reads the world the way a suspicious outsider would: git through the `git`
+command, processes through `/proc`, the chaos agent's own side log. Nothing trusts the
+controller's database; that is the point of the audit (`bench/chaos_audit.py`).
+
+`ProcessSampler` reads the process table at a high rate (a thread reading `/proc` directly,
+cheaper than psutil per sample) and remembers, for every chaos agent process, when it was
+first and last seen, and every moment two agent processes of the same task were alive at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parent.parent
+AGENT = str(Path(__file__).resolve().parent / "chaos_agent.py")
+SHIM = str(ROOT / "controller" / "runners" / "shim.py")
+MARKER = "BROKEN"  # the verify gate fails while a file of this name is in the tree
+VERIFY = [
+    sys.executable,
+    "-c",
+    "import os, sys; sys.exit(any('BROKEN' in f for _, _, f in os.walk('.')))",
+]
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Chaos Human",
+    "GIT_AUTHOR_EMAIL": "human@example.com",
+    "GIT_COMMITTER_NAME": "Chaos Human",
+    "GIT_COMMITTER_EMAIL": "human@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+TRAILER = "Orchestrator-Task"
+ATTEMPT_TRAILER = "Orchestrator-Attempt"
+
+
+def git(repo: Path, *args: str, check: bool = True) -> str:
+    env = {**os.environ, **GIT_ENV}
+    proc = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=False
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def dump_yaml(data: Any) -> str:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.width = 4096
+    buf = StringIO()
+    yaml.dump(data, buf)
+    return buf.getvalue()
+
+
+def replace_file(path: Path, data: str | bytes) -> None:
+    """Write `path` by rename, as editors do (the watcher sees one atomic change)."""
+    tmp = path.with_name(f".{path.name}.chaos-tmp")
+    if isinstance(data, bytes):
+        tmp.write_bytes(data)
+    else:
+        tmp.write_text(data, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# --- the side log the chaos agent writes ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    task: str
+    attempt: int
+    pid: int
+    start: float
+    end: float | None = None
+    how: str | None = None
+
+
+@dataclass(frozen=True)
+class SideLog:
+    runs: tuple[AgentRun, ...]
+    commits: tuple[tuple[str, int, str, str], ...]  # task, attempt, sha, ref
+
+
+def read_side_log(path: Path) -> SideLog:
+    starts: dict[int, AgentRun] = {}
+    ends: dict[int, tuple[float, str]] = {}
+    commits = []
+    text = path.read_text() if path.exists() else ""
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "start" and len(parts) == 5:
+            starts[int(parts[3])] = AgentRun(parts[1], int(parts[2]), int(parts[3]), float(parts[4]))
+        elif parts[0] == "end" and len(parts) == 6:
+            ends.setdefault(int(parts[3]), (float(parts[4]), parts[5]))
+        elif parts[0] == "commit" and len(parts) == 5:
+            commits.append((parts[1], int(parts[2]), parts[3], parts[4]))
+    runs = []
+    for pid, run in starts.items():
+        end, how = ends.get(pid, (None, None))
+        runs.append(AgentRun(run.task, run.attempt, pid, run.start, end, how))
+    return SideLog(tuple(sorted(runs, key=lambda r: r.start)), tuple(commits))
+
+
+# --- the process table ----------------------------------------------------------------------
+
+
+def _cmdline(pid: str) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read().decode(errors="replace")
+        return int(stat.rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def agent_processes() -> dict[int, tuple[str, int]]:
+    """pid -> (task, attempt) of every live chaos agent process (zombies have no cmdline)."""
+    found: dict[int, tuple[str, int]] = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        argv = _cmdline(pid)
+        if len(argv) >= 4 and argv[1] == AGENT and argv[3].isdigit():
+            found[int(pid)] = (argv[2], int(argv[3]))
+    return found
+
+
+@dataclass
+class Seen:
+    task: str
+    attempt: int
+    first: float
+    last: float
+
+
+@dataclass
+class ProcessSampler:
+    """Samples the process table every `interval` seconds on a thread (see module doc)."""
+
+    interval: float = 0.01
+    seen: dict[int, Seen] = field(default_factory=dict)
+    duplicates: list[tuple[float, str, tuple[int, ...]]] = field(default_factory=list)
+    samples: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> ProcessSampler:
+        self._thread = threading.Thread(target=self._run, name="chaos-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def sample(self) -> None:
+        now = time.time()
+        procs = agent_processes()
+        self.samples += 1
+        by_task: dict[str, list[int]] = {}
+        for pid, (task, attempt) in procs.items():
+            s = self.seen.get(pid)
+            if s is None or s.task != task:
+                self.seen[pid] = Seen(task, attempt, now, now)
+            else:
+                s.last = now
+            by_task.setdefault(task, []).append(pid)
+        for task, pids in by_task.items():
+            if len(pids) < 2:
+                continue
+            # a child between fork and exec still shows its parent's argv: not a second agent
+            real = tuple(sorted(p for p in pids if _ppid(p) not in pids))
+            if len(real) > 1:
+                self.duplicates.append((now, task, real))
+
+
+def processes_under(root: Path, exclude: Iterable[int] = ()) -> list[tuple[int, str]]:
+    """Live processes whose argv or cwd mention `root`, or that run the agent or shim."""
+    skip = {os.getpid(), *exclude}
+    needle = str(root)
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) in skip:
+            continue
+        argv = _cmdline(pid)
+        if not argv or not argv[0]:
+            continue  # kernel thread or zombie
+        text = " ".join(argv)
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            cwd = ""
+        if needle in text or cwd.startswith(needle):
+            found.append((int(pid), text[:160]))
+    return found
+
+
+# --- one project: repo + spec + state, driven through the real CLI ---------------------------
+
+
+@dataclass
+class Project:
+    """A scenario's world under `root`: repo/, specs/orchestrator.yaml, chaos/ (side files)."""
+
+    root: Path
+    rng: random.Random
+    state_dir: str | None = None  # relative to specs/, when not the default ../state
+    worktree_root: str | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    controllers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.repo = self.root / "repo"
+        self.specs = self.root / "specs"
+        self.spec_file = self.specs / "orchestrator.yaml"
+        self.chaos = self.root / "chaos"
+        for d in (self.repo, self.specs, self.chaos):
+            d.mkdir(parents=True, exist_ok=True)
+        git(self.repo, "init", "-q", "-b", "main")
+        (self.repo / "README.md").write_text("# chaos\n")
+        git(self.repo, "add", "-A")
+        git(self.repo, "commit", "-q", "-m", "initial")
+
+    @property
+    def state(self) -> Path:
+        return (self.specs / self.state_dir).resolve() if self.state_dir else self.root / "state"
+
+    @property
+    def worktrees(self) -> Path:
+        if self.worktree_root:
+            return (self.specs / self.worktree_root).resolve()
+        return self.state / "worktrees"
+
+    @property
+    def side_log_path(self) -> Path:
+        return self.chaos / "agents.log"
+
+    def base_spec(self, backlog: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "apiVersion": "orchestrator/v1",
+            "repo": "../repo",
+            "integrationBranch": "main",
+            "maxParallel": 4,
+            "pollInterval": "1s",
+            "retries": 3,
+            "backoff": {"initial": "0.2s", "max": "1s"},
+            "timeout": "20s",
+            "resources": {"cpu": [{"parallel": 8}], "memory": [{"parallel": 8}]},
+            "verify": VERIFY,
+            "verifyTimeout": "30s",
+            "agents": {
+                "dev": {"command": [sys.executable, AGENT, "{task}", "{attempt}"], "owns": ["**"]}
+            },
+            "backlog": backlog,
+        }
+        if self.state_dir:
+            spec["stateDir"] = self.state_dir
+        if self.worktree_root:
+            spec["worktreeRoot"] = self.worktree_root
+        spec.update(extra)
+        return spec
+
+    def write_spec(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        replace_file(self.spec_file, dump_yaml(spec))
+
+    @property
+    def task_ids(self) -> list[str]:
+        return [t["id"] for t in self.spec.get("backlog", [])]
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **GIT_ENV, "CHAOS_DIR": str(self.chaos), "PYTHONPATH": str(ROOT)}
+
+    # -- the real CLI ------------------------------------------------------------------------
+    def cli(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "controller", *args, "-f", str(self.spec_file)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.root,
+            env=self.env(),
+        )
+
+    def start_controller(self) -> subprocess.Popen[bytes]:
+        n = len(self.controllers)
+        out = (self.chaos / f"controller-{n}.out").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "controller", "reconcile", "--watch", "-f", str(self.spec_file)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.root,
+            env=self.env(),
+            start_new_session=True,
+        )
+        out.close()
+        self.controllers.append(proc)
+        return proc
+
+    def controller_output(self, proc: subprocess.Popen[bytes]) -> str:
+        n = self.controllers.index(proc)
+        path = self.chaos / f"controller-{n}.out"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill_controller(self, proc: subprocess.Popen[bytes], *, group: bool) -> None:
+        """SIGKILL the controller (with its own children when `group`); agents live on."""
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def stop_all_controllers(self) -> None:
+        for proc in self.controllers:
+            if proc.poll() is None:
+                self.kill_controller(proc, group=True)
+
+    # -- git readings ------------------------------------------------------------------------
+    def merges(self) -> Counter[str]:
+        """How many merge commits on main's first-parent history name each task."""
+        out = git(
+            self.repo,
+            "log",
+            "--first-parent",
+            f"--format=%(trailers:key={TRAILER},valueonly,separator=%x2C)",
+            "main",
+        )
+        return Counter(t.strip() for t in out.split() if t.strip())
+
+    def merged_attempts(self) -> dict[str, int]:
+        """task -> the attempt number its merge commit names."""
+        out = git(
+            self.repo,
+            "log",
+            "--first-parent",
+            f"--format=%(trailers:key={TRAILER},valueonly)%x1f"
+            f"%(trailers:key={ATTEMPT_TRAILER},valueonly)%x1e",
+            "main",
+        )
+        found: dict[str, int] = {}
+        for record in out.split("\x1e"):
+            task, _, attempt = record.strip().partition("\x1f")
+            if task.strip() and attempt.strip().isdigit():
+                found.setdefault(task.strip(), int(attempt.strip()))
+        return found
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """task -> {phase, reason} from `orchestrator status -o json` (else `diff -o json`)."""
+        result = self.cli("status", "-o", "json")
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            if result.returncode == 0:
+                data = json.loads(result.stdout)
+                return {t["task"]: t for t in data["tasks"]}
+        result = self.cli("diff", "-o", "json")
+        data = json.loads(result.stdout)
+        reasons = {w["task"]: w["reason"] for w in data["waits"]}
+        reasons.update({a["task"]: a["reason"] for a in data["actions"]})
+        return {
+            t: {"task": t, "phase": phase, "reason": reasons.get(t, "")}
+            for t, phase in data["phases"].items()
+        }
+
+    def human_commit(self, path: str, text: str, message: str, attempts: int = 20) -> bool:
+        """A person commits on main in the main checkout (retried while git is busy)."""
+        for _ in range(attempts):
+            target = self.repo / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            add = subprocess.run(
+                ["git", "-C", str(self.repo), "add", "--", path],
+                capture_output=True,
+                env={**os.environ, **GIT_ENV},
+            )
+            done = add.returncode == 0 and (
+                subprocess.run(
+                    ["git", "-C", str(self.repo), "commit", "-q", "-m", message, "--", path],
+                    capture_output=True,
+                    env={**os.environ, **GIT_ENV},
+                ).returncode
+                == 0
+            )
+            if done:
+                return True
+            time.sleep(0.2)
+        return False

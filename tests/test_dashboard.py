@@ -1,0 +1,290 @@
+"""`orchestrator dashboard`: frames in a headless 80x24 console, the live loop in a pty.
+
+Frames are drawn by rich into a recording `Console(width=80, height=24)`, the same way the
+terminal gets them, and read back as text.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import pty
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from rich.cells import cell_len
+from rich.console import Console
+
+from controller.observe.model import AttemptObs, Observed, ResourcesObs
+from controller.plan import plan
+from controller.spec import Spec
+from controller.spec_load import load_spec
+from controller.store import EventRow
+from controller.views.dashboard import HISTORY, Dashboard, Frame, Keys, render
+from controller.views.measure import with_recorded_times
+from controller.views.snapshot import ControllerInfo, Snapshot, spec_generation
+from controller.views.status import build_status
+from controller.views.summary import build_summary
+from tests.e2e import Project, stop_process, task, wait_until
+from tests.test_status import agents_spec, invoke, kill_own_agents, own_agent, started
+
+
+def screen(frame: Frame, width: int = 80, height: int = 24) -> list[str]:
+    console = Console(
+        record=True, width=width, height=height, file=io.StringIO(), force_terminal=True
+    )
+    console.print(render(frame, width, height))
+    lines = console.export_text().rstrip("\n").split("\n")
+    assert len(lines) <= height, lines
+    assert all(cell_len(line) <= width for line in lines), lines
+    return lines
+
+
+@pytest.mark.timeout(60)
+def test_the_view_follows_a_real_run(tmp_path: Path) -> None:
+    agent = own_agent(tmp_path)
+    p = Project(
+        tmp_path,
+        agents=agents_spec(agent, "dev"),
+        backlog=[
+            task("p", "progress 40\nsleep 2"),
+            task("q", "sleep 0.2"),
+            task("r", "sleep 0.2", dependsOn=["q"]),
+        ],
+    )
+    dash = Dashboard(p.spec_file, load_spec(p.spec_file), interval=0.5)
+    before = "\n".join(screen(dash.refresh()))
+    assert "controller: not running" in before
+    assert "blocked by q" in before and "no attempt" not in before
+    assert not p.state.exists()  # reading never creates the state dir
+
+    proc = p.watch()
+    try:
+        progress = tmp_path / "state" / "runs" / "p" / "1.progress"
+        assert wait_until(lambda: started(p, "p") and progress.exists(), timeout=20)
+        during = "\n".join(screen(dash.refresh()))
+        assert "● running pid" in during
+        assert any(
+            ln.startswith("p ") and "running" in ln and "40%" in ln for ln in during.split("\n")
+        )
+        assert "spawn" in during  # recent events
+        assert wait_until(lambda: {"p", "q", "r"} <= set(p.merges()), timeout=30)
+        after_lines = screen(dash.refresh())
+        after = "\n".join(after_lines)
+        assert "3 merged" in after and "speedup" in after
+        lanes = [ln for ln in after_lines if ln[:2] in ("p ", "q ", "r ")]
+        assert len(lanes) >= 6  # task rows and timeline lanes for all three
+        assert any("█" in ln for ln in lanes)
+        assert len(dash.cpu) == 3 and dash.cpu.maxlen == HISTORY
+    finally:
+        stop_process(proc)
+        kill_own_agents(agent)
+
+
+def _busy_frame(n_tasks: int = 40) -> Frame:
+    now = 50_000.0
+    spec = Spec.model_validate(
+        {
+            "apiVersion": "orchestrator/v1",
+            "maxParallel": 4,
+            "agents": {"code_developer": {"command": ["x"], "owns": ["**"]}},
+            "backlog": [
+                {
+                    "id": f"task-with-a-long-name-{i:02d}",
+                    "agent": "code_developer",
+                    "paths": [f"m{i}/**"],
+                    **({"dependsOn": [f"task-with-a-long-name-{i - 1:02d}"]} if i % 3 == 2 else {}),
+                }
+                for i in range(n_tasks)
+            ],
+        }
+    )
+    attempts = {
+        f"task-with-a-long-name-{i:02d}": tuple(
+            AttemptObs(
+                f"task-with-a-long-name-{i:02d}",
+                n,
+                now - 900 + 60 * i + 20 * n,
+                None if (i < 3 and n == 2) else now - 880 + 60 * i + 20 * n,
+                None if (i < 3 and n == 2) else (1 if n == 1 else 0),
+                100 + i,
+                alive=i < 3 and n == 2,
+                outcome="failed" if n == 1 else None,
+                reason="exit 1" if n == 1 else "",
+            )
+            for n in (1, 2)
+        )
+        for i in range(0, n_tasks, 2)
+    }
+    observed = Observed(
+        integration_sha="f" * 40,
+        attempts=attempts,
+        resources=ResourcesObs(cpu_percent=72.0, memory_percent=55.0),
+    )
+    result = plan(spec, observed, now)
+    snap = Snapshot(
+        spec=spec,
+        observed=observed,
+        plan=result,
+        controller=ControllerInfo(running=True, pid=4242, last_pass=now - 1, generation="abc"),
+        generation=spec_generation(spec),
+        progress={"task-with-a-long-name-00": 63.0},
+        now=now,
+        has_store=True,
+        attempts=with_recorded_times(attempts, {}),
+    )
+    summary = build_summary(spec, attempts, result.phases, hours=1.0, now=now)
+    events = tuple(
+        EventRow(
+            i,
+            now - 100 + i,
+            f"task-with-a-long-name-{i:02d}",
+            "spawn",
+            "attempt 1 started: a rather long message " * 3,
+        )
+        for i in range(12)
+    )
+    return Frame(
+        status=build_status(snap),
+        bars=summary.bars,
+        window=(now - 1000, now),
+        events=events,
+        cpu=tuple(float(v % 100) for v in range(0, 900, 7)),
+        memory=(40.0, 55.0),
+        cpu_rules=tuple(spec.resources.cpu),
+        memory_rules=tuple(spec.resources.memory),
+        interval=1.0,
+    )
+
+
+def test_renders_within_80x24_and_smaller() -> None:
+    frame = _busy_frame()
+    lines = screen(frame)
+    assert len(lines) == 24
+    assert lines[0].startswith("orchestrator ● running pid 4242")
+    assert lines[3].startswith("cpu ") and "<50:4 <70:3 <80:2 ≥:1" in lines[3]
+    assert lines[4].startswith("mem ")
+    assert any("63%" in ln and "running" in ln for ln in lines)
+    assert any(ln.startswith("… ") and "more" in ln for ln in lines)
+    assert lines[-1].startswith("q quit")
+    for width, height in ((40, 10), (120, 50), (20, 5)):
+        screen(frame, width, height)
+
+
+def test_rendering_for_hours_does_not_grow_memory() -> None:
+    frame = _busy_frame()
+    for _ in range(50):  # warm caches
+        render(frame, 80, 24)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for _ in range(600):
+        render(frame, 80, 24)
+    grown = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    assert grown < 200_000, grown
+
+
+def test_keys_without_a_terminal_just_wait() -> None:
+    with Keys(io.StringIO()) as keys:
+        t0 = time.monotonic()
+        assert keys.wait_for_quit(0.05) is False
+        assert time.monotonic() - t0 >= 0.05
+
+
+def _run_in_pty(p: Project, key: bytes) -> tuple[int, bytes]:
+    """Start the live dashboard on an 80x24 pseudo-terminal, press `key`, collect output."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {**p.env(), "TERM": "xterm-256color"}
+    env.pop("COLUMNS", None)
+    env.pop("LINES", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "dashboard",
+            "-f",
+            str(p.spec_file),
+            "--interval",
+            "0.2",
+        ],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=p.tmp,
+        env=env,
+        start_new_session=True,
+        close_fds=True,
+    )
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + 20
+    sent = False
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            if not sent and b"q quit" in out:
+                os.write(master, key)
+                sent = True
+            if sent and proc.poll() is not None:
+                break
+        code = proc.wait(timeout=5)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        os.close(master)
+    return code, out
+
+
+@pytest.mark.timeout(60)
+def test_live_dashboard_in_a_terminal_quits_on_q_and_ctrl_c(tmp_path: Path) -> None:
+    p = Project(tmp_path, backlog=[task("a"), task("b", dependsOn=["a"])])
+    code, out = _run_in_pty(p, b"q")
+    assert code == 0, out[-2000:]
+    assert b"\x1b[?1049h" in out and b"\x1b[?1049l" in out  # alternate screen, restored
+    assert b"controller: not running" in out and b"Traceback" not in out
+    code, out = _run_in_pty(p, b"\x03")  # Ctrl-C through the terminal's line discipline
+    assert code == 0, out[-2000:]
+    assert not p.state.exists()
+
+
+def test_once_and_screenshot_and_bad_interval(tmp_path: Path) -> None:
+    p = Project(tmp_path, backlog=[task("a")])
+    env = {**p.env(), "COLUMNS": "80", "LINES": "24"}
+    result = subprocess.run(
+        [sys.executable, "-m", "controller", "dashboard", "--once", "-f", str(p.spec_file)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=p.tmp,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.rstrip("\n").split("\n")
+    assert len(lines) <= 24 and all(cell_len(ln) <= 80 for ln in lines)
+    assert "controller: not running" in result.stdout
+    shot = tmp_path / "dash.svg"
+    code, out, err = invoke(p, "dashboard", "--svg", str(shot), "--width", "80", "--height", "24")
+    assert code == 0, err
+    assert shot.read_text().startswith("<svg")
+    code, _, err = invoke(p, "dashboard", "--interval", "0")
+    assert code == 1 and "--interval must be a positive number" in err
+    assert not p.state.exists()

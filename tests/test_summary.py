@@ -1,0 +1,191 @@
+"""`orchestrator activity-summary`: figures recomputed here from the store's rows.
+
+The end-to-end run has its controller SIGKILLed midway (agents keep running, one finishes
+while no controller runs) and restarted; the measured figures must still equal what the
+recorded attempt intervals give, computed with this file's own interval arithmetic.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.observe.model import AttemptObs
+from controller.spec import Spec
+from controller.views.summary import build_summary
+from controller.views.timeline import timeline_svg
+from tests.e2e import Project, stop_process, task, wait_until
+from tests.test_status import (
+    agents_spec,
+    busy_figures,
+    cli_json,
+    invoke,
+    kill_controller,
+    kill_own_agents,
+    own_agent,
+    store_rows,
+)
+
+
+def _events(p: Project, *args: str) -> list[dict[str, Any]]:
+    code, out, err = invoke(p, "events", "-o", "json", *args)
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.mark.timeout(90)
+def test_summary_of_a_run_with_a_controller_restart(tmp_path: Path) -> None:
+    agent = own_agent(tmp_path)
+    p = Project(
+        tmp_path,
+        maxParallel=3,
+        agents=agents_spec(agent, "dev"),
+        backlog=[
+            task("a", "sleep 0.8"),
+            task("b", "sleep 2.5"),
+            task("c", "fail-until 2 3\nsleep 0.6"),
+            task("d", "sleep 0.6", dependsOn=["a"]),
+            task("e", "sleep 1.2", dependsOn=["c"]),
+        ],
+    )
+    proc = p.watch()
+    try:
+        # kill the controller while b still runs, after a has merged
+        assert wait_until(lambda: "a" in p.merges(), timeout=20), stop_process(proc)
+        kill_controller(proc)
+        down = cli_json(p, "status")
+        assert down["controller"]["running"] is False
+        # b finishes while no controller runs; its exit is recorded after the restart
+        assert wait_until(lambda: (tmp_path / "state/runs/b/1.exit.json").exists(), timeout=10)
+        proc = p.watch()
+        assert wait_until(lambda: set("abcde") <= set(p.merges()), timeout=40), stop_process(proc)
+        stop_process(proc)
+    finally:
+        stop_process(proc)
+        kill_own_agents(agent)
+
+    rows = store_rows(p)
+    starts = [e for e in _events(p, "--kind", "controller_start")]
+    assert len(starts) == 2  # it really restarted
+    spans = [(r["started_at"], r["ended_at"]) for r in rows]
+    assert all(s and e for s, e in spans)
+    expect = busy_figures(spans, 3)
+    assert expect["parallelization_rate"] > 0  # agents did overlap
+
+    data = cli_json(p, "activity-summary", "--hours", "1")
+    par = data["parallelism"]
+    for key in ("work_s", "busy_s", "speedup", "efficiency", "parallelization_rate"):
+        assert par[key] == pytest.approx(expect[key], abs=2e-3), key
+    assert par["time_saved_s"] == pytest.approx(expect["time_saved_s"], abs=2e-3)
+    assert par["limit"] == 3
+    counts = data["counts"]
+    assert (counts["completed"], counts["active"], counts["queued"]) == (5, 0, 0)
+    assert counts["attempts"] == len(rows) == 6
+    assert data["failures_by_reason"] == {"failed: exit 3": 1}
+    assert data["retries_by_reason"] == {"failed: exit 3": 1}
+    per_task = {t["task"]: t for t in data["tasks"]["completed"]}
+    for name in "abcde":
+        mine = [r for r in rows if r["task"] == name]
+        assert per_task[name]["attempts"] == len(mine)
+        assert per_task[name]["outcome"] == "merged"
+        dur = sum(r["ended_at"] - r["started_at"] for r in mine)
+        assert per_task[name]["duration_s"] == pytest.approx(dur, abs=2e-3)
+
+    # status measures the same backlog the same way (nothing runs any more)
+    status = cli_json(p, "status")
+    for key in ("speedup", "efficiency", "parallelization_rate"):
+        assert status["parallelism"][key] == pytest.approx(expect[key], abs=2e-3), key
+
+    # text, markdown and the SVG timeline
+    svg = tmp_path / "timeline.svg"
+    code, text, err = invoke(p, "activity-summary", "--hours", "1", "--svg", str(svg))
+    assert code == 0, err
+    assert f"{expect['speedup']:.2f}x measured" in text
+    assert "Failures by reason:" in text and "failed: exit 3" in text
+    body = svg.read_text()
+    assert body.startswith("<svg") and body.rstrip().endswith("</svg>")
+    assert len(re.findall(r"<rect [^>]*><title>", body)) == 6  # one bar per attempt
+    assert "c attempt 1 (dev): failed" in body
+    code, md, _ = invoke(p, "activity-summary", "--hours", "1", "-o", "markdown")
+    assert code == 0 and md.startswith("## Activity summary")
+    assert f"| Speedup | {expect['speedup']:.2f}x measured" in md
+    assert "| 1 | failed: exit 3 |" in md
+
+
+def test_bad_hours_is_a_clear_error(tmp_path: Path) -> None:
+    p = Project(tmp_path, backlog=[task("a")])
+    for bad in ("0", "-2", "nan"):
+        code, _, err = invoke(p, "activity-summary", "--hours", bad)
+        assert code == 1 and "error: --hours must be a positive number" in err, bad
+    result = p.cli("activity-summary", "--hours", "abc")  # a usage error, as a process
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "hours" in result.stderr.lower()
+    code, out, _ = invoke(p, "activity-summary", "-o", "json")
+    assert code == 0 and json.loads(out)["counts"]["attempts"] == 0
+    assert not p.state.exists()
+
+
+# --- pure: the window ------------------------------------------------------------------------
+
+
+def _spec() -> Spec:
+    return Spec.model_validate(
+        {
+            "apiVersion": "orchestrator/v1",
+            "maxParallel": 2,
+            "agents": {"dev": {"command": ["x"]}},
+            "backlog": [{"id": t, "agent": "dev"} for t in ("a", "b", "c", "q")],
+        }
+    )
+
+
+def test_window_clips_attempts_and_groups_tasks() -> None:
+    now = 100_000.0
+    h = 3600.0
+    attempts = {
+        # started before the window, ended inside: only its part inside counts
+        "a": (AttemptObs("a", 1, now - 1.5 * h, now - 0.5 * h, 0, 1, outcome="merged"),),
+        # failed inside the window, retried, still running
+        "b": (
+            AttemptObs(
+                "b", 1, now - 0.8 * h, now - 0.6 * h, 2, 2, outcome="failed", reason="exit 2"
+            ),
+            AttemptObs("b", 2, now - 0.55 * h, pid=3, alive=True),
+        ),
+        # entirely before the window
+        "c": (AttemptObs("c", 1, now - 3 * h, now - 2 * h, 0, 4, outcome="merged"),),
+    }
+    phases = {"a": "merged", "b": "running", "c": "merged", "q": "queued"}
+    s = build_summary(_spec(), attempts, phases, hours=1.0, now=now)
+    assert [t.task for t in s.completed] == ["a"]
+    assert [t.task for t in s.active] == ["b"] and [t.task for t in s.queued] == ["q"]
+    spans = [(now - h, now - 0.5 * h), (now - 0.8 * h, now - 0.6 * h), (now - 0.55 * h, now)]
+    expect = busy_figures(spans, 2)
+    assert s.parallelism.work_s == pytest.approx(expect["work_s"])
+    assert s.parallelism.busy_s == pytest.approx(expect["busy_s"])
+    assert s.efficiency == pytest.approx(expect["efficiency"])
+    assert s.failures == {"failed: exit 2": 1} and s.retries == {"failed: exit 2": 1}
+    assert s.completed[0].duration_s == pytest.approx(0.5 * h)
+    assert [b.outcome for b in s.bars] == ["merged", "failed", "running"]
+    svg = timeline_svg(s.bars, s.start, now, title="t <&>", subtitle="")
+    assert "t &lt;&amp;&gt;" in svg and svg.count("<title>") == 3
+
+
+def test_summary_is_quick_on_ten_thousand_attempts() -> None:
+    now = time.time()
+    attempts = {
+        f"t{i}": tuple(
+            AttemptObs(f"t{i}", n, now - 3000 + i, now - 2990 + i + n, 0, n, outcome="merged")
+            for n in range(1, 11)
+        )
+        for i in range(1000)
+    }
+    t0 = time.perf_counter()
+    s = build_summary(_spec(), attempts, {}, hours=1.0, now=now)
+    assert s.attempts == 10_000
+    assert time.perf_counter() - t0 < 2.0
