@@ -7,17 +7,22 @@ one per line, executed in order (relative paths are inside the worktree, the age
     write PATH: TEXT          write TEXT to PATH
     commit MESSAGE            `git add -A && git commit` on whatever HEAD is
     exit CODE                 exit now with CODE
-    fail-until N CODE         exit CODE while the attempt number is below N
-    sigkill-until N           SIGKILL itself while the attempt number is below N
-    hang-until N              while attempt < N, sleep forever (SIGTERM ends it)
-    hard-hang-until N         while attempt < N, sleep forever ignoring SIGTERM (needs SIGKILL)
-    break-until N PATH        while attempt < N, write the verify gate's marker file PATH
+    fail-first CODE           on the task's first run, exit CODE
+    sigkill-first             on the first run, SIGKILL itself
+    hang-first                on the first run, sleep forever (SIGTERM ends it)
+    hard-hang-first           on the first run, sleep forever ignoring SIGTERM (needs SIGKILL)
+    break-first PATH          on the first run, write the verify gate's marker file PATH;
+                              on later runs delete it again (the agent fixes the build)
     flood MEGABYTES           print that much output
     index-lock                leave an `index.lock` in the worktree's git dir
     delete-tracked            delete every tracked file of the worktree (not `.git`)
     delete-everything         delete everything in the worktree, `.git` included
     side-branch PATH          switch to a new branch, write PATH there and commit
     detach PATH               detach HEAD, write PATH and commit (reachable from no branch)
+
+"First run" is counted per task and directive with a marker file in $CHAOS_DIR/faulted/,
+not by attempt number, so a fault fires exactly once however many attempts a controller
+crash costs, and the harness can see that it fired.
 
 Why the side file: the harness audits the run independently of the controller's records.
 Every start, every end (when the agent can still say so) and every commit sha is appended
@@ -105,11 +110,22 @@ def delete_everything() -> None:
             entry.unlink(missing_ok=True)
 
 
+def first_run(verb: str) -> bool:
+    """True exactly once per task and directive (an O_EXCL marker in $CHAOS_DIR/faulted/)."""
+    folder = Path(os.environ.get("CHAOS_DIR", "."), "faulted")
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(folder / f"{TASK}.{verb}", os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return False
+    return True
+
+
 def run(line: str) -> int | None:
     """Carry out one directive; an exit code ends the agent."""
     verb, _, rest = line.partition(" ")
     args = rest.split()
-    below = bool(args) and args[0].isdigit() and ATTEMPT < int(args[0])
+    once = verb.endswith("-first") and first_run(verb)
     if verb == "sleep":
         time.sleep(float(rest))
     elif verb == "write":
@@ -118,19 +134,22 @@ def run(line: str) -> int | None:
         commit(rest)
     elif verb == "exit":
         return int(rest)
-    elif verb == "fail-until" and below:
+    elif verb == "fail-first" and once:
         print(f"{TASK}: failing attempt {ATTEMPT}", file=sys.stderr)
-        return int(args[1])
-    elif verb == "sigkill-until" and below:
+        return int(args[0])
+    elif verb == "sigkill-first" and once:
         end("sigkill-self")
         os.kill(os.getpid(), signal.SIGKILL)
-    elif verb == "hang-until" and below:
+    elif verb == "hang-first" and once:
         sleep_forever()
-    elif verb == "hard-hang-until" and below:
+    elif verb == "hard-hang-first" and once:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         sleep_forever()
-    elif verb == "break-until" and below:
-        write(f"{args[1]}: broken by attempt {ATTEMPT}")
+    elif verb == "break-first":
+        if once:
+            write(f"{args[0]}: broken by attempt {ATTEMPT}")
+        else:
+            Path(args[0]).unlink(missing_ok=True)
     elif verb == "flood":
         chunk = ("x" * 1023 + "\n").encode()
         for _ in range(int(float(rest) * 1024)):

@@ -23,7 +23,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.chaos_world import MARKER, ProcessSampler, Project, SideLog, git, processes_under
+from bench.chaos_world import (
+    MARKER,
+    ProcessSampler,
+    Project,
+    SideLog,
+    git,
+    git_ok,
+    processes_under,
+)
 
 REPORTED_PHASES = {"failed", "rejected", "blocked"}
 
@@ -92,10 +100,10 @@ def check_commits(p: Project, side: SideLog, audit: Audit) -> None:
         audit.commits_made += 1
         if sha not in reachable:
             audit.commits_lost += 1
-            exists = git(p.repo, "cat-file", "-e", f"{sha}^{{commit}}", check=False) == ""
+            kept = "kept" if git_ok(p.repo, "cat-file", "-e", f"{sha}^{{commit}}") else "gone"
             audit.fail(
                 f"commit {sha[:10]} of {task} attempt {attempt} (on {ref}) is not reachable "
-                f"from main, a task branch or an archive ref (object {'kept' if exists else 'gone'})"
+                f"from main, a task branch or an archive ref (object {kept})"
             )
 
 
@@ -110,7 +118,7 @@ def check_duplicates(side: SideLog, sampler: ProcessSampler, audit: Audit) -> No
         by_task.setdefault(run.task, []).append((run.start, end, run.attempt, run.pid))
     for task, intervals in by_task.items():
         intervals.sort()
-        for (s1, e1, n1, p1), (s2, _e2, n2, p2) in zip(intervals, intervals[1:], strict=False):
+        for (_s1, e1, n1, p1), (s2, _e2, n2, p2) in zip(intervals, intervals[1:], strict=False):
             if s2 < e1 - 0.001:
                 dup_tasks.add(task)
                 audit.fail(

@@ -23,11 +23,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from io import StringIO
 from pathlib import Path
 from typing import Any
-
-from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = str(Path(__file__).resolve().parent / "chaos_agent.py")
@@ -46,7 +43,6 @@ GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
 }
 TRAILER = "Orchestrator-Task"
-ATTEMPT_TRAILER = "Orchestrator-Attempt"
 
 
 def git(repo: Path, *args: str, check: bool = True) -> str:
@@ -59,6 +55,13 @@ def git(repo: Path, *args: str, check: bool = True) -> str:
     return proc.stdout.strip()
 
 
+def git_ok(repo: Path, *args: str) -> bool:
+    """True when `git args...` succeeds (e.g. `cat-file -e`)."""
+    env = {**os.environ, **GIT_ENV}
+    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, env=env)
+    return proc.returncode == 0
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -68,13 +71,9 @@ def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.1)
     return predicate()
 
 
-def dump_yaml(data: Any) -> str:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.width = 4096
-    buf = StringIO()
-    yaml.dump(data, buf)
-    return buf.getvalue()
+def dump_spec(data: Any) -> str:
+    """A spec as JSON, which is YAML too (key order kept, one value per line)."""
+    return json.dumps(data, indent=2) + "\n"
 
 
 def replace_file(path: Path, data: str | bytes) -> None:
@@ -116,7 +115,9 @@ def read_side_log(path: Path) -> SideLog:
         if not parts:
             continue
         if parts[0] == "start" and len(parts) == 5:
-            starts[int(parts[3])] = AgentRun(parts[1], int(parts[2]), int(parts[3]), float(parts[4]))
+            starts[int(parts[3])] = AgentRun(
+                parts[1], int(parts[2]), int(parts[3]), float(parts[4])
+            )
         elif parts[0] == "end" and len(parts) == 6:
             ends.setdefault(int(parts[3]), (float(parts[4]), parts[5]))
         elif parts[0] == "commit" and len(parts) == 5:
@@ -146,6 +147,15 @@ def _ppid(pid: int) -> int | None:
         return int(stat.rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _still_agent(pid: int, task: str, others: list[int]) -> bool:
+    """`pid` still runs the agent for `task` and is not the fork of another agent pid."""
+    argv = _cmdline(str(pid))
+    if len(argv) < 4 or argv[1] != AGENT or argv[2] != task:
+        return False
+    parent = _ppid(pid)
+    return parent is not None and parent not in others
 
 
 def agent_processes() -> dict[int, tuple[str, int]]:
@@ -209,15 +219,25 @@ class ProcessSampler:
         for task, pids in by_task.items():
             if len(pids) < 2:
                 continue
-            # a child between fork and exec still shows its parent's argv: not a second agent
-            real = tuple(sorted(p for p in pids if _ppid(p) not in pids))
+            # a child between fork and exec still shows its parent's argv: not a second agent.
+            # Look again: a forked child has exec'd (or gone) by now, or names its parent.
+            real = tuple(sorted(p for p in pids if _still_agent(p, task, pids)))
             if len(real) > 1:
                 self.duplicates.append((now, task, real))
 
 
+def _ancestors() -> set[int]:
+    """This process's parents (e.g. a `timeout` wrapper whose argv names the work folder)."""
+    found, pid = set(), os.getppid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        pid = _ppid(pid) or 0
+    return found
+
+
 def processes_under(root: Path, exclude: Iterable[int] = ()) -> list[tuple[int, str]]:
     """Live processes whose argv or cwd mention `root`, or that run the agent or shim."""
-    skip = {os.getpid(), *exclude}
+    skip = {os.getpid(), *exclude, *_ancestors()}
     needle = str(root)
     found = []
     for pid in os.listdir("/proc"):
@@ -303,7 +323,7 @@ class Project:
 
     def write_spec(self, spec: dict[str, Any]) -> None:
         self.spec = spec
-        replace_file(self.spec_file, dump_yaml(spec))
+        replace_file(self.spec_file, dump_spec(spec))
 
     @property
     def task_ids(self) -> list[str]:
@@ -369,23 +389,6 @@ class Project:
             "main",
         )
         return Counter(t.strip() for t in out.split() if t.strip())
-
-    def merged_attempts(self) -> dict[str, int]:
-        """task -> the attempt number its merge commit names."""
-        out = git(
-            self.repo,
-            "log",
-            "--first-parent",
-            f"--format=%(trailers:key={TRAILER},valueonly)%x1f"
-            f"%(trailers:key={ATTEMPT_TRAILER},valueonly)%x1e",
-            "main",
-        )
-        found: dict[str, int] = {}
-        for record in out.split("\x1e"):
-            task, _, attempt = record.strip().partition("\x1f")
-            if task.strip() and attempt.strip().isdigit():
-                found.setdefault(task.strip(), int(attempt.strip()))
-        return found
 
     def status(self) -> dict[str, dict[str, Any]]:
         """task -> {phase, reason} from `orchestrator status -o json` (else `diff -o json`)."""

@@ -3,7 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python bench/scheduling.py                 # 30 tasks, parallel 4 (~1.5 min)
-    .venv/bin/python bench/scheduling.py --quick         # 12 tasks, shorter idle sample
+    .venv/bin/python bench/scheduling.py --quick         # 12 tasks (~40 s)
 
 A seeded synthetic backlog -- a random dependency DAG (each task depends on each earlier task
 with probability `--edge-p`), a write scope drawn from a few groups (`group3/**`, so the
@@ -27,9 +27,11 @@ Figures:
    (pollInterval 30s), its CPU times sampled with psutil. Target: under 1% of one core.
 
 To explain a missed makespan target it also (a) replays the workload in a zero-overhead
-simulation of the planner's policy (backlog order) and of critical-path priority, and (b)
-walks the real run's critical chain back from the last merge, splitting the makespan into
-agent sleep, process overhead, exit->merge and release->spawn latency.
+simulation of the planner's policy (backlog order) and of critical-path priority, then with
+the measured durations and latencies; (b) simulates those policies over 50 seeds, since one
+workload says little about a policy; (c) walks the real run's critical chain back from the
+last merge, splitting the makespan into startup, agent sleep, process overhead, exit->merge
+and release->spawn; (d) gives per-attempt medians of each step of an attempt's life.
 
 A benchmark, not a test: it prints figures and exits 0 (1 when a target is missed).
 """
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import shlex
@@ -267,7 +270,6 @@ class Run:
     problems: list[str]
     pass_s: list[float] = field(default_factory=list)
     observe_s: list[float] = field(default_factory=list)
-    timed_out: bool = False
 
     def latencies(self) -> list[float]:
         return [t.merged - t.ended for t in self.traces.values()]
@@ -308,7 +310,6 @@ def run_controller(root: Path, jobs: Sequence[Job], parallel: int, budget_s: flo
     with controller:
         t0 = time.time()
         controller.watch(max_seconds=budget_s)
-        timed_out = not controller.draining
         store = controller.store
         rows = store.attempts()
         events = store.events(kinds=["merge", "exit"])
@@ -346,7 +347,6 @@ def run_controller(root: Path, jobs: Sequence[Job], parallel: int, budget_s: flo
         + [f"{a.task}#{a.number} {a.outcome}: {a.reason}" for a in rows if a.outcome != "merged"],
         pass_s=pass_s,
         observe_s=observe_s,
-        timed_out=timed_out,
     )
 
 
@@ -396,8 +396,15 @@ def critical_chain(run: Run, jobs: Sequence[Job]) -> tuple[dict[str, float], lis
 
 
 # -- idle CPU ----------------------------------------------------------------------------------
-def idle_cpu(spec_file: Path, seconds: float) -> tuple[float, int]:
-    """% of one core used by `orchestrator reconcile --watch` on a converged spec; passes seen."""
+@dataclass(frozen=True)
+class Idle:
+    percent: float  # of one core, the process and its reaped children
+    threads: list[float]  # per thread, busiest first (psutil's 10 ms tick resolution)
+    passes: int  # reconcile passes seen in the window (0 or 1: `last_pass` moved)
+
+
+def idle_cpu(spec_file: Path, seconds: float) -> Idle:
+    """CPU used by `orchestrator reconcile --watch` on a converged spec, after it settled."""
     exe = Path(sys.executable).parent / "orchestrator"
     argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "controller"]
     log = spec_file.parent / "idle-watch.log"
@@ -417,10 +424,17 @@ def idle_cpu(spec_file: Path, seconds: float) -> tuple[float, int]:
         time.sleep(2.0)  # let the first pass's prunes and imports settle
         ps = psutil.Process(proc.pid)
         passes0, cpu0, wall0 = last_pass(db), cpu_seconds(ps), time.monotonic()
+        threads0 = {t.id: t.user_time + t.system_time for t in ps.threads()}
         time.sleep(seconds)
         cpu1, wall1 = cpu_seconds(ps), time.monotonic()
-        passes = int(last_pass(db) != passes0)
-        return 100.0 * (cpu1 - cpu0) / (wall1 - wall0), passes
+        threads1 = {t.id: t.user_time + t.system_time for t in ps.threads()}
+        wall = wall1 - wall0
+        per_thread = [100 * (v - threads0.get(k, 0.0)) / wall for k, v in threads1.items()]
+        return Idle(
+            100.0 * (cpu1 - cpu0) / wall,
+            sorted(per_thread, reverse=True),
+            int(last_pass(db) != passes0),
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -451,7 +465,7 @@ def pct(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
+    return ordered[max(0, min(len(ordered), math.ceil(q / 100 * len(ordered))) - 1)]
 
 
 def verdict(ok: bool) -> str:
@@ -476,8 +490,8 @@ def parse(argv: list[str]) -> Options:
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--groups", type=int, default=5)
     parser.add_argument("--edge-p", type=float, default=0.1)
-    parser.add_argument("--idle-seconds", type=float, default=None, help="10 (5 with --quick)")
-    parser.add_argument("--quick", action="store_true", help="12 tasks, 5 s idle sample")
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--quick", action="store_true", help="12 tasks instead of 30")
     a = parser.parse_args(argv)
     return Options(
         seed=a.seed,
@@ -485,14 +499,12 @@ def parse(argv: list[str]) -> Options:
         parallel=a.parallel,
         groups=a.groups,
         edge_p=a.edge_p,
-        idle_s=a.idle_seconds or (5.0 if a.quick else 10.0),
+        idle_s=a.idle_seconds,
         argv=argv,
     )
 
 
-def figures(
-    opt: Options, jobs: Sequence[Job], par: Run, seq: Run, cpu: float, idle_passes: int
-) -> dict[str, bool]:
+def figures(opt: Options, jobs: Sequence[Job], par: Run, seq: Run, idle: Idle) -> dict[str, bool]:
     """Print the headline table; returns which targets were met."""
     med = statistics.median
     sleeps = {j.id: j.sleep for j in jobs}
@@ -505,7 +517,7 @@ def figures(
     ok = {
         "makespan": ratio <= MAKESPAN_TARGET,
         "latency": med(lat) < LATENCY_TARGET_S,
-        "idle": cpu < IDLE_TARGET_PCT,
+        "idle": idle.percent < IDLE_TARGET_PCT,
     }
     edges = sum(len(j.deps) for j in jobs)
     print(f"command: {shlex.join(['.venv/bin/python', 'bench/scheduling.py', *opt.argv])}")
@@ -552,9 +564,10 @@ def figures(
         ),
         (
             f"idle CPU, `reconcile --watch` on the converged spec (poll 30s, {opt.idle_s:g} s)",
-            f"{cpu:.2f}% of a core",
+            f"{idle.percent:.2f}% of a core",
             f"< {IDLE_TARGET_PCT}%",
-            f"{verdict(ok['idle'])}; {idle_passes} pass(es) in the window",
+            f"{verdict(ok['idle'])}; {idle.passes} pass(es) in the window; busiest threads "
+            + ", ".join(f"{t:.2f}%" for t in idle.threads[:4]),
         ),
     ]
     for row in rows:
@@ -593,10 +606,22 @@ def analysis(opt: Options, jobs: Sequence[Job], par: Run) -> None:
         ("real run", par.makespan),
     ]
     print()
-    print("| where the makespan goes (simulated: no controller overhead) | makespan | / bound |")
+    print(
+        "| where the makespan goes (simulated rows: no controller overhead) | makespan | / bound |"
+    )
     print("|---|---:|---:|")
     for label, value in rows:
         print(f"| {label} | {value:.2f} s | {value / bound:.2f}x |")
+    survey = policy_survey(opt, 50)
+    print()
+    print(
+        f"| policy alone over seeds {opt.seed}-{opt.seed + 49} (zero overhead, sleeps) "
+        "| median / bound | mean | workloads within 1.15x |"
+    )
+    print("|---|---:|---:|---:|")
+    for label, ratios in survey.items():
+        within = sum(r <= MAKESPAN_TARGET for r in ratios) / len(ratios)
+        print(f"| {label} | {med(ratios):.3f}x | {statistics.mean(ratios):.3f}x | {within:.0%} |")
     chain, ids = critical_chain(par, jobs)
     print()
     print(
@@ -628,6 +653,25 @@ def analysis(opt: Options, jobs: Sequence[Job], par: Run) -> None:
         print(f"| {label} | {med(values) * 1000:.0f} ms | {pct(values, 95) * 1000:.0f} ms |")
 
 
+def policy_survey(opt: Options, seeds: int) -> dict[str, list[float]]:
+    """Makespan / bound of each scheduling policy, simulated, over `seeds` workloads."""
+    out: dict[str, list[float]] = {"backlog order (the planner)": [], "critical path": []}
+    out["best of CP + 100 random priorities"] = []
+    for seed in range(opt.seed, opt.seed + seeds):
+        jobs = make_workload(seed, opt.tasks, opt.groups, opt.edge_p)
+        dur = {j.id: j.sleep for j in jobs}
+        bound = lower_bound(jobs, dur, opt.parallel).value
+        level = bottom_levels(jobs, dur)
+        runs = (
+            simulate(jobs, dur, opt.parallel, lambda j: int(j.id[1:])),
+            simulate(jobs, dur, opt.parallel, lambda j, lv=level: -lv[j.id]),
+            best_found(jobs, dur, opt.parallel, 100),
+        )
+        for key, value in zip(out, runs, strict=True):
+            out[key].append(value / bound)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     opt = parse(sys.argv[1:] if argv is None else argv)
     os.environ.update(GIT_ENV)
@@ -638,13 +682,13 @@ def main(argv: list[str] | None = None) -> int:
         par = run_controller(Path(tmp) / "par", jobs, opt.parallel, budget)
         seq = run_controller(Path(tmp) / "seq", jobs, 1, budget)
         spec_file = Path(tmp) / "par" / "specs" / "orchestrator.yaml"
-        cpu, idle_passes = idle_cpu(spec_file, opt.idle_s)
+        idle = idle_cpu(spec_file, opt.idle_s)
     if par.not_merged or seq.not_merged:
         print(f"not converged: {par.not_merged} (parallel), {seq.not_merged} (sequential)")
         for line in par.problems + seq.problems:
             print(f"  {line}")
         return 1
-    ok = figures(opt, jobs, par, seq, cpu, idle_passes)
+    ok = figures(opt, jobs, par, seq, idle)
     analysis(opt, jobs, par)
     return 0 if all(ok.values()) else 1
 

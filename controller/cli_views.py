@@ -8,9 +8,11 @@ commands do not pay for them.
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -95,46 +97,64 @@ def dashboard(
     ] = None,
     width: Annotated[int, typer.Option(help="Screenshot width in columns (--svg).")] = 100,
     height: Annotated[int, typer.Option(help="Screenshot height in rows (--svg).")] = 30,
+    frames: Annotated[
+        int,
+        typer.Option(
+            help="With --once/--svg: refresh this many times (every --interval) first, "
+            "so the CPU and memory history has samples."
+        ),
+    ] = 1,
 ) -> None:
     """A live terminal view: tasks with progress, CPU and memory history against the
     admission thresholds, a timeline of attempts, recent events and the measured speedup.
 
     Refreshes every --interval seconds from fresh reads of the world; `q` or Ctrl-C quits.
-    Designed to fit an 80x24 terminal (over SSH too).
+    Designed to fit an 80x24 terminal (over SSH too). When stdout is not a terminal it
+    prints one frame, as with --once.
     """
     from rich.console import Console
 
     from controller.cli import fail, load, out
     from controller.observe.resources import ResourceSampler
-    from controller.views.dashboard import Dashboard, Keys, render, run_live
+    from controller.views.dashboard import Dashboard, Frame, Keys, render, run_live
 
     if not interval > 0 or interval != interval:
         raise fail(f"--interval must be a positive number of seconds, got {interval}")
     if svg is not None and (width < 40 or height < 10):
         raise fail("--width must be at least 40 and --height at least 10")
+    if frames < 1:
+        raise fail(f"--frames must be at least 1, got {frames}")
     spec = load(file, repo=repo)
-    one_frame = once or svg is not None
+    one_frame = (once or svg is not None) and frames == 1
     sampler = None if one_frame else ResourceSampler(disk_path=spec.repo_path)
     dash = Dashboard(file, spec, repo=repo, interval=interval, sampler=sampler)
+
+    def last_frame() -> Frame:
+        for _ in range(frames - 1):
+            dash.refresh()
+            time.sleep(interval)
+        return dash.refresh()
+
     try:
         if svg is not None:
             shot = Console(
                 record=True,
                 width=width,
                 height=height,
-                file=open(  # noqa: SIM115
-                    "/dev/null", "w"
-                ),
+                file=io.StringIO(),
                 force_terminal=True,
                 color_system="truecolor",
             )
-            shot.print(render(dash.refresh(), width, height))
-            shot.save_svg(str(svg), title="orchestrator dashboard")
+            shot.print(render(last_frame(), width, height))
+            try:
+                shot.save_svg(str(svg), title="orchestrator dashboard")
+            except OSError as exc:
+                raise fail(f"cannot write {svg}: {exc}") from None
             out.print(f"dashboard frame saved to {svg}", markup=False)
             return
-        if once:
+        if once or not out.is_terminal:  # a pipe or a file gets one frame, not a loop
             w, h = out.size
-            out.print(render(dash.refresh(), w, h), markup=False)
+            out.print(render(last_frame(), w, h), markup=False)
             return
         try:
             run_live(dash, out, Keys())

@@ -42,6 +42,7 @@ _REPO_ENV_VARS = (
     "GIT_ALTERNATE_OBJECT_DIRECTORIES",
 )
 STALE_LOCK_S = 5.0
+ADD_LOCK_REASON = "initializing"  # `git worktree add` locks the new worktree until it is done
 
 
 class GitError(RuntimeError):
@@ -123,6 +124,12 @@ class WorktreeEntry:
     head: str | None
     branch: str | None  # full ref name, e.g. "refs/heads/main"; None when detached or bare
     prunable: bool = False
+    locked: str | None = None  # the lock reason ("" without one); None when not locked
+
+    @property
+    def half_added(self) -> bool:
+        """`git worktree add` was killed before it finished: git's own lock is still on."""
+        return self.locked == ADD_LOCK_REASON
 
 
 def _entry(fields: dict[str, str]) -> WorktreeEntry:
@@ -131,6 +138,7 @@ def _entry(fields: dict[str, str]) -> WorktreeEntry:
         head=fields.get("HEAD"),
         branch=fields.get("branch"),
         prunable="prunable" in fields,
+        locked=fields.get("locked"),
     )
 
 
@@ -192,6 +200,11 @@ def ensure_worktree(repo: Path, root: Path, task: str, base_sha: str) -> Path:
     if rev_parse(repo, f"refs/heads/{branch}") is None:
         git(repo, "branch", "--no-track", branch, base_sha)
     entry = _worktree_at(repo, path)
+    if entry is not None and entry.half_added:
+        # its checkout may be incomplete, and no agent was ever started in it: add it again
+        git(repo, "worktree", "remove", "--force", "--force", str(path))
+        git(repo, "worktree", "prune")
+        entry = None
     if entry is not None:
         _expect_branch(entry, branch)
         return path
@@ -321,7 +334,9 @@ def reset_task_branch(repo: Path, root: Path, task: str, new_base: str, number: 
 def remove_worktree(repo: Path, root: Path, task: str, number: int) -> str | None:
     """Remove the task's worktree (never its branch), snapshotting uncommitted work first.
 
-    Returns the archive ref holding the snapshot, or None when nothing needed saving.
+    Commits only the worktree's HEAD holds (its agent switched branch or detached HEAD and
+    committed there) are archived too. Returns the archive ref holding the snapshot or
+    those commits, or None when nothing needed saving.
     """
     path = names.worktree_path(root, task)
     git(repo, "worktree", "prune")
@@ -330,7 +345,12 @@ def remove_worktree(repo: Path, root: Path, task: str, number: int) -> str | Non
         _clear_leftover_dir(path)
         return None
     ref = snapshot(repo, path, task, number)
-    git(repo, "worktree", "remove", "--force", str(path))
+    head = rev_parse(repo, entry.head) if entry.head else None
+    tip = rev_parse(repo, f"refs/heads/{names.branch_for(task)}")
+    if ref is None and head and not (tip and is_ancestor(repo, head, tip)):
+        ref = _create_archive_ref(repo, task, number, head)
+    force = ["--force", "--force"] if entry.half_added else ["--force"]
+    git(repo, "worktree", "remove", *force, str(path))
     git(repo, "worktree", "prune")
     return ref
 
@@ -348,6 +368,28 @@ def scratch_worktree(repo: Path, scratch_root: Path, commit: str) -> Iterator[Pa
         if path.exists():
             shutil.rmtree(names.confined(scratch_root, path), ignore_errors=True)
         _run(repo, "worktree", "prune")
+
+
+def clear_scratch(repo: Path, scratch_root: Path) -> int:
+    """Remove the verify worktrees a killed controller left under `scratch_root`; how many.
+
+    Call only with the controller lock held, before any merge starts: then every
+    `verify-*` entry there is a leftover (`scratch_worktree` removes its own on the way out).
+    """
+    if not scratch_root.is_dir():
+        return 0
+    root = scratch_root.resolve()
+    stale = [e.path for e in list_worktrees(repo) if e.path.resolve().parent == root]
+    for path in stale:
+        _run(repo, "worktree", "remove", "--force", "--force", str(path))
+    leftovers = [p for p in root.iterdir() if p.name.startswith("verify-")]
+    for path in leftovers:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(names.confined(root, path), ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    _run(repo, "worktree", "prune")
+    return len(set(stale) | {p.resolve() for p in leftovers})
 
 
 # --- history queries and the merge primitives ------------------------------------------------

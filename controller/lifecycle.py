@@ -31,6 +31,16 @@ class TaskState:
     reason: str = ""
 
 
+def is_free(a: AttemptObs) -> bool:
+    """An attempt that does not count against `retries`: one the user stopped, or one whose
+    agent never started because the controller died between recording the intent and the
+    launch (a controller crash must not use up a task's retries)."""
+    never_started = (
+        a.pid is None and a.handle is None and a.started_at is None and a.exit_code is None
+    )
+    return a.outcome == "stopped" or (a.outcome == "lost" and never_started)
+
+
 def failure_reason(a: AttemptObs) -> str:
     if a.reason:
         return a.reason
@@ -76,7 +86,7 @@ def task_state(
         # "merged" by our records but not on the integration branch (reset by hand): land again
         return TaskState("pending_merge", n, last)
     reason = failure_reason(last)
-    counted = sum(1 for a in attempts if a.outcome != "stopped")  # a user's stop is free
+    counted = sum(1 for a in attempts if not is_free(a))
     if counted >= max_attempts:
         return TaskState("exhausted", n, last, reason)
     return TaskState("failed", n, last, reason)

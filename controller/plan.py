@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from controller.durations import format_duration
-from controller.lifecycle import TaskState, failure_reason, retry_at, task_state
+from controller.lifecycle import TaskState, failure_reason, is_free, retry_at, task_state
 from controller.names import branch_for
 from controller.observe.model import Observed
 from controller.schedule import Admission, ScopeHolders, admission, unmet_dependencies
@@ -116,9 +116,9 @@ class _Planner:
         )
 
     def total_attempts(self, task: Task) -> int:
-        """The last attempt number allowed: a user's stop is free, so it adds one."""
+        """The last attempt number allowed: a free attempt (see `is_free`) adds one."""
         attempts = self.obs.attempts.get(task.id, ())
-        free = sum(1 for a in attempts if a.outcome == "stopped")
+        free = sum(1 for a in attempts if is_free(a))
         return self.spec.max_attempts(task) + free
 
     def worktree_label(self, task_id: str) -> str:
@@ -253,6 +253,9 @@ class _Planner:
             return
         if self.obs.integration_sha is None:
             self.wait(task.id, phase, f"branch {self.spec.integration_branch} not found")
+            return
+        if self.obs.runner_error:
+            self.wait(task.id, phase, f"runner unavailable: {self.obs.runner_error}")
             return
         holder = self.holders.conflict(task.id, self.spec.scope_of(task))
         if holder:

@@ -225,12 +225,20 @@ class Backoff(_Model):
         return self
 
 
+class AgentResources(_Model):
+    """What one agent needs on a cluster node (the Ray runner's entrypoint resources)."""
+
+    cpus: Annotated[float, Field(gt=0, le=1024)] | None = None
+    memory_mb: Annotated[int | None, Field(gt=0, alias="memoryMB")] = None
+
+
 class Agent(_Model):
     command: Annotated[list[CommandArg], Field(min_length=1)]
     owns: list[Glob] = Field(default_factory=list)
     env: dict[EnvName, str] = Field(default_factory=dict)
     timeout: PositiveDuration | None = None
     max_parallel: Annotated[int, Field(ge=1)] | None = None
+    resources: AgentResources | None = None
 
     @field_validator("command", mode="before")
     @classmethod
@@ -269,6 +277,29 @@ class RoadmapSource(_Model):
     agent: str
 
 
+class LocalRunnerSpec(_Model):
+    """Agents run as detached processes on this machine (the default)."""
+
+    kind: Literal["local"] = "local"
+
+
+class RayRunnerSpec(_Model):
+    """Agents run as Ray jobs on a cluster; the controller stays the one authority.
+
+    `address` is the Ray dashboard (Jobs API) URL; `remote` a git URL that both this
+    machine and the cluster's workers can fetch from and push to.
+    """
+
+    kind: Literal["ray"]
+    address: Annotated[str, Field(pattern=r"^https?://[^\s/]+(:\d+)?/?$")]
+    remote: Annotated[str, Field(min_length=1)]
+    # the interpreter on the workers that has this package installed
+    python: Annotated[str, Field(min_length=1)] = "python3"
+
+
+Runner = Annotated[LocalRunnerSpec | RayRunnerSpec, Field(discriminator="kind")]
+
+
 _REF_BAD = re.compile(r"(^[./]|/\.|\.\.|[\x00-\x20\x7f~^:?*\[\\]|@\{|\.lock$|\.lock/|/$|//|\.$)")
 
 
@@ -301,6 +332,7 @@ class Spec(_Model):
     agents: Annotated[dict[AgentName, Agent], Field(min_length=1)]
     backlog: list[Task] = Field(default_factory=list)
     backlog_from: RoadmapSource | None = None
+    runner: Runner = Field(default_factory=lambda: LocalRunnerSpec())
 
     # filled in by the loader: where things are on disk, and roadmap items already complete
     _source: Path = PrivateAttr(default=Path("specs/orchestrator.yaml"))

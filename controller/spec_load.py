@@ -211,6 +211,11 @@ def _message(err: dict[str, Any]) -> tuple[str, bool]:
         return f"unknown field '{loc[-1]}'{hint}{allowed}", True
     if kind == "missing":
         return f"required field '{loc[-1]}' is missing", False
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        return f"kind must be one of {ctx.get('expected_tags')}, got {ctx.get('tag')!r}", False
+    if kind == "string_pattern_mismatch" and loc[-1:] == ("address",):
+        return f"must be an http(s) URL such as http://HOST:8265, got {err.get('input')!r}", False
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         return f"must be {expected}, got {err.get('input')!r}", False
@@ -253,6 +258,8 @@ def validation_problems(exc: ValidationError, locator: Locator, source: str) -> 
     problems = []
     for err in exc.errors(include_url=False):
         loc: Loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
+        if loc[:1] == ("runner",) and len(loc) > 1 and loc[1] in ("local", "ray"):
+            loc = loc[:1] + loc[2:]  # drop pydantic's union tag: it is not a key in the file
         message, about_key = _message(err)
         if loc and loc[-1] == "[key]":  # a mapping key failed its own check (agent names)
             loc, about_key = loc[:-1], True
@@ -295,6 +302,16 @@ def _repo_problems(spec: Spec, locator: Locator, source: str) -> list[Problem]:
                 f"(create it: git -C {repo} branch {branch})",
             )
         ]
+    return []
+
+
+def _runner_problems(spec: Spec, locator: Locator, source: str) -> list[Problem]:
+    import importlib.util
+
+    if spec.runner.kind == "ray" and importlib.util.find_spec("ray") is None:
+        line, col = locator.locate(("runner", "kind"))
+        message = "the ray runner needs Ray on this machine: pip install 'orchestrator[ray]'"
+        return [Problem(source, line, col, "runner.kind", message)]
     return []
 
 
@@ -351,7 +368,7 @@ def load_spec(path: Path, *, check_repo: bool = True, repo: Path | None = None) 
     text = _decode(data, source)
     spec, locator = read_spec_text(text, source, path.parent.resolve(), repo)
     if check_repo:
-        problems = _repo_problems(spec, locator, source)
+        problems = _repo_problems(spec, locator, source) + _runner_problems(spec, locator, source)
         if problems:
             raise SpecError(problems)
     return spec

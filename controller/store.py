@@ -49,6 +49,7 @@ class AttemptRow:
     conflicts: tuple[str, ...] = ()
     agent: str | None = None
     base_sha: str | None = None
+    handle: str | None = None  # a remote runner's id for the attempt (schema v2)
 
 
 @dataclass(frozen=True)
@@ -97,13 +98,18 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX attempts_task ON attempts(task)")
 
 
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    """Remote runners (Ray) identify an attempt by a handle, not a pid."""
+    conn.execute("ALTER TABLE attempts ADD COLUMN handle TEXT")
+
+
 # Append only: MIGRATIONS[i] upgrades version i to i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _ATTEMPT_COLUMNS = (
     "task, number, created_at, pid, create_time, started_at, ended_at, exit_code, "
-    "outcome, reason, retry_at, conflicts, agent, base_sha"
+    "outcome, reason, retry_at, conflicts, agent, base_sha, handle"
 )
 
 
@@ -144,6 +150,7 @@ def _row_to_attempt(row: sqlite3.Row) -> AttemptRow:
         conflicts=conflicts,
         agent=row["agent"],
         base_sha=row["base_sha"],
+        handle=row["handle"],
     )
 
 
@@ -249,15 +256,21 @@ class Store:
         )
 
     def set_launched(
-        self, task: str, number: int, pid: int, create_time: float, started_at: float
+        self,
+        task: str,
+        number: int,
+        pid: int | None,
+        create_time: float | None,
+        started_at: float,
+        handle: str | None = None,
     ) -> None:
-        """Record the started process (upserts if the intent row is missing)."""
+        """Record the started process or job (upserts if the intent row is missing)."""
         self._conn.execute(
-            "INSERT INTO attempts(task, number, pid, create_time, started_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(task, number) DO UPDATE SET "
+            "INSERT INTO attempts(task, number, pid, create_time, started_at, handle) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(task, number) DO UPDATE SET "
             "pid = excluded.pid, create_time = excluded.create_time, "
-            "started_at = excluded.started_at",
-            (task, number, pid, create_time, started_at),
+            "started_at = excluded.started_at, handle = excluded.handle",
+            (task, number, pid, create_time, started_at, handle),
         )
 
     def finish_attempt(

@@ -133,8 +133,12 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30, step: float =
     return predicate()
 
 
-def fake_agents_running() -> dict[str, list[int]]:
-    """task id -> pids of live fake agent processes (read from the process table)."""
+def fake_agents_running(root: Path) -> dict[str, list[int]]:
+    """task id -> pids of live fake agents working under `root` (from the process table).
+
+    Only agents of this test's project count: other tests (or other sessions) on the same
+    machine run fake agents too.
+    """
     running: dict[str, list[int]] = {}
     for proc in psutil.process_iter(["pid", "cmdline", "status"]):
         try:
@@ -142,7 +146,10 @@ def fake_agents_running() -> dict[str, list[int]]:
             # the agent itself (python fake_agent.py), not the shim whose argv names it too
             if proc.info["status"] == psutil.STATUS_ZOMBIE or cmd[1:2] != [FAKE_AGENT]:
                 continue
-            task_id = proc.environ().get("ORCHESTRATOR_TASK", "?")
+            env = proc.environ()
+            if not env.get("ORCHESTRATOR_WORKTREE", "").startswith(str(root)):
+                continue
+            task_id = env.get("ORCHESTRATOR_TASK", "?")
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
         running.setdefault(task_id, []).append(proc.info["pid"])
@@ -161,8 +168,8 @@ def stop_process(proc: subprocess.Popen[str], timeout: float = 20) -> str:
     return out or ""
 
 
-def kill_fake_agents() -> None:
-    for pids in fake_agents_running().values():
+def kill_fake_agents(root: Path) -> None:
+    for pids in fake_agents_running(root).values():
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -26,9 +26,9 @@ pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_agents():
+def _no_leftover_agents(tmp_path: Path):
     yield
-    kill_fake_agents()
+    kill_fake_agents(tmp_path)
 
 
 def attempts(p: Project) -> list[dict]:
@@ -124,7 +124,7 @@ def test_hung_agent_killed_at_timeout(tmp_path: Path) -> None:
     proc = p.watch()
     try:
         assert wait_until(lambda: any(r["outcome"] for r in attempts_or_empty(p)), timeout=20)
-        assert wait_until(lambda: "stuck" not in fake_agents_running(), timeout=10)
+        assert wait_until(lambda: "stuck" not in fake_agents_running(p.tmp), timeout=10)
     finally:
         stop_process(proc)
     row = attempts(p)[0]
@@ -141,7 +141,7 @@ def test_merge_conflict_gets_a_fresh_attempt_on_the_new_tip(tmp_path: Path) -> N
     )
     proc = p.watch()
     try:
-        assert wait_until(lambda: "edit" in fake_agents_running(), timeout=15)
+        assert wait_until(lambda: "edit" in fake_agents_running(p.tmp), timeout=15)
         # a human commits a conflicting version of the same file on main meanwhile
         (p.repo / "shared.txt").write_text("from a human\n")
         git(p.repo, "add", "shared.txt")
@@ -212,11 +212,11 @@ def test_spec_edit_during_watch_adds_and_removes_tasks(tmp_path: Path) -> None:
     p = Project(tmp_path, backlog=[task("keep"), task("drop", "hang")])
     proc = p.watch()
     try:
-        assert wait_until(lambda: "drop" in fake_agents_running(), timeout=15)
+        assert wait_until(lambda: "drop" in fake_agents_running(p.tmp), timeout=15)
         assert wait_until(lambda: "keep" in p.merges(), timeout=15)
         p.write_spec(backlog=[task("keep"), task("new")])
         assert wait_until(lambda: "new" in p.merges(), timeout=20)
-        assert wait_until(lambda: "drop" not in fake_agents_running(), timeout=10)
+        assert wait_until(lambda: "drop" not in fake_agents_running(p.tmp), timeout=10)
         assert wait_until(lambda: p.worktrees() == [], timeout=10)
     finally:
         out = stop_process(proc)
@@ -230,7 +230,7 @@ def test_invalid_spec_edit_keeps_the_last_valid_spec(tmp_path: Path) -> None:
     p = Project(tmp_path, backlog=[task("first", "sleep 0.5")])
     proc = p.watch()
     try:
-        assert wait_until(lambda: "first" in fake_agents_running(), timeout=15)
+        assert wait_until(lambda: "first" in fake_agents_running(p.tmp), timeout=15)
         p.spec_file.write_text("apiVersion: orchestrator/v1\nagents: [\n")
         time.sleep(0.5)
         assert wait_until(lambda: "first" in p.merges(), timeout=15)
@@ -245,7 +245,7 @@ def test_second_controller_is_refused(tmp_path: Path) -> None:
     proc = p.watch()
     try:
         assert wait_until(
-            lambda: (p.state / "controller.lock").exists() and "slow" in fake_agents_running()
+            lambda: (p.state / "controller.lock").exists() and "slow" in fake_agents_running(p.tmp)
         )
         second = p.cli("reconcile")
         assert second.returncode == 1
@@ -259,7 +259,7 @@ def test_stop_command_drains_gracefully(tmp_path: Path) -> None:
     p = Project(tmp_path, backlog=[task("a", "sleep 4"), task("b", dependsOn=["a"])])
     proc = p.watch()
     try:
-        assert wait_until(lambda: "a" in fake_agents_running(), timeout=15)
+        assert wait_until(lambda: "a" in fake_agents_running(p.tmp), timeout=15)
         result = p.cli("stop", "--wait", "20")
         assert result.returncode == 0, result.stderr
         assert "controller stopped" in result.stdout
@@ -282,7 +282,7 @@ def test_controller_sigkilled_midway_converges_after_restart(tmp_path: Path) -> 
         proc = p.watch()
         deadline = time.monotonic() + 1.2
         while time.monotonic() < deadline:
-            running = fake_agents_running()
+            running = fake_agents_running(p.tmp)
             if any(len(pids) > 1 for pids in running.values()):
                 seen_duplicates.append(running)
             time.sleep(0.02)
@@ -304,14 +304,14 @@ def test_stop_force_kills_agents_and_keeps_their_work(tmp_path: Path) -> None:
     p = Project(tmp_path, backlog=[task("long", "write long.txt: half done\nhang")])
     proc = p.watch()
     try:
-        assert wait_until(lambda: "long" in fake_agents_running(), timeout=15)
+        assert wait_until(lambda: "long" in fake_agents_running(p.tmp), timeout=15)
         assert wait_until(lambda: (p.state / "worktrees" / "long" / "long.txt").exists())
         result = p.cli("stop", "--force", "--wait", "20")
         assert result.returncode == 0, result.stderr
         proc.wait(timeout=20)
     finally:
         stop_process(proc)
-    assert "long" not in fake_agents_running()
+    assert "long" not in fake_agents_running(p.tmp)
     assert attempts(p)[0]["outcome"] == "stopped"
     refs = git(p.repo, "for-each-ref", "--format=%(refname)", "refs/orchestrator/archive/long/")
     assert refs, "uncommitted work was not snapshotted"
@@ -322,10 +322,10 @@ def test_stop_force_without_a_controller_stops_adopted_agents(tmp_path: Path) ->
     p = Project(tmp_path, backlog=[task("orphaned", "hang")])
     first = p.cli("reconcile")  # one pass: spawns, then the controller exits; the agent lives on
     assert first.returncode == 0, first.stderr
-    assert wait_until(lambda: "orphaned" in fake_agents_running(), timeout=15)
+    assert wait_until(lambda: "orphaned" in fake_agents_running(p.tmp), timeout=15)
     result = p.cli("stop", "--force")
     assert result.returncode == 0, result.stderr
-    assert wait_until(lambda: "orphaned" not in fake_agents_running(), timeout=10)
+    assert wait_until(lambda: "orphaned" not in fake_agents_running(p.tmp), timeout=10)
     assert attempts(p)[0]["outcome"] == "stopped"
 
 

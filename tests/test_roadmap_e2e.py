@@ -56,9 +56,9 @@ write us-011.txt: import
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_agents():
+def _no_leftover_agents(tmp_path: Path):
     yield
-    kill_fake_agents()
+    kill_fake_agents(tmp_path)
 
 
 def roadmap_project(tmp_path: Path) -> Project:

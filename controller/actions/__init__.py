@@ -99,13 +99,17 @@ class Executor:
         repo, root = spec.repo_path, spec.worktree_root_path
         self.store.begin_attempt(task.id, n, task.agent, base, now)
         previous = observed.attempts.get(task.id, ())
+        conflicts = previous[-1].conflicts if previous else ()
         try:
-            if action.fresh:
-                gitops.reset_task_branch(repo, root, task.id, base, max(1, n - 1))
-            worktree = gitops.ensure_worktree(repo, root, task.id, base)
-            request = self.launch_request(
-                task, n, worktree, previous[-1].conflicts if previous else ()
-            )
+            if not self.runner.local_worktrees:  # the runner builds the branch remotely
+                if action.fresh:
+                    gitops.archive_branch_tip(repo, task.id, max(1, n - 1))
+                worktree = repo
+            else:
+                if action.fresh:
+                    gitops.reset_task_branch(repo, root, task.id, base, max(1, n - 1))
+                worktree = gitops.ensure_worktree(repo, root, task.id, base)
+            request = self.launch_request(task, n, worktree, conflicts, base, action.fresh)
             launched = self.runner.start(request)
         except (gitops.GitError, gitops.WorktreeError, OSError, ValueError) as exc:
             reason = f"could not start: {exc}"
@@ -114,7 +118,9 @@ class Executor:
             record_event(self.store, "spawn_failed", reason, task.id, {"attempt": n})
             self._say(f"! {action.kind} {task.id}: {reason}")
             return
-        self.store.set_launched(task.id, n, launched.pid, launched.create_time, launched.started_at)
+        self.store.set_launched(
+            task.id, n, launched.pid, launched.create_time, launched.started_at, launched.handle
+        )
         record_event(
             self.store,
             action.kind,
@@ -123,12 +129,20 @@ class Executor:
             {"attempt": n, "pid": launched.pid, "base": base, "fresh": action.fresh},
         )
         sym = "+" if action.kind == SPAWN else "~"
-        self._say(f"{sym} {action.kind} {task.id} attempt {n} (pid {launched.pid})")
+        ident = f"pid {launched.pid}" if launched.pid else launched.handle
+        self._say(f"{sym} {action.kind} {task.id} attempt {n} ({ident})")
 
     def launch_request(
-        self, task: Task, n: int, worktree: Path, conflicts: tuple[str, ...]
+        self,
+        task: Task,
+        n: int,
+        worktree: Path,
+        conflicts: tuple[str, ...],
+        base: str | None = None,
+        fresh: bool = False,
     ) -> LaunchRequest:
         agent = self.spec.agents[task.agent]
+        resources = agent.resources
         values = {
             "task": task.id,
             "title": task.display_title,
@@ -161,15 +175,20 @@ class Executor:
             exit_record=self.paths.exit_record(task.id, n),
             progress_file=progress,
             timeout_s=self.spec.timeout_of(task),
+            branch=branch_for(task.id),
+            base_sha=base,
+            fresh=fresh,
+            cpus=resources.cpus if resources else None,
+            memory_mb=resources.memory_mb if resources else None,
         )
 
     # -- stop ------------------------------------------------------------------------------
     def stop(self, action: Action, observed: Observed) -> None:
         attempts = observed.attempts.get(action.task, ())
-        if not attempts or attempts[-1].pid is None:
+        if not attempts or (attempts[-1].pid is None and attempts[-1].handle is None):
             return
         last, now = attempts[-1], time.time()
-        was_alive = self.runner.stop(last.pid, last.create_time)
+        was_alive = self.runner.stop(last.pid, last.create_time, handle=last.handle)
         outcome = action.outcome or "stopped"
         retry = None
         if outcome == "timeout":

@@ -15,7 +15,7 @@ from typing import Any
 from loguru import logger
 
 from controller.lifecycle import STARTUP_GRACE_S, classify_attempt, retry_at
-from controller.observe.model import Observed
+from controller.observe.model import AttemptObs, Observed
 from controller.spec import Spec
 from controller.store import Store
 
@@ -55,10 +55,16 @@ def finish(
     )
 
 
-def record_exits(spec: Spec, observed: Observed, store: Store, now: float) -> list[str]:
-    """Give every newly finished attempt its verdict; returns the task ids that changed."""
+def record_exits(
+    spec: Spec, observed: Observed, store: Store, now: float
+) -> dict[str, AttemptObs]:
+    """Give every newly finished attempt its verdict, in the store and as returned values.
+
+    Returns task id -> the task's last attempt with its verdict applied, so the caller can
+    plan from the same facts the store now holds without observing the world again.
+    """
     tasks = {t.id: t for t in spec.backlog}
-    changed = []
+    changed: dict[str, AttemptObs] = {}
     for task_id, attempts in observed.attempts.items():
         if not attempts:
             continue
@@ -76,12 +82,18 @@ def record_exits(spec: Spec, observed: Observed, store: Store, now: float) -> li
             record_event(
                 store, "exit", f"attempt {n} exited 0", task_id, {"attempt": n, "exit_code": 0}
             )
+            changed[task_id] = replace(last, outcome="succeeded")
         else:
             if last.timed_out:
                 outcome, reason = "timeout", "timed out (killed by the shim)"
             elif last.exit_code is not None:
                 outcome, reason = "failed", f"exit {last.exit_code}"
-            elif last.pid is None and last.created_at and now - last.created_at >= STARTUP_GRACE_S:
+            elif (
+                last.pid is None
+                and last.handle is None
+                and last.created_at
+                and now - last.created_at >= STARTUP_GRACE_S
+            ):
                 outcome, reason = "lost", "the controller stopped before the agent started"
             else:
                 outcome, reason = "lost", "agent vanished without an exit record"
@@ -105,5 +117,7 @@ def record_exits(spec: Spec, observed: Observed, store: Store, now: float) -> li
                 task_id,
                 {"attempt": n, "exit_code": last.exit_code, "outcome": outcome},
             )
-        changed.append(task_id)
+            changed[task_id] = replace(
+                last, outcome=outcome, reason=reason, ended_at=ended, retry_at=due
+            )
     return changed

@@ -44,6 +44,7 @@ __all__ = [
     "assemble",
     "integration_checkout_of",
     "join_attempt",
+    "leftover_dirs",
     "observe",
     "task_worktrees",
 ]
@@ -70,6 +71,7 @@ def join_attempt(
     start = run.start if run else None
     exit_ = run.exit if run else None
     pid = _first(start.pid if start else None, row.pid if row else None)
+    handle = _first(start.handle if start else None, row.handle if row else None)
     create_time = _first(start.create_time if start else None, row.create_time if row else None)
     if exit_ is not None:
         exit_code = exit_.exit_code
@@ -88,7 +90,8 @@ def join_attempt(
         exit_code=exit_code,
         pid=pid,
         create_time=create_time,
-        alive=bool(pid) and exit_ is None and alive(pid, create_time),
+        alive=exit_ is None and (bool(handle) or (bool(pid) and alive(pid, create_time))),
+        handle=handle,
         outcome=row.outcome if row else None,
         reason=row.reason if row else "",
         retry_at=row.retry_at if row else None,
@@ -126,17 +129,50 @@ def integration_checkout_of(
     return next((w for w in worktrees if w.branch == short and not w.bare), None)
 
 
-def task_worktrees(worktrees: Iterable[WorktreeObs], root: Path) -> dict[str, WorktreeObs]:
+def task_worktrees(
+    worktrees: Iterable[WorktreeObs], root: Path, task_branches: Iterable[str] = ()
+) -> dict[str, WorktreeObs]:
     """Worktrees under `root` on a task branch, keyed by task id (paths compared as given;
-    the caller passes `root` and worktree paths in the same, resolved, form)."""
+    the caller passes `root` and worktree paths in the same, resolved, form).
+
+    A worktree at a task's own path `root/<id>` whose branch `orchestrator/<id>` exists is
+    that task's even when its agent switched it to another branch or detached its HEAD:
+    otherwise it would never be pruned, and the commits only it holds never archived."""
+    known = set(task_branches)
     out: dict[str, WorktreeObs] = {}
     for wt in worktrees:
-        if wt.branch is None or not Path(wt.path).is_relative_to(root):
+        path = Path(wt.path)
+        if not path.is_relative_to(root):
             continue
-        task = task_for_branch(wt.branch)
+        task = task_for_branch(wt.branch) if wt.branch else None
+        if task is None and path.parent == root and path.name in known:
+            task = path.name
         if task is not None and task not in out:
             out[task] = wt
     return out
+
+
+def leftover_dirs(root: Path, worktrees: Iterable[WorktreeObs]) -> list[WorktreeObs]:
+    """Empty directories directly under `root` that are no registered worktree (an agent
+    deleted its worktree, `.git` included, and git forgot it): prunable, so the planner
+    removes them. Directories with content are never reported (nothing here deletes data)."""
+    registered = {wt.path for wt in worktrees}
+    found = []
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return []
+    for entry in entries:
+        path = os.path.realpath(entry.path)
+        if path in registered or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            empty = not os.listdir(path)
+        except OSError:
+            continue
+        if empty:
+            found.append(WorktreeObs(path=path, head=None, branch=None, prunable=True))
+    return found
 
 
 def assemble(
@@ -162,7 +198,7 @@ def assemble(
         integration_sha=integration_sha,
         integration_checkout=checkout,
         merged_tasks=merged_tasks,
-        worktrees=task_worktrees(worktrees, worktree_root),
+        worktrees=task_worktrees(worktrees, worktree_root, branches),
         branches=dict(branches),
         attempts=join_attempts(store_rows, runs, alive),
         resources=resources if resources is not None else ResourcesObs(),
@@ -194,6 +230,7 @@ def observe(
     """Read the world once: at most 6 git calls, whatever the number of tasks."""
     integration_sha = git.rev(repo, _integration_ref(integration))
     worktrees = [_resolved(w) for w in git.list_worktrees(repo)]
+    worktrees += leftover_dirs(Path(os.path.realpath(worktree_root)), worktrees)
     checkout = integration_checkout_of(worktrees, integration)
     dirty = None
     if checkout is not None and not checkout.prunable:

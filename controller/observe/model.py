@@ -33,6 +33,9 @@ class AttemptObs:
     retry_at: float | None = None
     conflicts: tuple[str, ...] = ()
     created_at: float | None = None  # when the intent row was written (before the spawn)
+    # a remote runner's id for the attempt ("ray:<submission id>"); such an attempt runs
+    # until its runner writes the exit record (it has no local pid to check)
+    handle: str | None = None
     agent: str | None = None  # from the store's intent row
     base_sha: str | None = None  # integration sha the attempt's branch started from (store)
     timed_out: bool = False  # the shim killed it at the timeout (exit record)
@@ -92,3 +95,5 @@ class Observed:
     draining: bool = False
     # tasks whose merge (verify gate included) is being carried out right now
     merging: frozenset[str] = frozenset()
+    # why the runner cannot start agents right now (e.g. the cluster is unreachable)
+    runner_error: str | None = None

@@ -29,6 +29,7 @@ class StartRecord:
     pid: int | None = None
     create_time: float | None = None
     started_at: float | None = None
+    handle: str | None = None  # a remote runner's id for the attempt (e.g. "ray:<job id>")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def parse_start(data: dict[str, Any]) -> StartRecord:
         pid=_int(data.get("pid")),
         create_time=_float(data.get("create_time")),
         started_at=_float(data.get("started_at")),
+        handle=data["handle"] if isinstance(data.get("handle"), str) else None,
     )
 
 

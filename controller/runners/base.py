@@ -11,7 +11,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from controller.paths import StatePaths
+    from controller.store import Store
 
 
 @dataclass(frozen=True)
@@ -29,28 +33,53 @@ class LaunchRequest:
     progress_file: Path
     timeout_s: float | None
     kill_grace_s: float = 5.0  # after a timeout: SIGTERM, wait this long, then SIGKILL
+    # for runners that build the task branch themselves (remote runners)
+    branch: str = ""
+    base_sha: str | None = None
+    fresh: bool = False  # start the branch over from base_sha (after a merge conflict)
+    cpus: float | None = None
+    memory_mb: int | None = None
 
 
 @dataclass(frozen=True)
 class Launched:
-    """Identity of a started attempt: (pid, create_time) survives pid reuse."""
+    """Identity of a started attempt: (pid, create_time) survives pid reuse; a remote
+    runner identifies it by `handle` instead (pid and create_time are then None)."""
 
-    pid: int
-    create_time: float
+    pid: int | None
+    create_time: float | None
     started_at: float
+    handle: str | None = None
 
 
 class Runner(Protocol):
+    """How agents run. The local runner starts detached processes in worktrees on this
+    machine; a remote runner (Ray) runs them elsewhere and reports through the same files."""
+
+    # True when agents work in worktrees on this machine (the controller prepares them)
+    local_worktrees: bool
+
     def start(self, req: LaunchRequest) -> Launched: ...
 
     def alive(self, pid: int | None, create_time: float | None) -> bool: ...
 
-    def stop(self, pid: int, create_time: float | None, grace_s: float = 5.0) -> bool:
-        """Kill the attempt's whole process group; True if it was alive."""
+    def stop(
+        self,
+        pid: int | None,
+        create_time: float | None,
+        grace_s: float = 5.0,
+        handle: str | None = None,
+    ) -> bool:
+        """Stop the attempt (its whole process group, or its job); True if it was running."""
         ...
 
     def reap(self) -> None:
         """Collect exited children so none stay zombies."""
+        ...
+
+    def poll(self, paths: StatePaths, store: Store) -> str | None:
+        """Bring the runs directory up to date with the runner's own view (exit records,
+        logs); returns why the runner cannot start agents now, or None when it can."""
         ...
 
 

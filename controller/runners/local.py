@@ -23,8 +23,10 @@ from pathlib import Path
 
 import psutil
 
+from controller.paths import StatePaths
 from controller.runners import shim
 from controller.runners.base import Launched, LaunchRequest
+from controller.store import Store
 
 SHIM_PATH = Path(shim.__file__).resolve()
 CREATE_TIME_TOLERANCE_S = 0.05
@@ -56,8 +58,15 @@ def _killpg(pgid: int, sig: int) -> None:
 class LocalRunner:
     """Runner for local processes (see the module docstring)."""
 
+    local_worktrees = True
+
     def __init__(self) -> None:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def poll(self, paths: StatePaths, store: Store) -> str | None:
+        """The shims keep the runs directory current themselves; only reap children."""
+        self.reap()
+        return None
 
     def start(self, req: LaunchRequest) -> Launched:
         for path in (req.log_path, req.start_record, req.exit_record, req.progress_file):
@@ -97,9 +106,15 @@ class LocalRunner:
         except psutil.AccessDenied:
             return True
 
-    def stop(self, pid: int, create_time: float | None, grace_s: float = 5.0) -> bool:
+    def stop(
+        self,
+        pid: int | None,
+        create_time: float | None,
+        grace_s: float = 5.0,
+        handle: str | None = None,
+    ) -> bool:
         """SIGTERM the attempt's process group, SIGKILL after `grace_s`; True if it was alive."""
-        if not self.alive(pid, create_time):
+        if pid is None or not self.alive(pid, create_time):
             self.reap()
             return False
         try:

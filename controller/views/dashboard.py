@@ -205,7 +205,7 @@ def _cell(value: str, width: int) -> str:
 
 def task_line(v: TaskView, width: int) -> Text:
     line = Text(_cell(v.task, 14) + " ")
-    line.append(_cell(v.phase, 9), style=PHASE_STYLE.get(v.phase, ""))
+    line.append(_cell(v.phase, 10), style=PHASE_STYLE.get(v.phase, ""))
     att = f"{v.attempt}/{v.max_attempts}" if v.attempt else "-"
     line.append(" " + _cell(att, 5) + " ")
     line.append_text(progress_bar(v.progress, 7))
@@ -296,7 +296,7 @@ def render(frame: Frame, width: int, height: int) -> Text:
     lines: list[Text] = header_lines(frame)
     lines.append(resource_line("cpu", frame.cpu, frame.cpu_rules, a["cpu_limit"], width))
     lines.append(resource_line("mem", frame.memory, frame.memory_rules, a["memory_limit"], width))
-    head = f"{'TASK':<14} {'PHASE':<9} {'ATT':<5} {'PROGRESS':<12} {'ELAPSD':<6} {'ETA':<6} WHY"
+    head = f"{'TASK':<14} {'PHASE':<10} {'ATT':<5} {'PROGRESS':<12} {'TIME':<6} {'ETA':<6} WHY"
     lines.append(Text(head, style="bold reverse"))
     shown = views[:n_tasks]
     lines += [task_line(v, width) for v in shown]

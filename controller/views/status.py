@@ -250,8 +250,11 @@ def task_views(
 ) -> list[TaskView]:
     """One row per spec task (then tasks the planner still handles outside the spec).
 
-    `timed` are the attempts with their recorded times (see `measure`); phase, reason and
-    action come from the plan, worktree and branch from `observed`.
+    `timed` are the attempts with their recorded times (see `measure`): a finished
+    attempt's elapsed time is its recorded duration, as in the activity summary. A running
+    attempt's elapsed time (and so its ETA) counts from the agent's start as the shim saw
+    it, the clock the planner's reason and timeout use. Phase, reason and action come from
+    the plan, worktree and branch from `observed`.
     """
     reasons, actions = _reasons(result)
     spec_tasks = {t.id: t for t in spec.backlog}
@@ -267,6 +270,10 @@ def task_views(
         free = sum(1 for a in attempts if a.outcome == "stopped")
         max_attempts = spec.max_attempts(task) + free if task else len(attempts)
         live = last is not None and classify_attempt(last, now) in LIVE
+        if live and last is not None:  # the agent's own clock, as the planner's reason shows
+            seen = observed.attempts.get(task_id, ())
+            if seen and seen[-1].number == last.number and seen[-1].started_at is not None:
+                last = seen[-1]
         started = last.started_at if last else None
         elapsed = None
         if started is not None:
