@@ -152,16 +152,18 @@ def scenario_bad_input(root: Path, rng: random.Random, quick: bool) -> Outcome:
     p.spec = {"backlog": [{"id": t} for t in ids] + [{"id": f"us-{n}"} for n, _, _ in items]}
     inputs = spec_inputs(valid) + roadmap_inputs(items)
     if not quick:
-        inputs += corpus_inputs() + hostile_inputs(valid)
+        inputs += corpus_inputs()
     else:
         inputs = rng.sample(inputs, 12)
     rng.shuffle(inputs)
+    if not quick:  # last: should one hang the controller, it cannot hide the others' results
+        inputs += hostile_inputs(valid)
     sampler = ProcessSampler().start()
     proc = p.start_controller()
     wait_until(lambda: bool(read_side_log(p.side_log_path).runs), 30)
     db = p.state / "orchestrator.db"
     generation = meta(db, "spec_generation")
-    merges_before = sum(p.merges().values())
+    progress_before = sum(p.merges().values()) + len(read_side_log(p.side_log_path).runs)
     log = p.state / "logs" / "controller.log"
     for bad in inputs:
         target = p.spec_file if bad.target == "spec" else road
@@ -189,8 +191,9 @@ def scenario_bad_input(root: Path, rng: random.Random, quick: bool) -> Outcome:
     time.sleep(1.0)
     if meta(db, "spec_generation") != generation:
         outcome.audit.fail("the spec generation changed during the bad-input barrage")
-    if sum(p.merges().values()) <= merges_before:
-        outcome.audit.fail("no work merged while bad input arrived: work did not continue")
+    progress = sum(p.merges().values()) + len(read_side_log(p.side_log_path).runs)
+    if progress <= progress_before:
+        outcome.audit.fail("no agent started and nothing merged while bad input arrived")
     watch_unexpected_exit(p, proc, outcome.audit)
     p.kill_controller(proc, group=False)
     converge_and_stop(p, outcome.audit, timeout=180)
@@ -237,6 +240,25 @@ def archived_file(p: Project, task: str) -> bool:
     return any(git_ok(p.repo, "cat-file", "-e", f"{ref}:{path}") for ref in refs.split())
 
 
+def stop_and_time(p: Project, force: bool) -> float:
+    """Run `orchestrator stop [--force]`; when its request reached the state directory."""
+    request = p.state / "stop-request"
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "controller", "stop", "--wait", "60", "-f", str(p.spec_file)]
+        + (["--force"] if force else []),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=p.root,
+        env=p.env(),
+    )
+    seen = None
+    while cli.poll() is None:
+        if seen is None and request.exists():
+            seen = time.time()
+        time.sleep(0.005)
+    return seen if seen is not None else time.time()
+
+
 def scenario_concurrency(root: Path, rng: random.Random, quick: bool) -> Outcome:
     started = time.monotonic()
     p = Project(root, rng)
@@ -262,8 +284,7 @@ def scenario_concurrency(root: Path, rng: random.Random, quick: bool) -> Outcome
         force = rng.random() < 0.5
         running = {pid: task for pid, (task, _) in agent_processes().items() if task in ids}
         runs = {r.pid: r for r in read_side_log(p.side_log_path).runs}
-        asked = time.time()
-        p.cli("stop", *(["--force"] if force else []), "--wait", "60")
+        asked = stop_and_time(p, force)
         try:
             code = winner.wait(timeout=70)
         except subprocess.TimeoutExpired:
@@ -283,7 +304,7 @@ def scenario_concurrency(root: Path, rng: random.Random, quick: bool) -> Outcome
                 for pid in running
                 if (ends.get(pid) and (ends[pid].how or "").startswith("sig"))
             ]
-            late = [r for r in ends.values() if r.start > asked + 1.0]
+            late = [r for r in ends.values() if r.start > asked + 1.5]
             ok = ok and not signalled and not late
             if signalled or late:
                 outcome.audit.fail(f"graceful stop: signalled {signalled}, started after: {late}")

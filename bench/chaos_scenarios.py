@@ -97,8 +97,11 @@ def watch_unexpected_exit(p: Project, proc: subprocess.Popen[bytes], audit: Audi
         audit.fail(f"controller pid {proc.pid} exited by itself with {code}:\n{tail}")
 
 
-def converge_and_stop(p: Project, audit: Audit, timeout: float) -> None:
-    proc = p.start_controller()
+def converge_and_stop(
+    p: Project, audit: Audit, timeout: float, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Let a controller (`proc`, else a new one) converge, then stop it gracefully."""
+    proc = proc or p.start_controller()
     if not wait_until(lambda: converged(p), timeout, step=1.0):
         audit.fail(f"did not converge within {timeout:.0f}s: {p.cli('diff').stdout[-2000:]}")
     watch_unexpected_exit(p, proc, audit)
@@ -455,6 +458,7 @@ def scenario_world(root: Path, rng: random.Random, quick: bool) -> Outcome:
     for name in ("orchestrator.db", "orchestrator.db-wal", "orchestrator.db-shm"):
         (p.state / name).unlink(missing_ok=True)
     proc = p.start_controller()
+    wait_until(lambda: "watching" in p.controller_output(proc), 20)
     human(2)
     # a merged task's branch deleted, another merged one reset to before its work
     wait_until(lambda: len(p.merges()) >= 2, 40)
@@ -465,41 +469,42 @@ def scenario_world(root: Path, rng: random.Random, quick: bool) -> Outcome:
     if len(merged) > 1:
         git(p.repo, "update-ref", f"refs/heads/orchestrator/{merged[1]}", "main~3", check=False)
         outcome.faults.setdefault("branch-reset-after-merge", [0, 0])[0] += 1
-    # the state directory's disk fills up, then frees again
+    # the state directory's disk fills up under the running controller, then frees again
     filled = False
     if on_tmpfs:
-        time.sleep(0.5)
         filler = fill_disk(p.state)
         filled = True
         time.sleep(4)
         filler.unlink()
-    watch_unexpected_exit(p, proc, outcome.audit)
-    if proc.poll() is None:
-        p.kill_controller(proc, group=False)
     human(3)
     # a rejected task's worktree removed by hand while nothing runs there
     wait_until(lambda: (p.worktrees / "wrej").is_dir() and "wrej" not in running_tasks(), 30)
     shutil.rmtree(p.worktrees / "wrej", ignore_errors=True)
-    converge_and_stop(p, outcome.audit, timeout=180)
+    converge_and_stop(p, outcome.audit, timeout=180, proc=proc)
     merges = p.merges()
     on_main = set(git(p.repo, "rev-list", "main").split())
+    status = p.status()
     for key, task in (
         ("worktree-deleted-while-running", victim),
         ("branch-deleted-while-running", deleted),
         ("branch-reset-while-running", reset),
     ):
-        if task:
-            outcome.fault(key, merges.get(task, 0) == 1)
+        if task:  # merged once or, its branch tampered with, reported with the reason
+            row = status.get(task, {})
+            reported = row.get("phase") in ("rejected", "failed") and bool(row.get("reason"))
+            outcome.fault(key, merges.get(task, 0) == 1 or (key.startswith("branch") and reported))
     for key in ("branch-deleted-after-merge", "branch-reset-after-merge"):
         if key in outcome.faults:
             outcome.faults[key][1] += int(all(merges.get(t, 0) == 1 for t in merged[:2]))
     outcome.fault("worktree-deleted-while-idle", merges.get("wrej", 0) == 0)
     outcome.fault("human-commits-kept", all(h in on_main for h in humans))
+    settled = all(merges.get(t, 0) == 1 for t in ids if t not in (deleted, reset))
     if filled:
-        outcome.fault("state-disk-full", all(merges.get(t, 0) == 1 for t in ids))
-    outcome.fault("database-removed", all(merges.get(t, 0) == 1 for t in ids))
+        outcome.fault("state-disk-full", settled)
+    outcome.fault("database-removed", settled)
     finish(p, sampler, outcome)
     if on_tmpfs:
+        shutil.copytree(state, root / "state-copy", symlinks=True, dirs_exist_ok=True)
         unmount(state)
     outcome.seconds = time.monotonic() - started
     return outcome

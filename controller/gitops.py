@@ -113,6 +113,12 @@ def is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
     return _run(repo, "merge-base", "--is-ancestor", ancestor, descendant).returncode == 0
 
 
+def merge_base(repo: Path, a: str, b: str) -> str | None:
+    """The best common ancestor of two commits, or None when they share no history."""
+    proc = _run(repo, "merge-base", a, b)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
 # --- worktrees -------------------------------------------------------------------------------
 
 

@@ -14,10 +14,12 @@ finish and merge, then the loop exits. `stop --force` stops agents now (work sna
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import queue
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +35,7 @@ from controller.actions import Executor, MergeJob
 from controller.actions.bookkeeping import record_event, record_exits
 from controller.backlog_sources import roadmap_path
 from controller.lock import ControllerLock
+from controller.observe.git import GitError as ObservedGitError
 from controller.observe.model import Observed
 from controller.observe.resources import ResourceSampler
 from controller.paths import StatePaths
@@ -44,6 +47,10 @@ from controller.spec_load import SpecError, load_spec
 from controller.store import Store
 
 MAX_BURST = 50  # passes in a row without waiting, while each pass still acts
+# what a pass may hit in a hostile world without the controller being wrong: a full disk or a
+# locked database (sqlite3/OSError), a repository briefly unreadable (git errors)
+PASS_ERRORS = (sqlite3.Error, OSError, gitops.GitError, ObservedGitError)
+MERGE_HOLDOFF_S = (1.0, 60.0)  # after a merge that errored or was blocked: first, longest wait
 # watchfiles' polling step for exit records and stop requests: 50 ms keeps an idle
 # controller well under 1% of a core while adding at most ~50 ms to noticing an exit
 WATCH_STEP_MS = 50
@@ -127,6 +134,9 @@ class Controller:
         self.force = False
         self.wake: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.merging: dict[str, tuple[Action, Future[Any]]] = {}
+        # task -> (consecutive merge errors, not before): a merge that keeps failing is
+        # retried with backoff, not in a tight loop that floods the log and the event table
+        self.merge_holdoff: dict[str, tuple[int, float]] = {}
         self.pool: ThreadPoolExecutor | None = None
         self.log_sink: int | None = None
         self.last_plan: Plan | None = None
@@ -225,6 +235,8 @@ class Controller:
         executor = Executor(self.spec, self.store, self.runner, self.paths)
         try:
             if action.kind == MERGE and not sync_merges:
+                if time.time() < self.merge_holdoff.get(action.task, (0, 0.0))[1]:
+                    return
                 self._submit_merge(executor.merge_job(action, observed))
             else:
                 executor.apply(action, observed)
@@ -250,6 +262,13 @@ class Controller:
                 continue
             outcome = future.result()
             del self.merging[task]
+            if outcome.kind in ("error", "blocked"):
+                errors = self.merge_holdoff.get(task, (0, 0.0))[0] + 1
+                first, longest = MERGE_HOLDOFF_S
+                delay = min(longest, first * 2 ** (errors - 1))
+                self.merge_holdoff[task] = (errors, time.time() + delay)
+            else:
+                self.merge_holdoff.pop(task, None)
             executor = Executor(self.spec, self.store, self.runner, self.paths)
             executor.record_merge(action, outcome)
             for line in executor.echo:
@@ -342,6 +361,9 @@ class Controller:
 
     def _next_wake(self, result: Plan, now: float) -> float:
         deadlines = [now + self.spec.poll_interval]
+        deadlines += [until + 0.01 for _, until in self.merge_holdoff.values() if until > now]
+        if self.runner.poll_interval_s is not None and result.running:
+            deadlines.append(now + self.runner.poll_interval_s)
         deadlines += [w.until + 0.01 for w in result.waits if w.until]
         return max(0.05, min(deadlines) - now)
 
@@ -359,25 +381,34 @@ class Controller:
         self._start_watchers(stop_watchers)
         signals = self._install_signals()
         started = time.monotonic()
-        burst = 0
+        burst = failures = 0
         try:
             while True:
-                request = read_stop_request(self.paths)
-                if request is not None:
-                    self._handle_stop(request.force)
-                self._collect_merges(block=False)
-                result = self.run_pass(sync_merges=False)
-                if self.draining and self._idle(result):
-                    self.echo("stopped: nothing running, nothing left to merge")
-                    return 0
-                if max_seconds is not None and time.monotonic() - started > max_seconds:
-                    return 0
-                acted = bool(result.actions) and any(a.kind != MERGE for a in result.actions)
-                if acted and burst < MAX_BURST:
-                    burst += 1
-                    continue
-                burst = 0
-                self._wait(self._next_wake(result, time.time()))
+                try:
+                    request = read_stop_request(self.paths)
+                    if request is not None:
+                        self._handle_stop(request.force)
+                    self._collect_merges(block=False)
+                    result = self.run_pass(sync_merges=False)
+                    failures = 0
+                    if self.draining and self._idle(result):
+                        self.echo("stopped: nothing running, nothing left to merge")
+                        return 0
+                    if max_seconds is not None and time.monotonic() - started > max_seconds:
+                        return 0
+                    acted = bool(result.actions) and any(a.kind != MERGE for a in result.actions)
+                    if acted and burst < MAX_BURST:
+                        burst += 1
+                        continue
+                    burst = 0
+                    self._wait(self._next_wake(result, time.time()))
+                except PASS_ERRORS as exc:  # e.g. the disk is full: keep trying, with backoff
+                    failures += 1
+                    delay = min(self.spec.poll_interval, 0.5 * 2 ** min(failures, 8))
+                    logger.error(f"pass failed ({exc}); trying again in {delay:.1f}s")
+                    self.echo(f"! pass   failed: {exc}; trying again in {delay:.1f}s")
+                    with contextlib.suppress(*PASS_ERRORS):
+                        self._wait(delay)
         finally:
             stop_watchers.set()
             for sig, previous in signals.items():

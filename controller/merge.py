@@ -24,7 +24,10 @@ from controller.globs import path_matches
 ATTEMPT_TRAILER = "Orchestrator-Attempt"
 VERIFY_KILL_GRACE_S = 5.0
 
-OutcomeKind = Literal["merged", "conflict", "verify_failed", "rejected", "raced", "blocked"]
+# "error": git itself failed (not a race); the caller waits a little before trying again
+OutcomeKind = Literal[
+    "merged", "conflict", "verify_failed", "rejected", "raced", "blocked", "error"
+]
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,12 @@ def land_task(
     if old is None:
         return MergeOutcome("blocked", message=f"integration branch {integration} does not exist")
 
+    if gitops.merge_base(repo, old, branch_sha) is None:
+        # e.g. its branch was deleted by hand and the agent's next commit started a new root
+        return MergeOutcome(
+            "rejected",
+            message=f"{branch} shares no history with {integration}; not merged (branch kept)",
+        )
     offending = out_of_scope(gitops.changed_files(repo, old, branch_sha), scope)
     if offending:
         return MergeOutcome(

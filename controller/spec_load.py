@@ -73,8 +73,15 @@ def format_path(loc: Loc) -> str:
 class Locator:
     """Maps a field path to the (line, column) where it stands in the YAML document."""
 
-    def __init__(self, root: Any):
-        self.root = root
+    def __init__(self, root: Any = None, *, text: str | None = None, source: str = ""):
+        self._root, self._text, self._source = root, text, source
+
+    @property
+    def root(self) -> Any:
+        """The round-trip tree; parsed on first use when built from text (the fast path)."""
+        if self._root is None and self._text is not None:
+            self._root = parse_yaml(self._text, self._source)
+        return self._root
 
     def locate(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         node = self.root
@@ -97,21 +104,47 @@ class Locator:
         return line + 1, col + 1
 
 
-def _plain(node: Any) -> Any:
-    """ruamel's commented containers and scalar subclasses -> plain Python values."""
-    if isinstance(node, dict):
-        return {str(k) if not isinstance(k, str) else k: _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    return node
+MAX_VALUES = 1_000_000  # after YAML aliases are expanded; far above any real backlog
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _plain(node: Any, source: str = "spec") -> Any:
+    """ruamel's commented containers and scalar subclasses -> plain Python values.
+
+    YAML aliases are expanded here, so a small file can stand for an enormous document
+    (the "billion laughs" attack); past `MAX_VALUES` values the file is refused.
+    """
+    budget = [MAX_VALUES]
+
+    def plain(n: Any) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _TooLarge
+        if isinstance(n, dict):
+            return {str(k) if not isinstance(k, str) else k: plain(v) for k, v in n.items()}
+        if isinstance(n, list):
+            return [plain(v) for v in n]
+        if isinstance(n, bool) or n is None:
+            return n
+        if isinstance(n, int):
+            return int(n)
+        if isinstance(n, float):
+            return float(n)
+        if isinstance(n, str):
+            return str(n)
+        return n
+
+    try:
+        return plain(node)
+    except _TooLarge:
+        message = (
+            f"the document holds more than {MAX_VALUES:,} values once its YAML aliases "
+            "(*name) are expanded; refusing to load it"
+        )
+        raise SpecError([Problem(source, 1, 1, "", message)]) from None
 
 
 def _decode(data: bytes, source: str) -> str:
@@ -318,9 +351,55 @@ def _runner_problems(spec: Spec, locator: Locator, source: str) -> list[Problem]
 def read_spec_text(
     text: str, source: str, base_dir: Path, repo: Path | None = None
 ) -> tuple[Spec, Locator]:
-    """Parse and validate spec text (no repository checks); raises SpecError."""
+    """Parse and validate spec text (no repository checks); raises SpecError.
+
+    A valid spec is read with the fast (C) safe loader; only when something is wrong is the
+    text parsed again with the round-trip loader, which knows where every value stands.
+    """
+    fast = _read_fast(text, source, base_dir, repo)
+    if fast is not None:
+        return fast
+    return _read_located(text, source, base_dir, repo)
+
+
+def _validated(spec: Spec, source: str, base_dir: Path, locator: Locator) -> tuple[Spec, Locator]:
     from controller.spec_checks import semantic_problems  # local: spec_checks imports us
 
+    spec._source = Path(source)
+    spec._base_dir = base_dir
+    if spec.backlog_from is not None:
+        from controller.backlog_sources import with_roadmap
+
+        spec = with_roadmap(spec)
+    problems = semantic_problems(spec, locator, source)
+    if problems:
+        raise SpecError(problems)
+    return spec, locator
+
+
+def _read_fast(
+    text: str, source: str, base_dir: Path, repo: Path | None
+) -> tuple[Spec, Locator] | None:
+    """The spec when the safe loader and the models accept it as is, else None."""
+    try:
+        data = YAML(typ="safe").load(text)
+    except Exception:
+        return None
+    if not isinstance(data, dict):
+        return None
+    data = _plain(data, source)
+    if repo is not None:
+        data["repo"] = str(repo.resolve())
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError:
+        return None
+    return _validated(spec, source, base_dir, Locator(text=text, source=source))
+
+
+def _read_located(
+    text: str, source: str, base_dir: Path, repo: Path | None
+) -> tuple[Spec, Locator]:
     if not text.strip():
         raise SpecError([Problem(source, 1, 1, "", "spec file is empty")])
     tree = parse_yaml(text, source)
@@ -333,22 +412,13 @@ def read_spec_text(
         message = f"the spec must be a YAML mapping (apiVersion:, agents:, ...), not {kind}"
         raise SpecError([Problem(source, line, col, "", message)])
     try:
-        data = _plain(tree)
+        data = _plain(tree, source)
         if repo is not None:
             data["repo"] = str(repo.resolve())
         spec = Spec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(validation_problems(exc, locator, source)) from None
-    spec._source = Path(source)
-    spec._base_dir = base_dir
-    if spec.backlog_from is not None:
-        from controller.backlog_sources import with_roadmap
-
-        spec = with_roadmap(spec)
-    problems = semantic_problems(spec, locator, source)
-    if problems:
-        raise SpecError(problems)
-    return spec, locator
+    return _validated(spec, source, base_dir, locator)
 
 
 def load_spec(path: Path, *, check_repo: bool = True, repo: Path | None = None) -> Spec:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 BUSY_TIMEOUT_S = 5.0
 
@@ -31,9 +31,12 @@ class StoreError(RuntimeError):
     """The database cannot be used (e.g. it was written by a newer orchestrator)."""
 
 
-@dataclass(frozen=True)
-class AttemptRow:
-    """One row of `attempts`; mirrors the columns (`conflicts` decoded from JSON)."""
+class AttemptRow(NamedTuple):
+    """One row of `attempts`; mirrors the columns (`conflicts` decoded from JSON).
+
+    A NamedTuple rather than a frozen dataclass: `status` builds tens of thousands of these
+    and a tuple is built about eight times faster.
+    """
 
     task: str
     number: int
@@ -130,27 +133,45 @@ def _newer_error(path: Path, found: int) -> StoreError:
     )
 
 
-def _row_to_attempt(row: sqlite3.Row) -> AttemptRow:
+def _row_to_attempt(row: sqlite3.Row | tuple[Any, ...]) -> AttemptRow:
+    """A row selected with `_ATTEMPT_COLUMNS` (unpacked by position: the hot path of status)."""
+    (
+        task,
+        number,
+        created_at,
+        pid,
+        create_time,
+        started_at,
+        ended_at,
+        exit_code,
+        outcome,
+        reason,
+        retry_at,
+        raw,
+        agent,
+        base_sha,
+        handle,
+    ) = tuple(row)
     try:
-        conflicts = tuple(str(c) for c in json.loads(row["conflicts"] or "[]"))
+        conflicts = tuple(str(c) for c in json.loads(raw)) if raw and raw != "[]" else ()
     except (ValueError, TypeError):
         conflicts = ()
     return AttemptRow(
-        task=row["task"],
-        number=row["number"],
-        created_at=row["created_at"],
-        pid=row["pid"],
-        create_time=row["create_time"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        exit_code=row["exit_code"],
-        outcome=row["outcome"],
-        reason=row["reason"] or "",
-        retry_at=row["retry_at"],
-        conflicts=conflicts,
-        agent=row["agent"],
-        base_sha=row["base_sha"],
-        handle=row["handle"],
+        task,
+        number,
+        created_at,
+        pid,
+        create_time,
+        started_at,
+        ended_at,
+        exit_code,
+        outcome,
+        reason or "",
+        retry_at,
+        conflicts,
+        agent,
+        base_sha,
+        handle,
     )
 
 

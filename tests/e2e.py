@@ -119,7 +119,9 @@ class Project:
             return []
         rows = []
         for line in self.agent_log.read_text().splitlines():
-            _, t, n, pid, ts = line.split()
+            kind, t, n, pid, ts = line.split()
+            if kind != "start":
+                continue
             rows.append((t, int(n), int(pid), float(ts)))
         return rows
 

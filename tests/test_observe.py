@@ -210,7 +210,10 @@ def test_observe_end_to_end(world: World, tmp_path: Path) -> None:
     try:
         ct = psutil.Process(proc.pid).create_time()
         store.begin_attempt("t-open", 1, "dev", "base", now=1.0)
-        store.finish_attempt("t-open", 1, outcome="failed", reason="exit 3", retry_at=50.0)
+        store.set_launched("t-open", 1, 1, 2.0, 2.0)
+        store.finish_attempt(
+            "t-open", 1, outcome="failed", reason="exit 3", retry_at=50.0, exit_code=3, ended_at=9.0
+        )
         store.begin_attempt("t-open", 2, "dev", "base", now=60.0)
         _write(state.start_record("t-open", 1), {"pid": 1, "create_time": 2.0, "started_at": 2})
         _write(state.exit_record("t-open", 1), {"exit_code": 3, "ended_at": 9.0})
@@ -513,8 +516,8 @@ def test_assemble_union_of_store_and_runs() -> None:
     assert r1.alive and r1.outcome is None
     (s1,) = obs.attempts["s"]
     assert s1.conflicts == ("x.py",) and s1.pid is None and not s1.alive
-    # liveness asked only for attempts with a pid and no exit record
-    assert sorted(checked) == [(6, 12.0), (8, 8.0)]
+    # liveness asked only of a task's latest attempt, when it has a pid and no exit record
+    assert sorted(checked) == [(8, 8.0)]
 
 
 def test_assemble_store_less_and_worktree_selection() -> None:

@@ -9,60 +9,26 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import GIT_ENV, git
+from tests.conftest import git
 from tests.e2e import FAKE_AGENT, Project, stop_process, wait_until
+from tests.raycluster import RAY_ENV, free_port, local_ray_cluster
 
 pytestmark = pytest.mark.timeout(240)
-
-RAY_ENV = {
-    # keep every Ray component on the loopback address (no cluster beyond this machine)
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    "RAY_USAGE_STATS_ENABLED": "0",
-    **GIT_ENV,
-}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
-    ray_bin = str(Path(sys.executable).parent / "ray")
-    env = {**os.environ, **RAY_ENV}
-    dashboard = free_port()
-    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
-    argv = [
-        ray_bin,
-        "start",
-        "--head",
-        f"--port={free_port()}",
-        "--num-cpus=2",
-        "--node-ip-address=127.0.0.1",
-        "--dashboard-host=127.0.0.1",
-        f"--dashboard-port={dashboard}",
-        "--include-dashboard=true",
-        f"--temp-dir={temp}",
-        "--disable-usage-stats",
-    ]
-    subprocess.run(argv, check=True, env=env, timeout=180, capture_output=True)
-    try:
-        yield f"http://127.0.0.1:{dashboard}"
-    finally:
-        subprocess.run([ray_bin, "stop", "--force"], env=env, timeout=120, capture_output=True)
+    with local_ray_cluster(cpus=2) as address:
+        yield address
 
 
 def ray_project(tmp_path: Path, address: str, backlog: list[dict]) -> Project:

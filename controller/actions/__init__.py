@@ -59,7 +59,7 @@ class MergeJob:
                 scratch_root=self.scratch_root,
             )
         except (gitops.GitError, OSError) as exc:
-            return MergeOutcome("raced", message=f"merge failed, will retry: {exc}")
+            return MergeOutcome("error", message=f"merge failed, will retry: {exc}")
 
 
 @dataclass
@@ -294,6 +294,6 @@ class Executor:
                 {"attempt": n, "paths": list(outcome.offending)},
             )
             self._say(f"! merge  {task}: rejected, {reason} (branch kept)")
-        else:  # raced / blocked: nothing recorded, the next pass decides again
+        else:  # raced / blocked / error: nothing recorded, the next pass decides again
             record_event(self.store, f"merge_{kind}", outcome.message, task, {"attempt": n})
             self._say(f". merge  {task}: {outcome.message}")

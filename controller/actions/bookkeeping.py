@@ -55,9 +55,7 @@ def finish(
     )
 
 
-def record_exits(
-    spec: Spec, observed: Observed, store: Store, now: float
-) -> dict[str, AttemptObs]:
+def record_exits(spec: Spec, observed: Observed, store: Store, now: float) -> dict[str, AttemptObs]:
     """Give every newly finished attempt its verdict, in the store and as returned values.
 
     Returns task id -> the task's last attempt with its verdict applied, so the caller can
@@ -75,6 +73,8 @@ def record_exits(
         if kind in ("running", "starting"):
             continue
         n = last.number
+        if last.started_at is not None:  # the store keeps what the runs dir said, for good
+            store.set_launched(task_id, n, last.pid, last.create_time, last.started_at, last.handle)
         if kind == "succeeded":
             finish(
                 store, task_id, n, "succeeded", "", ended_at=last.ended_at, exit_code=last.exit_code

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
@@ -68,6 +69,8 @@ def join_attempt(
     alive: AliveCheck,
 ) -> AttemptObs:
     """One attempt from its store row and runs-dir record (either may be None)."""
+    if run is None and row is not None:
+        return _from_row(task, number, row, alive)
     start = run.start if run else None
     exit_ = run.exit if run else None
     pid = _first(start.pid if start else None, row.pid if row else None)
@@ -90,7 +93,9 @@ def join_attempt(
         exit_code=exit_code,
         pid=pid,
         create_time=create_time,
-        alive=exit_ is None and (bool(handle) or (bool(pid) and alive(pid, create_time))),
+        alive=exit_ is None
+        and (row is None or row.exit_code is None)
+        and (bool(handle) or (bool(pid) and alive(pid, create_time))),
         handle=handle,
         outcome=row.outcome if row else None,
         reason=row.reason if row else "",
@@ -104,6 +109,35 @@ def join_attempt(
     )
 
 
+def _from_row(task: str, number: int, row: AttemptRow, alive: AliveCheck) -> AttemptObs:
+    """An attempt the runs directory has nothing (more) to say about: the store's account.
+
+    An exit code in the store means the attempt has exited; otherwise the OS is asked.
+    """
+    pid, create_time, handle = row.pid, row.create_time, row.handle
+    running = row.exit_code is None and (
+        bool(handle) or (bool(pid) and alive(pid, create_time))  # type: ignore[arg-type]
+    )
+    return AttemptObs(
+        task=task,
+        number=number,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        exit_code=row.exit_code,
+        pid=pid,
+        create_time=create_time,
+        alive=running,
+        handle=handle,
+        outcome=row.outcome,
+        reason=row.reason,
+        retry_at=row.retry_at,
+        conflicts=row.conflicts,
+        created_at=row.created_at,
+        agent=row.agent,
+        base_sha=row.base_sha,
+    )
+
+
 def join_attempts(
     store_rows: Mapping[str, Sequence[AttemptRow]],
     runs: Mapping[str, Mapping[int, RunRecord]],
@@ -114,11 +148,26 @@ def join_attempts(
     for task in sorted(store_rows.keys() | runs.keys()):
         rows = {r.number: r for r in store_rows.get(task, ())}
         task_runs = runs.get(task, {})
+        numbers = sorted(rows.keys() | task_runs.keys())
+        last = numbers[-1] if numbers else None
+        # only a task's latest attempt can be running: ask the OS about that one alone
         out[task] = tuple(
-            join_attempt(task, n, rows.get(n), task_runs.get(n), alive)
-            for n in sorted(rows.keys() | task_runs.keys())
+            join_attempt(task, n, rows.get(n), task_runs.get(n), alive if n == last else _dead)
+            for n in numbers
         )
     return out
+
+
+def _dead(pid: int, create_time: float | None) -> bool:
+    return False
+
+
+def settled_attempts(store_rows: Mapping[str, Sequence[AttemptRow]]) -> dict[str, frozenset[int]]:
+    """Attempts whose verdict, times and exit code the store already holds."""
+    return {
+        task: frozenset(r.number for r in rows if r.outcome and r.outcome != "succeeded")
+        for task, rows in store_rows.items()
+    }
 
 
 def integration_checkout_of(
@@ -227,19 +276,34 @@ def observe(
     draining: bool = False,
     now: float,
 ) -> Observed:
-    """Read the world once: at most 6 git calls, whatever the number of tasks."""
+    """Read the world once: at most 6 git calls, whatever the number of tasks.
+
+    After the integration sha, the independent readings run side by side (git is a separate
+    process, the store read releases the GIL), so a pass takes about three git calls' time.
+    """
     integration_sha = git.rev(repo, _integration_ref(integration))
-    worktrees = [_resolved(w) for w in git.list_worktrees(repo)]
-    worktrees += leftover_dirs(Path(os.path.realpath(worktree_root)), worktrees)
-    checkout = integration_checkout_of(worktrees, integration)
-    dirty = None
-    if checkout is not None and not checkout.prunable:
-        dirty = git.is_dirty(checkout.path)
-    # one sha for the whole pass, so branches and merged_tasks agree with integration_sha
-    branches = git.task_branches(repo, integration_sha)
-    merged = git.merged_tasks(repo, integration_sha) if integration_sha else frozenset()
-    store_rows = store.attempts_by_task() if store is not None else {}
-    resources = sampler.sample(now) if sampler is not None else ResourcesObs()
+
+    def read_worktrees() -> tuple[list[WorktreeObs], WorktreeObs | None, bool | None]:
+        found = [_resolved(w) for w in git.list_worktrees(repo)]
+        found += leftover_dirs(Path(os.path.realpath(worktree_root)), found)
+        checkout = integration_checkout_of(found, integration)
+        dirty = None
+        if checkout is not None and not checkout.prunable:
+            dirty = git.is_dirty(checkout.path)
+        return found, checkout, dirty
+
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="observe") as pool:
+        wt_future = pool.submit(read_worktrees)
+        # one sha for the whole pass, so branches and merged_tasks agree with integration_sha
+        br_future = pool.submit(git.task_branches, repo, integration_sha)
+        merged_future = pool.submit(
+            lambda: git.merged_tasks(repo, integration_sha) if integration_sha else frozenset()
+        )
+        store_rows = store.attempts_by_task() if store is not None else {}
+        resources = sampler.sample(now) if sampler is not None else ResourcesObs()
+        worktrees, _checkout, dirty = wt_future.result()
+        branches = br_future.result()
+        merged = merged_future.result()
 
     def build() -> Observed:
         return assemble(
@@ -251,7 +315,7 @@ def observe(
             branches=branches,
             merged_tasks=merged,
             store_rows=store_rows,
-            runs=read_runs(state),
+            runs=read_runs(state, settled_attempts(store_rows)),
             alive=is_alive,
             resources=resources,
             draining=draining,

@@ -21,6 +21,7 @@ GIT_TIMEOUT_S = 120.0
 TASK_REFS = "refs/heads/" + BRANCH_PREFIX.rstrip("/")
 
 calls = 0  # git invocations so far (tests and benchmarks diff it around a pass)
+_calls_lock = threading.Lock()
 
 
 class GitError(RuntimeError):
@@ -58,7 +59,8 @@ def run_bounded(
 
 def _run(cwd: Path | str, *args: str) -> subprocess.CompletedProcess[bytes]:
     global calls
-    calls += 1
+    with _calls_lock:  # observe() runs its git calls from several threads
+        calls += 1
     argv = ["git", "-C", str(cwd), *args]
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
     try:

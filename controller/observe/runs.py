@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,10 @@ def parse_exit(data: dict[str, Any]) -> ExitRecord:
     )
 
 
-def read_task_runs(task_dir: Path, task: str) -> dict[int, RunRecord]:
-    """Records of one task directory, keyed by attempt number."""
+def read_task_runs(
+    task_dir: Path, task: str, settled: frozenset[int] = frozenset()
+) -> dict[int, RunRecord]:
+    """Records of one task directory, keyed by attempt number (except `settled` ones)."""
     starts: dict[int, StartRecord] = {}
     exits: dict[int, ExitRecord] = {}
     try:
@@ -99,6 +102,8 @@ def read_task_runs(task_dir: Path, task: str) -> dict[int, RunRecord]:
         if not m:
             continue
         number = int(m.group(1))
+        if number in settled:
+            continue
         data = _load(Path(entry.path))
         if data is None:
             continue
@@ -112,11 +117,17 @@ def read_task_runs(task_dir: Path, task: str) -> dict[int, RunRecord]:
     }
 
 
-def read_runs(paths: StatePaths) -> dict[str, dict[int, RunRecord]]:
+def read_runs(
+    paths: StatePaths, settled: Mapping[str, frozenset[int]] | None = None
+) -> dict[str, dict[int, RunRecord]]:
     """Every task's run records: task id -> attempt number -> record.
 
     Directories whose name is not a valid task id are ignored, as are unknown files.
+    `settled` names attempts whose verdict the store already holds (with their pid, times
+    and exit code): their files are not read again, which keeps a long-lived state
+    directory cheap to observe.
     """
+    settled = settled or {}
     out: dict[str, dict[int, RunRecord]] = {}
     try:
         entries = list(os.scandir(paths.runs))
@@ -125,7 +136,7 @@ def read_runs(paths: StatePaths) -> dict[str, dict[int, RunRecord]]:
     for entry in entries:
         if not entry.is_dir() or task_id_problem(entry.name):
             continue
-        records = read_task_runs(Path(entry.path), entry.name)
+        records = read_task_runs(Path(entry.path), entry.name, settled.get(entry.name, frozenset()))
         if records:
             out[entry.name] = records
     return out

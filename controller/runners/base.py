@@ -58,6 +58,8 @@ class Runner(Protocol):
 
     # True when agents work in worktrees on this machine (the controller prepares them)
     local_worktrees: bool
+    # how often to poll while attempts run, for runners whose exits no file event announces
+    poll_interval_s: float | None
 
     def start(self, req: LaunchRequest) -> Launched: ...
 

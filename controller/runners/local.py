@@ -59,6 +59,7 @@ class LocalRunner:
     """Runner for local processes (see the module docstring)."""
 
     local_worktrees = True
+    poll_interval_s: float | None = None  # exits are announced by the shims' exit records
 
     def __init__(self) -> None:
         self._children: dict[int, subprocess.Popen[bytes]] = {}

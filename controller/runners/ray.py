@@ -57,6 +57,8 @@ class RayRunner:
     """See the module docstring."""
 
     local_worktrees = False
+    # no file event announces a job's end: while jobs run, the loop polls this often
+    poll_interval_s = 0.5
 
     def __init__(self, address: str, remote: str, repo: Path, python: str = "python"):
         self.address, self.remote, self.repo, self.python = address, remote, repo, python

@@ -245,21 +245,22 @@ def timeline_lines(frame: Frame, width: int, rows: int) -> list[Text]:
 def header_lines(frame: Frame) -> list[Text]:
     m = frame.status
     c = m.controller
+    # each styled span carries its own trailing space: SVG screenshots drop leading ones
     line1 = Text("orchestrator ", style="bold")
     if c.running:
-        line1.append("● running", style="green")
-        line1.append(f" pid {c.pid} · pass {ago(m.now, c.last_pass)}")
+        line1.append("● running ", style="green")
+        line1.append(f"pid {c.pid} · pass {ago(m.now, c.last_pass)} ")
     else:
-        line1.append("○ controller: not running", style="red")
+        line1.append("○ controller: not running ", style="red")
     if c.generation:
         current = " (current)" if m.generation_current else f" (file: {m.generation})"
-        line1.append(f" · gen {c.generation}{current}")
+        line1.append(f"· gen {c.generation}{current}")
     p = m.parallelism
     a = m.admission
     line2 = Text(f"slots {m.running}/{a['limit']} ({a['bound_by']}) · ")
-    line2.append(f"speedup {p.speedup:.2f}x", style="bold")
+    line2.append(f"speedup {p.speedup:.2f}x ", style="bold")
     line2.append(
-        f" · eff {pct(p.efficiency(m.limit))} · 2+ agents {pct(p.parallelization_rate)}"
+        f"· eff {pct(p.efficiency(m.limit))} · 2+ agents {pct(p.parallelization_rate)}"
         f" · saved {format_duration(p.time_saved_s)}"
     )
     counts = " ".join(f"{n} {phase}" for phase, n in m.counts.items())

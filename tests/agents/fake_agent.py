@@ -9,7 +9,8 @@ Directives, one per line (the prompt arrives in $ORCHESTRATOR_PROMPT):
     hang                      sleep forever (ignores nothing: a timeout must kill it)
     progress PERCENT          write PERCENT to $ORCHESTRATOR_PROGRESS_FILE
 Without directives it writes `<task>.txt`. It records every start in $FAKE_AGENT_LOG (if set)
-so tests can check that no attempt ran twice at once.
+(and every normal end) so tests and benchmarks can check that no attempt ran twice at once
+and measure what happens around the agent.
 """
 
 import os
@@ -54,6 +55,9 @@ def main() -> int:
         elif verb == "progress":
             Path(os.environ["ORCHESTRATOR_PROGRESS_FILE"]).write_text(rest)
     print(f"{task} attempt {attempt} done")
+    if log:
+        with open(log, "a") as fh:
+            fh.write(f"end {task} {attempt} {os.getpid()} {time.time()}\n")
     return 0
 
 
