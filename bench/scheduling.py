@@ -60,6 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
+from common import GIT_ENV  # noqa: E402
 from loguru import logger  # noqa: E402
 
 from controller.loop import Controller  # noqa: E402
@@ -74,13 +75,6 @@ TERMINAL = {"merged", "failed", "rejected"}
 MAKESPAN_TARGET = 1.15
 LATENCY_TARGET_S = 0.5
 IDLE_TARGET_PCT = 1.0
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 
 
 # -- the workload ------------------------------------------------------------------------------

@@ -35,13 +35,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
+from common import GIT_ENV as BENCH_GIT_ENV  # noqa: E402
+from common import median_ms  # noqa: E402
 
 from controller.names import MERGE_TRAILER  # noqa: E402
 from controller.paths import StatePaths  # noqa: E402
@@ -55,14 +56,7 @@ from controller.views.text import status_lines  # noqa: E402
 from controller.world import observe_spec  # noqa: E402
 
 TARGET_MS = 300.0
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
+GIT_ENV = {**os.environ, **BENCH_GIT_ENV}
 
 
 def git(repo: Path, *args: str, stdin: bytes | None = None) -> None:
@@ -241,15 +235,6 @@ def status_once(spec_file: Path) -> tuple[float, float, float, float, float]:
         (t3 - t2) * 1000,
         (t4 - t3) * 1000,
     )
-
-
-def median_ms(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 def main() -> int:

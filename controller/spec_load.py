@@ -356,10 +356,14 @@ def read_spec_text(
     A valid spec is read with the fast (C) safe loader; only when something is wrong is the
     text parsed again with the round-trip loader, which knows where every value stands.
     """
-    fast = _read_fast(text, source, base_dir, repo)
-    if fast is not None:
-        return fast
-    return _read_located(text, source, base_dir, repo)
+    try:
+        fast = _read_fast(text, source, base_dir, repo)
+        if fast is not None:
+            return fast
+        return _read_located(text, source, base_dir, repo)
+    except RecursionError:
+        message = "the document is nested too deeply to be a spec"
+        raise SpecError([Problem(source, 1, 1, "", message)]) from None
 
 
 def _validated(spec: Spec, source: str, base_dir: Path, locator: Locator) -> tuple[Spec, Locator]:

@@ -134,45 +134,14 @@ def _newer_error(path: Path, found: int) -> StoreError:
 
 
 def _row_to_attempt(row: sqlite3.Row | tuple[Any, ...]) -> AttemptRow:
-    """A row selected with `_ATTEMPT_COLUMNS` (unpacked by position: the hot path of status)."""
-    (
-        task,
-        number,
-        created_at,
-        pid,
-        create_time,
-        started_at,
-        ended_at,
-        exit_code,
-        outcome,
-        reason,
-        retry_at,
-        raw,
-        agent,
-        base_sha,
-        handle,
-    ) = tuple(row)
+    """A row selected with `_ATTEMPT_COLUMNS`, by position (the hot path of `status`)."""
+    values = tuple(row)
+    raw = values[11]
     try:
         conflicts = tuple(str(c) for c in json.loads(raw)) if raw and raw != "[]" else ()
     except (ValueError, TypeError):
         conflicts = ()
-    return AttemptRow(
-        task,
-        number,
-        created_at,
-        pid,
-        create_time,
-        started_at,
-        ended_at,
-        exit_code,
-        outcome,
-        reason or "",
-        retry_at,
-        conflicts,
-        agent,
-        base_sha,
-        handle,
-    )
+    return AttemptRow._make((*values[:9], values[9] or "", values[10], conflicts, *values[12:]))
 
 
 class Store:

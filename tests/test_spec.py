@@ -352,3 +352,9 @@ def test_unknown_command_exits_1(tmp_path: Path) -> None:
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert "frobnicate" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_deeply_nested_document_is_a_located_problem_not_a_crash() -> None:
+    deep = "apiVersion: orchestrator/v1\nagents: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(SpecError, match="nested too deeply"):
+        from_text(deep)
