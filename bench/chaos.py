@@ -1,8 +1,8 @@
 """Fault-injection harness: run the real controller through crashes, agent faults, world
 faults, bad input and concurrent control, then audit the end state independently.
 
-    python bench/chaos.py --seed 7            # the full run (about 8-10 minutes on 2 cores)
-    python bench/chaos.py --seed 7 --quick    # the short version the test suite runs
+    python bench/chaos.py --seed 42           # the full run (about 4 minutes on 2 cores)
+    python bench/chaos.py --seed 42 --quick   # the short version the test suite runs
 
 Every scenario runs `python -m controller reconcile --watch -f SPEC` subprocesses on a fresh
 git repository with the chaos agent (`bench/chaos_agent.py`), injects its faults, lets the
@@ -15,9 +15,12 @@ side log (`bench/chaos_audit.py`). A figures table is printed at the end; the ex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -27,18 +30,45 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.chaos_control import scenario_bad_input, scenario_concurrency  # noqa: E402
-from bench.chaos_scenarios import Outcome, scenario_crashes, scenario_world  # noqa: E402
+from bench.chaos_scenarios import (  # noqa: E402
+    Outcome,
+    scenario_crashes,
+    scenario_world,
+    unmount,
+)
 from bench.chaos_world import processes_under  # noqa: E402
 
 SCENARIOS = ("crashes", "world", "bad-input", "concurrency")
 
 
+def cleanup(folder: Path) -> None:
+    """Whatever happened, leave nothing running and nothing mounted under `folder`."""
+    for pid, _ in processes_under(folder):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    state = folder / "state"
+    if os.path.ismount(state):
+        unmount(state)
+
+
 def run_scenario(name: str, root: Path, seed: int, quick: bool) -> Outcome:
+    """One scenario on `root/name`, seeded by (seed, name), cleaned up afterwards."""
     rng = random.Random(f"{seed}/{name}")
     folder = root / name
+    try:
+        return _run(name, folder, rng, quick)
+    finally:
+        cleanup(folder)
+
+
+def _run(name: str, folder: Path, rng: random.Random, quick: bool) -> Outcome:
     runners: dict[str, Callable[[], Outcome]] = {
         "crashes": lambda: scenario_crashes(
-            folder, rng, n_tasks=16 if quick else 36, n_kills=8 if quick else 60
+            folder,
+            rng,
+            n_tasks=15 if quick else 40,
+            n_kills=6 if quick else 100,
+            pace=1 if quick else 14,
         ),
         "world": lambda: scenario_world(folder, rng, quick),
         "bad-input": lambda: scenario_bad_input(folder, rng, quick),
@@ -71,8 +101,21 @@ def figures(outcomes: list[Outcome]) -> dict[str, object]:
         "main_positions_checked": sum(o.audit.reflog_entries for o in outcomes),
         "main_positions_unverified": sum(o.audit.reflog_unverified for o in outcomes),
         "findings": sum(len(o.audit.findings) for o in outcomes),
+        "process_table_samples": sum(o.samples for o in outcomes),
+        "samples_per_second": round(
+            sum(o.samples for o in outcomes) / max(1e-9, sum(o.sampled_s for o in outcomes))
+        ),
     }
-    return {"total": total, "faults": faults, "seconds": {o.name: o.seconds for o in outcomes}}
+    moments: dict[str, int] = {}
+    for o in outcomes:
+        for what, n in o.kill_moments.items():
+            moments[what] = moments.get(what, 0) + n
+    return {
+        "total": total,
+        "faults": faults,
+        "kill_moments": moments,
+        "seconds": {o.name: o.seconds for o in outcomes},
+    }
 
 
 def print_table(data: dict[str, object]) -> None:
@@ -82,6 +125,12 @@ def print_table(data: dict[str, object]) -> None:
     print("\nfault kind                        injected  handled")
     for kind, (injected, handled) in sorted(faults.items()):
         print(f"  {kind:<32}{injected:>8}{handled:>9}")
+    moments = data["kill_moments"]
+    assert isinstance(moments, dict)
+    if moments:
+        print("\ncontroller killed while           times")
+        for what, n in sorted(moments.items()):
+            print(f"  {what:<32}{n:>5}")
     print("\nfigure                            value")
     for key, value in total.items():
         print(f"  {key:<32}{value}")

@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -56,6 +57,9 @@ class Outcome:
     bad_tried: int = 0
     bad_rejected: int = 0
     seconds: float = 0.0
+    kill_moments: dict[str, int] = field(default_factory=dict)  # what the killed one was doing
+    samples: int = 0  # process-table samples taken
+    sampled_s: float = 0.0  # over this long
 
     def fault(self, kind: str, handled: bool) -> None:
         row = self.faults.setdefault(kind, [0, 0])
@@ -115,10 +119,20 @@ def converge_and_stop(
     p.stop_all_controllers()
 
 
+LOG_ERROR = re.compile(r"--- Logging error in Loguru Handler.*?--- End of logging error ---", re.S)
+
+
+def count_tracebacks(text: str) -> int:
+    """Python tracebacks in a controller's output, except loguru's reports of a log line it
+    could not write (the disk was full): those are the logger's, not the controller's."""
+    return LOG_ERROR.sub("", text).count("Traceback")
+
+
 def finish(p: Project, sampler: ProcessSampler, outcome: Outcome) -> None:
     """Audit the end state; append the findings to the scenario's audit."""
     wait_until(lambda: not agent_processes(), 15)
     sampler.stop()
+    outcome.samples, outcome.sampled_s = sampler.samples, sampler.stopped - sampler.started
     audit = run_audit(p, read_side_log(p.side_log_path), sampler, outcome.name)
     outcome.audit.findings.extend(audit.findings)
     for name in (
@@ -136,16 +150,12 @@ def finish(p: Project, sampler: ProcessSampler, outcome: Outcome) -> None:
         setattr(outcome.audit, name, getattr(audit, name))
     tracebacks = 0
     for proc in p.controllers:
-        tracebacks += p.controller_output(proc).count("Traceback")
+        tracebacks += count_tracebacks(p.controller_output(proc))
     log = p.state / "logs" / "controller.log"
     if log.exists():
-        tracebacks += log.read_text(errors="replace").count("Traceback")
+        tracebacks += count_tracebacks(log.read_text(errors="replace"))
     if tracebacks:
         outcome.audit.fail(f"{tracebacks} traceback(s) in controller output or log")
-
-
-def status_of(p: Project) -> dict[str, dict[str, Any]]:
-    return p.status()
 
 
 # --- 1. controller crashes and agent faults --------------------------------------------------
@@ -178,9 +188,10 @@ ONE_SHOT = {
 }
 
 
-def fault_prompt(kind: str, task: str, scope: str) -> list[str]:
+def fault_prompt(kind: str, task: str, scope: str, pace: float = 1.0) -> list[str]:
+    """The chaos agent's directives for a task with fault `kind`; `pace` stretches its work."""
     own = f"{scope}/{task}.txt"
-    work = [f"sleep {0.2 + (int(task[1:]) % 5) / 10}", f"write {own}: {task}"]
+    work = [f"sleep {pace * (0.2 + (int(task[1:]) % 5) / 10):.2f}", f"write {own}: {task}"]
     commit = [f"commit {task}: work"]
     return {
         "none": [*work, *commit],
@@ -211,8 +222,9 @@ class PlannedTask:
 
 
 def plan_backlog(rng: random.Random, n: int) -> list[PlannedTask]:
-    """n tasks: a third in four scope groups, every fault at least once, a random DAG."""
-    kinds = list(AGENT_FAULTS)
+    """n tasks: a third in four scope groups, every fault once (twice when n allows it),
+    the rest well-behaved, and a random dependency DAG over the tasks expected to merge."""
+    kinds = list(AGENT_FAULTS) * (2 if n >= 2 * len(AGENT_FAULTS) + 5 else 1)
     faults = kinds + ["none"] * max(0, n - len(kinds))
     faults = faults[:n]
     rng.shuffle(faults)
@@ -226,17 +238,21 @@ def plan_backlog(rng: random.Random, n: int) -> list[PlannedTask]:
     return tasks
 
 
-def backlog_entry(t: PlannedTask) -> dict[str, Any]:
+def hang_timeout(pace: float) -> float:
+    return 2.0 + pace
+
+
+def backlog_entry(t: PlannedTask, pace: float = 1.0) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "id": t.id,
         "agent": "dev",
-        "prompt": "\n".join(fault_prompt(t.fault, t.id, t.scope)),
+        "prompt": "\n".join(fault_prompt(t.fault, t.id, t.scope, pace)),
         "paths": [f"{t.scope}/**", f"conflicts/{t.id}.txt"],
     }
     if t.deps:
         entry["dependsOn"] = list(t.deps)
     if t.fault in ("hang-timeout", "hang-ignoring-sigterm"):
-        entry["timeout"] = "2s"
+        entry["timeout"] = f"{hang_timeout(pace):g}s"  # well above its normal work
     return entry
 
 
@@ -270,10 +286,15 @@ class Human(threading.Thread):
 
 
 def judge_agent_faults(
-    p: Project, tasks: list[PlannedTask], outcome: Outcome, human: Human, sampler: ProcessSampler
+    p: Project,
+    tasks: list[PlannedTask],
+    outcome: Outcome,
+    human: Human,
+    sampler: ProcessSampler,
+    pace: float,
 ) -> None:
     """Did each injected agent fault end the way the design says it should?"""
-    merges, status = p.merges(), status_of(p)
+    merges, status = p.merges(), p.status()
     side = read_side_log(p.side_log_path)
     archived = set(
         git(p.repo, "for-each-ref", "--format=%(refname)", "refs/orchestrator/archive/").split()
@@ -301,8 +322,9 @@ def judge_agent_faults(
         if t.fault == "sigkill-external":
             ok = ok and t.id in human.killed
         if t.fault in ("hang-timeout", "hang-ignoring-sigterm"):
-            # killed at its 2 s timeout (+5 s grace when it ignores SIGTERM), not left hanging
-            limit = 2.0 + (5.0 if t.fault == "hang-ignoring-sigterm" else 0.0) + 3.0
+            # killed at its timeout (+5 s grace when it ignores SIGTERM), not left hanging
+            grace = 5.0 if t.fault == "hang-ignoring-sigterm" else 0.0
+            limit = hang_timeout(pace) + grace + 3.0
             lives = [s.last - r.start for r in runs if (s := sampler.seen.get(r.pid))]
             ok = ok and bool(lives) and max(lives) <= limit
         if t.fault == "megabytes-output":
@@ -313,7 +335,11 @@ def judge_agent_faults(
             outcome.audit.fail(f"{t.id} ({t.fault}): expected {expected}, got {phase} {reason!r}")
 
 
-def scenario_crashes(root: Path, rng: random.Random, n_tasks: int, n_kills: int) -> Outcome:
+def scenario_crashes(
+    root: Path, rng: random.Random, n_tasks: int, n_kills: int, pace: float = 1.0
+) -> Outcome:
+    """`n_tasks` tasks (every agent fault among them) while the controller is SIGKILLed
+    `n_kills` times at random moments; agents' work lasts `pace` times 0.2-0.6 s."""
     started = time.monotonic()
     p = Project(root, rng)
     outcome = Outcome("crashes", Audit("crashes"))
@@ -323,15 +349,17 @@ def scenario_crashes(root: Path, rng: random.Random, n_tasks: int, n_kills: int)
         (p.repo / "conflicts" / f"{t.id}.txt").write_text(f"seed {t.id}\n")
     git(p.repo, "add", "-A")
     git(p.repo, "commit", "-q", "-m", "seed conflict files")
-    p.write_spec(p.base_spec([backlog_entry(t) for t in tasks], retries=3))
+    p.write_spec(p.base_spec([backlog_entry(t, pace) for t in tasks], retries=3))
     sampler = ProcessSampler().start()
     human = Human(p, tasks)
     human.start()
+    mergeable = sum(1 for t in tasks if AGENT_FAULTS.get(t.fault, "merged") == "merged")
     for _ in range(n_kills):
         proc = p.start_controller()
         time.sleep(rng.uniform(0.3, 2.5))
         alive = proc.poll() is None
         watch_unexpected_exit(p, proc, outcome.audit)
+        note_kill_moment(p, proc, outcome, mergeable)
         p.kill_controller(proc, group=rng.random() < 0.5)
         outcome.crashes_injected += 1
         outcome.crashes_survived += int(alive)
@@ -340,13 +368,30 @@ def scenario_crashes(root: Path, rng: random.Random, n_tasks: int, n_kills: int)
     human.stop_event.set()
     human.join(5)
     wait_until(lambda: not agent_processes(), 15)
-    judge_agent_faults(p, tasks, outcome, human, sampler)
+    judge_agent_faults(p, tasks, outcome, human, sampler, pace)
     finish(p, sampler, outcome)
     check_scope_groups(p, tasks, outcome.audit)
     if outcome.audit.findings:  # a crash counts as survived only if the end state is right
         outcome.crashes_survived = 0
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def note_kill_moment(
+    p: Project, proc: subprocess.Popen[bytes], outcome: Outcome, mergeable: int
+) -> None:
+    """What the controller was doing when it was killed (read from the world, roughly)."""
+    moments = outcome.kill_moments
+    if sum(p.merges().values()) < mergeable:
+        moments["before the backlog was done"] = moments.get("before the backlog was done", 0) + 1
+    if "watching" not in p.controller_output(proc):
+        moments["still starting up"] = moments.get("still starting up", 0) + 1
+        return
+    scratch = p.state / "scratch"
+    if scratch.is_dir() and any(scratch.iterdir()):
+        moments["verifying a merge"] = moments.get("verifying a merge", 0) + 1
+    if any(task in p.task_ids for task, _ in agent_processes().values()):
+        moments["agents running"] = moments.get("agents running", 0) + 1
 
 
 def check_scope_groups(p: Project, tasks: list[PlannedTask], audit: Audit) -> None:
@@ -434,10 +479,9 @@ def scenario_world(root: Path, rng: random.Random, quick: bool) -> Outcome:
     humans: list[str] = []
 
     def human(n: int) -> None:
+        """A person commits on main meanwhile; judged at the end: still on main?"""
         ok = p.human_commit(f"human/{n}.txt", f"human {n}\n", f"human commit {n}")
-        outcome.fault("human-commit-on-main", ok)
-        if ok:
-            humans.append(git(p.repo, "rev-parse", "HEAD"))
+        humans.append(git(p.repo, "log", "-1", "--format=%H", "--", f"human/{n}.txt") if ok else "")
 
     # a running agent's worktree deleted by hand
     victim = first_start(p, set(ids[:3]))
@@ -497,7 +541,8 @@ def scenario_world(root: Path, rng: random.Random, quick: bool) -> Outcome:
         if key in outcome.faults:
             outcome.faults[key][1] += int(all(merges.get(t, 0) == 1 for t in merged[:2]))
     outcome.fault("worktree-deleted-while-idle", merges.get("wrej", 0) == 0)
-    outcome.fault("human-commits-kept", all(h in on_main for h in humans))
+    for sha in humans:
+        outcome.fault("human-commit-on-main", bool(sha) and sha in on_main)
     settled = all(merges.get(t, 0) == 1 for t in ids if t not in (deleted, reset))
     if filled:
         outcome.fault("state-disk-full", settled)

@@ -186,10 +186,13 @@ class ProcessSampler:
     seen: dict[int, Seen] = field(default_factory=dict)
     duplicates: list[tuple[float, str, tuple[int, ...]]] = field(default_factory=list)
     samples: int = 0
+    started: float = 0.0
+    stopped: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def start(self) -> ProcessSampler:
+        self.started = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="chaos-sampler", daemon=True)
         self._thread.start()
         return self
@@ -198,6 +201,7 @@ class ProcessSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.stopped = time.monotonic()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -6,6 +6,7 @@ Exit codes follow kubectl/terraform conventions: 0 success (for `diff`: no chang
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 from enum import StrEnum
@@ -137,6 +138,7 @@ def diff(
 def _run_controller(file: Path, repo: Path | None, watch: bool, output: Output) -> int:
     from controller.lock import LockHeld
     from controller.loop import Controller
+    from controller.store import StoreError
 
     spec = load(file, output, repo)
     echo = (
@@ -154,6 +156,10 @@ def _run_controller(file: Path, repo: Path | None, watch: bool, output: Output) 
                 )
                 return controller.watch()
             result = controller.reconcile_once()
+    except StoreError as exc:
+        raise fail(f"cannot use the state database: {exc}") from None
+    except (sqlite3.OperationalError, OSError) as exc:
+        raise fail(f"cannot use the state directory {spec.state_path}: {exc}") from None
     except LockHeld as exc:
         raise fail(f"{exc}; one controller per state directory") from None
     if output is Output.json:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from controller.durations import format_duration
-from controller.lifecycle import classify_attempt
+from controller.lifecycle import classify_attempt, is_free
 from controller.metrics import Parallelism, parallelism
 from controller.names import branch_for
 from controller.observe.model import AttemptObs, Observed
@@ -273,7 +273,7 @@ def task_views(
         last = attempts[-1] if attempts else None
         task = spec_tasks.get(task_id)
         agent = (last.agent if last and last.agent else None) or (task.agent if task else None)
-        free = sum(1 for a in attempts if a.outcome == "stopped")
+        free = sum(1 for a in attempts if is_free(a))
         max_attempts = spec.max_attempts(task) + free if task else len(attempts)
         live = last is not None and classify_attempt(last, now) in LIVE
         if live and last is not None:  # the agent's own clock, as the planner's reason shows
