@@ -376,6 +376,32 @@ def scratch_worktree(repo: Path, scratch_root: Path, commit: str) -> Iterator[Pa
         _run(repo, "worktree", "prune")
 
 
+def repair_worktree_registrations(repo: Path) -> list[str]:
+    """Finish registrations a kill inside `git worktree add` left half-written; their names.
+
+    git writes `<common dir>/worktrees/<name>/commondir` early in `worktree add`; killed right
+    then, the file stays empty and every later `git worktree list` dies with "failed to read
+    .../commondir". Its content is always the path back to the common dir, `../..`; writing
+    it lets git see the registration again, and the usual prune and re-add take over.
+    """
+    common = Path(git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").strip())
+    repaired = []
+    try:
+        entries = list(os.scandir(common / "worktrees"))
+    except OSError:
+        return []
+    for entry in entries:
+        commondir = Path(entry.path) / "commondir"
+        try:
+            if not entry.is_dir(follow_symlinks=False) or commondir.read_text().strip():
+                continue
+        except FileNotFoundError:
+            continue
+        commondir.write_text("../..\n")
+        repaired.append(entry.name)
+    return repaired
+
+
 def clear_scratch(repo: Path, scratch_root: Path) -> int:
     """Remove the verify worktrees a killed controller left under `scratch_root`; how many.
 

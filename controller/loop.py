@@ -167,8 +167,19 @@ class Controller:
         self.store.close()
         self.lock.release()
 
+    def _repair_registrations(self) -> None:
+        """Worktree registrations a controller killed inside `git worktree add` left broken."""
+        try:
+            names_ = gitops.repair_worktree_registrations(self.spec.repo_path)
+        except (gitops.GitError, OSError) as exc:
+            logger.warning(f"could not check worktree registrations: {exc}")
+            return
+        if names_:
+            record_event(self.store, "worktrees_repaired", f"half-written: {', '.join(names_)}")
+
     def _clear_scratch(self) -> None:
         """Verify worktrees of a controller killed mid-merge: no merge of ours runs yet."""
+        self._repair_registrations()
         try:
             n = gitops.clear_scratch(self.spec.repo_path, self.paths.scratch)
         except (gitops.GitError, OSError) as exc:
@@ -406,6 +417,7 @@ class Controller:
                     failures += 1
                     delay = min(self.spec.poll_interval, 0.5 * 2 ** min(failures, 8))
                     logger.error(f"pass failed ({exc}); trying again in {delay:.1f}s")
+                    self._repair_registrations()
                     self.echo(f"! pass   failed: {exc}; trying again in {delay:.1f}s")
                     with contextlib.suppress(*PASS_ERRORS):
                         self._wait(delay)

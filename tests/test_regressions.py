@@ -282,3 +282,29 @@ def test_an_alias_bomb_is_rejected_quickly(tmp_path: Path) -> None:
     except subprocess.TimeoutExpired:
         pytest.fail("validate still running after 10 s")
     assert result.returncode == 1 and "spec.yaml:" in result.stderr
+
+
+def test_a_registration_left_half_written_by_a_kill_is_repaired(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """SIGKILL inside `git worktree add` can leave `commondir` empty; `git worktree list`
+    then fails on every pass, forever (found by the SIGKILL end-to-end test)."""
+    from controller import gitops
+
+    wt = tmp_path / "wt" / "t3"
+    subprocess.run(
+        ["git", "-C", str(git_repo), "worktree", "add", "-q", "-b", "orchestrator/t3", str(wt)],
+        check=True,
+    )
+    (git_repo / ".git" / "worktrees" / "t3" / "commondir").write_text("")
+    broken = subprocess.run(["git", "-C", str(git_repo), "worktree", "list"], capture_output=True)
+    assert broken.returncode != 0  # the failure the controller met
+    assert gitops.repair_worktree_registrations(git_repo) == ["t3"]
+    listed = subprocess.run(
+        ["git", "-C", str(git_repo), "worktree", "list", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert str(wt) in listed
+    assert gitops.repair_worktree_registrations(git_repo) == []  # nothing left to repair
