@@ -433,11 +433,6 @@ def changed_files(repo: Path, integration: str, branch: str) -> list[str]:
     return [name for name in out.split("\0") if name]
 
 
-def commit_count(repo: Path, integration: str, branch: str) -> int:
-    """Number of commits on `branch` that are not on `integration`."""
-    return int(git(repo, "rev-list", "--count", f"{integration}..{branch}").strip())
-
-
 @dataclass(frozen=True)
 class MergeTreeResult:
     tree: str | None  # the merged tree; None when there are conflicts

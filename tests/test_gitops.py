@@ -186,8 +186,6 @@ def test_changed_files_and_commit_count(git_repo: Path) -> None:
     commit_file(git_repo, "main-only.txt", "m\n")
     changed = gitops.changed_files(git_repo, "main", "feature")
     assert sorted(changed) == ["added file.txt", "gone.txt", "new/name.txt", "old/name.txt"]
-    assert gitops.commit_count(git_repo, "main", "feature") == 2
-    assert gitops.commit_count(git_repo, "feature", "main") == 1
 
 
 def test_merge_tree_clean_and_conflict(git_repo: Path) -> None:

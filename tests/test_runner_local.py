@@ -16,9 +16,10 @@ from typing import Any
 import psutil
 import pytest
 
+from controller.observe.runs import load_record as read_record
 from controller.paths import StatePaths
 from controller.runners import shim
-from controller.runners.base import LaunchRequest, read_record
+from controller.runners.base import LaunchRequest
 from controller.runners.local import LocalRunner
 
 pytestmark = pytest.mark.timeout(30)

@@ -61,7 +61,8 @@ def _float(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _load(path: Path) -> dict[str, Any] | None:
+def load_record(path: Path) -> dict[str, Any] | None:
+    """A start/exit record as a dict, or None when missing or unreadable (never raises)."""
     try:
         data = json.loads(path.read_bytes())
     except (OSError, ValueError):
@@ -104,7 +105,7 @@ def read_task_runs(
         number = int(m.group(1))
         if number in settled:
             continue
-        data = _load(Path(entry.path))
+        data = load_record(Path(entry.path))
         if data is None:
             continue
         if m.group(2) == "start":

@@ -8,10 +8,9 @@ controller restarted at any moment can still observe attempts it launched before
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from controller.paths import StatePaths
@@ -83,12 +82,3 @@ class Runner(Protocol):
         """Bring the runs directory up to date with the runner's own view (exit records,
         logs); returns why the runner cannot start agents now, or None when it can."""
         ...
-
-
-def read_record(path: Path) -> dict[str, Any] | None:
-    """A start/exit record as a dict, or None when missing or unreadable (never raises)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
