@@ -36,14 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil  # noqa: E402
 from common import GIT_ENV, median_ms  # noqa: E402
 
-from controller import globs  # noqa: E402
-from controller.names import MERGE_TRAILER  # noqa: E402
-from controller.observe import git as gitobs  # noqa: E402
+from controller.core.plan import plan  # noqa: E402
+from controller.git import queries as gitobs  # noqa: E402
+from controller.model import globs  # noqa: E402
+from controller.model.names import MERGE_TRAILER  # noqa: E402
+from controller.model.observed import AttemptObs, Observed, ResourcesObs  # noqa: E402
+from controller.model.spec import Spec  # noqa: E402
 from controller.observe import observe  # noqa: E402
-from controller.observe.model import AttemptObs, Observed, ResourcesObs  # noqa: E402
-from controller.paths import StatePaths  # noqa: E402
-from controller.plan import plan  # noqa: E402
-from controller.spec import Spec  # noqa: E402
+from controller.state.paths import StatePaths  # noqa: E402
 
 PLAN_TARGET_MS = 200.0
 OBSERVE_TARGET_RATIO = 1.5

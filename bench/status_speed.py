@@ -44,16 +44,16 @@ import psutil  # noqa: E402
 from common import GIT_ENV as BENCH_GIT_ENV  # noqa: E402
 from common import median_ms  # noqa: E402
 
-from controller.names import MERGE_TRAILER  # noqa: E402
-from controller.paths import StatePaths  # noqa: E402
-from controller.render import to_json  # noqa: E402
-from controller.spec_load import load_spec  # noqa: E402
-from controller.store import Store  # noqa: E402
+from controller.cli.render import to_json  # noqa: E402
+from controller.model.names import MERGE_TRAILER  # noqa: E402
+from controller.observe.world import observe_spec  # noqa: E402
+from controller.specfile.load import load_spec  # noqa: E402
+from controller.state.paths import StatePaths  # noqa: E402
+from controller.state.store import Store  # noqa: E402
 from controller.views import snapshot  # noqa: E402
 from controller.views.snapshot import take  # noqa: E402
 from controller.views.status import build_status  # noqa: E402
 from controller.views.text import status_lines  # noqa: E402
-from controller.world import observe_spec  # noqa: E402
 
 TARGET_MS = 300.0
 GIT_ENV = {**os.environ, **BENCH_GIT_ENV}

@@ -1,5 +1,5 @@
 """Allows `python -m controller`."""
 
-from controller.cli import main
+from controller.cli.app import main
 
 main()

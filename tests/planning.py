@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from controller.lifecycle import STARTUP_GRACE_S
-from controller.observe.model import AttemptObs, Observed, ResourcesObs, WorktreeObs
-from controller.plan import Action, Plan, Wait, plan
-from controller.spec import Spec
+from controller.core.lifecycle import STARTUP_GRACE_S
+from controller.core.plan import Action, Plan, Wait, plan
+from controller.model.observed import AttemptObs, Observed, ResourcesObs, WorktreeObs
+from controller.model.spec import Spec
 
 NOW = 1_700_000_000.0
 BASE_DIR = Path(tempfile.gettempdir()) / "orchestrator-plan-tests" / "specs"

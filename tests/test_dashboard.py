@@ -24,11 +24,11 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from controller.observe.model import AttemptObs, Observed, ResourcesObs
-from controller.plan import plan
-from controller.spec import Spec
-from controller.spec_load import load_spec
-from controller.store import EventRow
+from controller.core.plan import plan
+from controller.model.observed import AttemptObs, Observed, ResourcesObs
+from controller.model.spec import Spec
+from controller.specfile.load import load_spec
+from controller.state.store import EventRow
 from controller.views.dashboard import HISTORY, Dashboard, Frame, Keys, render
 from controller.views.measure import with_recorded_times
 from controller.views.snapshot import ControllerInfo, Snapshot, spec_generation

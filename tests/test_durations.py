@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from controller.durations import DURATION_PATTERN, format_duration, parse_duration
+from controller.model.durations import DURATION_PATTERN, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

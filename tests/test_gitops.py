@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from controller import gitops, names
+from controller.git import ops as gitops
+from controller.model import names
 from tests.conftest import git
 
 

@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from controller.globs import (
+from controller.model.globs import (
     glob_within,
     globs_overlap,
     literal_heads,

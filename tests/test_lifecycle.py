@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.lifecycle import (
+from controller.core.lifecycle import (
     STARTUP_GRACE_S,
     backoff_delay,
     classify_attempt,
@@ -12,7 +12,7 @@ from controller.lifecycle import (
     retry_at,
     task_state,
 )
-from controller.observe.model import AttemptObs
+from controller.model.observed import AttemptObs
 from tests.planning import NOW, attempt, exited, failed, lost, make_spec, running, starting, task
 
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from controller import gitops, names
-from controller.merge import MergeOutcome, land_task
+from controller.act.merge import MergeOutcome, land_task
+from controller.git import ops as gitops
+from controller.model import names
 from tests.conftest import git
 
 INTEGRATION = "roadmap"

@@ -14,9 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from controller.git import queries as gitobs
+from controller.model.observed import BranchObs, ResourcesObs, WorktreeObs
 from controller.observe import assemble, integration_checkout_of, observe, task_worktrees
-from controller.observe import git as gitobs
-from controller.observe.model import BranchObs, ResourcesObs, WorktreeObs
 from controller.observe.procs import is_alive
 from controller.observe.resources import ResourceSampler, ewma
 from controller.observe.runs import (
@@ -27,8 +27,8 @@ from controller.observe.runs import (
     read_progress,
     read_runs,
 )
-from controller.paths import StatePaths
-from controller.store import AttemptRow, Store
+from controller.state.paths import StatePaths
+from controller.state.store import AttemptRow, Store
 from tests.conftest import git, init_repo
 
 # --- a real repository with task branches and worktrees ----------------------------------

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from controller.globs import scopes_overlap
-from controller.lifecycle import STARTUP_GRACE_S, backoff_delay
-from controller.observe.model import AttemptObs, Observed, WorktreeObs
-from controller.plan import MERGE, PRUNE, RETRY, SPAWN, STOP, Plan
-from controller.schedule import admission
-from controller.spec import Spec
+from controller.core.lifecycle import STARTUP_GRACE_S, backoff_delay
+from controller.core.plan import MERGE, PRUNE, RETRY, SPAWN, STOP, Plan
+from controller.core.schedule import admission
+from controller.model.globs import scopes_overlap
+from controller.model.observed import AttemptObs, Observed, WorktreeObs
+from controller.model.spec import Spec
 from tests.planning import (
     NOW,
     action_of,

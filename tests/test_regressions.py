@@ -20,15 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from controller import gitops, names
-from controller.actions import MergeJob
-from controller.lifecycle import is_free, task_state
-from controller.loop import Controller
-from controller.merge import MergeOutcome, land_task
+from controller.act.executor import MergeJob
+from controller.act.merge import MergeOutcome, land_task
+from controller.core.lifecycle import is_free, task_state
+from controller.core.plan import MERGE, Action
+from controller.git import ops as gitops
+from controller.loop.controller import Controller
+from controller.model import names
+from controller.model.observed import WorktreeObs
 from controller.observe import leftover_dirs, task_worktrees
-from controller.observe.model import WorktreeObs
-from controller.plan import MERGE, Action
-from controller.spec_load import load_spec
+from controller.specfile.load import load_spec
 from tests.conftest import git
 from tests.e2e import Project, task
 from tests.planning import NOW, action_of, attempt, failed, make_spec, observed, run
@@ -195,7 +196,7 @@ def test_a_merge_that_errors_is_an_error_not_a_race(
     def broken(*args: object, **kwargs: object) -> MergeOutcome:
         raise gitops.GitError(["git", "merge-tree"], 128, "fatal: something is broken")
 
-    monkeypatch.setattr("controller.actions.land_task", broken)
+    monkeypatch.setattr("controller.act.executor.land_task", broken)
     job = MergeJob(
         action=Action(MERGE, "t1", "merge", attempt=1),
         repo=tmp_path,
@@ -289,7 +290,7 @@ def test_a_registration_left_half_written_by_a_kill_is_repaired(
 ) -> None:
     """SIGKILL inside `git worktree add` can leave `commondir` empty; `git worktree list`
     then fails on every pass, forever (found by the SIGKILL end-to-end test)."""
-    from controller import gitops
+    from controller.git import ops as gitops
 
     wt = tmp_path / "wt" / "t3"
     subprocess.run(

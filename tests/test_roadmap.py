@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from controller.durations import parse_duration
-from controller.names import task_id_problem
-from controller.roadmap import (
+from controller.model.durations import parse_duration
+from controller.model.names import task_id_problem
+from controller.model.spec import Task
+from controller.specfile.roadmap import (
     ItemStatus,
     RoadmapItem,
     RoadmapParse,
@@ -25,7 +26,6 @@ from controller.roadmap import (
     parse_roadmap_file,
     to_backlog_yaml,
 )
-from controller.spec import Task
 
 SAMPLE = Path(__file__).parent / "data" / "roadmap_sample.md"
 P, IP, C, B = (

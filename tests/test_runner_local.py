@@ -16,11 +16,11 @@ from typing import Any
 import psutil
 import pytest
 
+from controller.act.runners import shim
+from controller.act.runners.base import LaunchRequest
+from controller.act.runners.local import LocalRunner
 from controller.observe.runs import load_record as read_record
-from controller.paths import StatePaths
-from controller.runners import shim
-from controller.runners.base import LaunchRequest
-from controller.runners.local import LocalRunner
+from controller.state.paths import StatePaths
 
 pytestmark = pytest.mark.timeout(30)
 PACKAGE_ROOT = Path(shim.__file__).resolve().parents[2]
@@ -227,7 +227,7 @@ def test_restart_of_same_attempt_clears_stale_records(tmp_path: Path) -> None:
 
 
 def test_shim_as_module_with_sigterm_forwarding(tmp_path: Path) -> None:
-    """`python -m controller.runners.shim` works too; SIGTERM to the shim reaches the agent."""
+    """`python -m controller.act.runners.shim` works too; SIGTERM to the shim reaches the agent."""
     req = request(
         tmp_path,
         agent(
@@ -239,7 +239,7 @@ def test_shim_as_module_with_sigterm_forwarding(tmp_path: Path) -> None:
             "time.sleep(60)\n",
         ),
     )
-    argv = [sys.executable, "-m", "controller.runners.shim"]
+    argv = [sys.executable, "-m", "controller.act.runners.shim"]
     argv += ["--start-record", str(req.start_record), "--exit-record", str(req.exit_record)]
     argv += ["--log", str(req.log_path), "--", *req.argv]
     proc = subprocess.Popen(argv, cwd=req.cwd, env={**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)})

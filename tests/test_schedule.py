@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from controller.globs import literal_heads, scopes_overlap
-from controller.observe.model import ResourcesObs
-from controller.schedule import ScopeHolders, admission, rule_limit, unmet_dependencies
-from controller.spec import Threshold
+from controller.core.schedule import ScopeHolders, admission, rule_limit, unmet_dependencies
+from controller.model.globs import literal_heads, scopes_overlap
+from controller.model.observed import ResourcesObs
+from controller.model.spec import Threshold
 from tests.planning import make_spec, task
 
 CPU = [

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from controller.spec_schema import REGENERATE, SCHEMA_PATH, main, render_schema, spec_schema
+from controller.specfile.schema import REGENERATE, SCHEMA_PATH, main, render_schema, spec_schema
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = PROJECT_ROOT / "specs" / "example.yaml"

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.spec import PLACEHOLDERS, Spec, placeholders_in
-from controller.spec_load import SpecError, load_spec, read_spec_text
+from controller.model.problems import SpecError
+from controller.model.spec import PLACEHOLDERS, Spec, placeholders_in
+from controller.specfile.load import load_spec, read_spec_text
 from tests.conftest import GIT_ENV, git, init_repo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ what `orchestrator validate` must report:
 
     # expect: LINE:COL substring of the message [&& LINE:COL another problem ...]
 
-Every file is checked through the console script's entry point (`controller.cli.main`,
+Every file is checked through the console script's entry point (`controller.cli.app.main`,
 in-process, fast); a representative file of each kind, and the cases that need a real file
 system or repository (empty file, non-UTF-8 bytes, missing repo, missing branch), run the
 real CLI in a subprocess (`python -m controller validate -f FILE`). Set
@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
-from controller import cli
+from controller.cli import app as cli
 from tests.conftest import GIT_ENV, init_repo
 
 CORPUS_DIR = Path(__file__).parent / "data" / "bad_specs"

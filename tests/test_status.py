@@ -23,12 +23,12 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from controller.cli import app
-from controller.lock import ControllerLock
-from controller.loop import spec_generation as loop_generation
-from controller.observe.model import AttemptObs, Observed, ResourcesObs
-from controller.plan import plan
-from controller.spec import Spec
+from controller.cli.app import app
+from controller.core.plan import plan
+from controller.loop.controller import spec_generation as loop_generation
+from controller.model.observed import AttemptObs, Observed, ResourcesObs
+from controller.model.spec import Spec
+from controller.state.lock import ControllerLock
 from controller.views.measure import with_recorded_times
 from controller.views.snapshot import ControllerInfo, Snapshot, spec_generation
 from controller.views.status import build_status, estimate_eta

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.store import SCHEMA_VERSION, AttemptRow, Store, StoreError
+from controller.state.store import SCHEMA_VERSION, AttemptRow, Store, StoreError
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from controller.observe.model import AttemptObs
-from controller.spec import Spec
+from controller.model.observed import AttemptObs
+from controller.model.spec import Spec
 from controller.views.summary import build_summary
 from controller.views.timeline import timeline_svg
 from tests.e2e import Project, stop_process, task, wait_until

@@ -23,9 +23,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from controller.names import task_for_branch
-from controller.observe import git
-from controller.observe.model import (
+from controller.git import queries as git
+from controller.model.names import task_for_branch
+from controller.model.observed import (
     AttemptObs,
     BranchObs,
     Observed,
@@ -35,8 +35,8 @@ from controller.observe.model import (
 from controller.observe.procs import is_alive
 from controller.observe.resources import ResourceSampler
 from controller.observe.runs import RunRecord, read_runs
-from controller.paths import StatePaths
-from controller.store import AttemptRow, Store
+from controller.state.paths import StatePaths
+from controller.state.store import AttemptRow, Store
 
 AliveCheck = Callable[[int, float | None], bool]
 

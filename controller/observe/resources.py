@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from controller.observe.model import ResourcesObs
+from controller.model.observed import ResourcesObs
 
 DEFAULT_TAU_S = 20.0
 FIRST_CPU_INTERVAL_S = 0.1

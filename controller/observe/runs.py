@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.names import task_id_problem
-from controller.paths import StatePaths
+from controller.model.names import task_id_problem
+from controller.state.paths import StatePaths
 
 _RECORD_RE = re.compile(r"^([0-9]{1,9})\.(start|exit)\.json$")
 

@@ -28,12 +28,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from controller.durations import format_duration
-from controller.observe.git import GitError
+from controller.git.queries import GitError
+from controller.model.durations import format_duration
+from controller.model.problems import SpecError
+from controller.model.spec import Spec, Threshold
 from controller.observe.resources import ResourceSampler
-from controller.spec import Spec, Threshold
-from controller.spec_load import SpecError, load_spec
-from controller.store import EventRow, StoreError
+from controller.specfile.load import load_spec
+from controller.state.store import EventRow, StoreError
 from controller.views.snapshot import recent_events, take
 from controller.views.status import PHASE_STYLE, StatusModel, TaskView, build_status, by_urgency
 from controller.views.summary import Bar, build_summary

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from controller.spec import Spec
-from controller.store import EventRow, Store
-from controller.world import open_store
+from controller.model.spec import Spec
+from controller.observe.world import open_store
+from controller.state.store import EventRow, Store
 
 KNOWN_KINDS = (
     "controller_start",

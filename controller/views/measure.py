@@ -14,8 +14,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping, Sequence
 
-from controller.observe.model import AttemptObs
-from controller.store import AttemptRow
+from controller.model.observed import AttemptObs
+from controller.state.store import AttemptRow
 
 
 def with_recorded_times(

@@ -26,24 +26,24 @@ from typing import Any, cast
 
 import psutil
 
-from controller.lifecycle import classify_attempt
-from controller.lock import is_locked, read_holder
-from controller.observe.model import AttemptObs, Observed, ResourcesObs
+from controller.core.lifecycle import classify_attempt
+from controller.core.plan import Plan, plan
+from controller.model.observed import AttemptObs, Observed, ResourcesObs
+from controller.model.spec import Spec
 from controller.observe.resources import ResourceSampler, disk_free
 from controller.observe.runs import read_progress
-from controller.paths import StatePaths
-from controller.plan import Plan, plan
-from controller.spec import Spec
-from controller.store import AttemptRow, EventRow, Store
+from controller.observe.world import observe_spec, open_store
+from controller.state.lock import is_locked, read_holder
+from controller.state.paths import StatePaths
+from controller.state.store import AttemptRow, EventRow, Store
 from controller.views.measure import with_recorded_times
-from controller.world import observe_spec, open_store
 
 MIN_CPU_WINDOW_S = 0.05
 
 
 def spec_generation(spec: Spec) -> str:
     """The fingerprint the controller stores as `spec_generation` (same formula as
-    `controller.loop.spec_generation`; a test keeps the two equal). Kept here so read-only
+    `controller.loop.controller.spec_generation`; a test keeps the two equal). Kept here so read-only
     commands do not import the loop and its runners."""
     digest = hashlib.sha256(spec.model_dump_json(by_alias=True).encode()).hexdigest()
     return digest[:12]

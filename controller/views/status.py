@@ -9,7 +9,7 @@ Every figure `orchestrator status` (and the dashboard) shows is computed here, w
   remaining / done, assuming a steady rate), else from the median duration of earlier
   attempts of the same agent type that finished their work (exit 0), and says which;
 - the measured parallelism of the current backlog: the attempt intervals of the spec's tasks
-  (a running attempt counts up to `now`) through `controller.metrics.parallelism`.
+  (a running attempt counts up to `now`) through `controller.core.metrics.parallelism`.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from controller.durations import format_duration
-from controller.lifecycle import classify_attempt, is_free
-from controller.metrics import Parallelism, parallelism
-from controller.names import branch_for
-from controller.observe.model import AttemptObs, Observed
-from controller.plan import Plan
-from controller.spec import Spec
+from controller.core.lifecycle import classify_attempt, is_free
+from controller.core.metrics import Parallelism, parallelism
+from controller.core.plan import Plan
+from controller.model.durations import format_duration
+from controller.model.names import branch_for
+from controller.model.observed import AttemptObs, Observed
+from controller.model.spec import Spec
 from controller.views.measure import attempt_duration, finished_work, run_intervals
 from controller.views.snapshot import ControllerInfo, Snapshot
 

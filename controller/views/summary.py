@@ -2,7 +2,7 @@
 
 A pure function of (spec, observed attempts, plan phases, window, now). Attempt intervals
 are clipped to the window (a live attempt counts up to `now`); from them, through
-`controller.metrics.parallelism`:
+`controller.core.metrics.parallelism`:
 
 - speedup = sum of attempt durations / wall-clock time with at least one agent running;
 - efficiency = speedup / maxParallel (the configured parallel limit);
@@ -25,10 +25,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from controller.lifecycle import classify_attempt, failure_reason
-from controller.metrics import Parallelism, parallelism
-from controller.observe.model import AttemptObs
-from controller.spec import Spec
+from controller.core.lifecycle import classify_attempt, failure_reason
+from controller.core.metrics import Parallelism, parallelism
+from controller.model.observed import AttemptObs
+from controller.model.spec import Spec
 
 COMPLETED_PHASES = frozenset({"merged", "failed", "rejected", "orphan"})
 ACTIVE_PHASES = frozenset({"running", "starting", "stopping", "verifying", "merging", "retrying"})

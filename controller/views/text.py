@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
-from controller.durations import format_duration
+from controller.model.durations import format_duration
 from controller.views.status import PHASE_STYLE, StatusModel, TaskView
 from controller.views.summary import Summary, TaskActivity
 

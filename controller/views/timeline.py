@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
-from controller.durations import format_duration
+from controller.model.durations import format_duration
 from controller.views.summary import Bar
 
 # outcome -> (terminal style, SVG colour, legend label)

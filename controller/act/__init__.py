@@ -1,0 +1,1 @@
+"""Carrying out a plan: spawning through runners, stopping, pruning, merging, recording."""

@@ -1,0 +1,84 @@
+"""The runner interface: what the controller needs from "something that runs an agent".
+
+Kept to start / alive / stop / reap so a remote runner (e.g. Ray Jobs) can implement it too.
+The contract between a runner and the rest of the controller is on disk, not in memory: the
+start record, the exit record and the log are files at paths the caller chooses, so a
+controller restarted at any moment can still observe attempts it launched before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from controller.state.paths import StatePaths
+    from controller.state.store import Store
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """Everything needed to start one attempt of one task."""
+
+    task: str
+    number: int
+    argv: tuple[str, ...]
+    cwd: Path
+    env: dict[str, str]  # added to the controller's environment (ORCHESTRATOR_* etc.)
+    log_path: Path
+    start_record: Path
+    exit_record: Path
+    progress_file: Path
+    timeout_s: float | None
+    kill_grace_s: float = 5.0  # after a timeout: SIGTERM, wait this long, then SIGKILL
+    # for runners that build the task branch themselves (remote runners)
+    branch: str = ""
+    base_sha: str | None = None
+    fresh: bool = False  # start the branch over from base_sha (after a merge conflict)
+    cpus: float | None = None
+    memory_mb: int | None = None
+
+
+@dataclass(frozen=True)
+class Launched:
+    """Identity of a started attempt: (pid, create_time) survives pid reuse; a remote
+    runner identifies it by `handle` instead (pid and create_time are then None)."""
+
+    pid: int | None
+    create_time: float | None
+    started_at: float
+    handle: str | None = None
+
+
+class Runner(Protocol):
+    """How agents run. The local runner starts detached processes in worktrees on this
+    machine; a remote runner (Ray) runs them elsewhere and reports through the same files."""
+
+    # True when agents work in worktrees on this machine (the controller prepares them)
+    local_worktrees: bool
+    # how often to poll while attempts run, for runners whose exits no file event announces
+    poll_interval_s: float | None
+
+    def start(self, req: LaunchRequest) -> Launched: ...
+
+    def alive(self, pid: int | None, create_time: float | None) -> bool: ...
+
+    def stop(
+        self,
+        pid: int | None,
+        create_time: float | None,
+        grace_s: float = 5.0,
+        handle: str | None = None,
+    ) -> bool:
+        """Stop the attempt (its whole process group, or its job); True if it was running."""
+        ...
+
+    def reap(self) -> None:
+        """Collect exited children so none stay zombies."""
+        ...
+
+    def poll(self, paths: StatePaths, store: Store) -> str | None:
+        """Bring the runs directory up to date with the runner's own view (exit records,
+        logs); returns why the runner cannot start agents now, or None when it can."""
+        ...

@@ -1,0 +1,232 @@
+"""Runner that runs each attempt as one Ray job, through the Ray Jobs API.
+
+The controller stays the one authority: it plans, holds the lock and merges centrally. Ray
+only runs agents. Each attempt is one job with a deterministic submission id derived from the
+state directory's instance id, the task and the attempt number, so a restarted controller
+finds the job it already submitted instead of submitting a second one (Ray refuses duplicate
+ids anyway). Ray never retries a job's entrypoint; retries belong to the controller.
+
+The contract with the rest of the controller is the same as the local runner's: a start
+record and an exit record in `state/runs/<task>/<n>.*`, the agent's output in
+`state/logs/<task>/<n>.log`, and the task branch `orchestrator/<task>` in the local repo.
+`poll()` keeps them current each pass: when a job ends it fetches the pushed branch from the
+remote (archiving a local tip it would replace), copies the job's logs, then writes the exit
+record; the planner then scope-checks, verifies and merges exactly as for local agents. An
+unreachable cluster is reported as the reason nothing new starts, never as a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from controller.act.runners.base import Launched, LaunchRequest
+from controller.act.runners.ray_entry import encode_payload
+from controller.git import ops as gitops
+from controller.model import names
+from controller.state.paths import StatePaths
+from controller.state.store import Store
+
+HANDLE_PREFIX = "ray:"
+TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+MISSING_GRACE_S = 30.0  # a submitted job the cluster does not list yet is not lost before this
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def job_exit_code(status: str, driver_exit_code: int | None) -> int:
+    """The exit code an ended job stands for (a stopped job counts as SIGTERM)."""
+    if status == "SUCCEEDED":
+        return 0
+    if status == "STOPPED":
+        return 143
+    return driver_exit_code if driver_exit_code not in (None, 0) else 1
+
+
+class RayRunner:
+    """See the module docstring."""
+
+    local_worktrees = False
+    # no file event announces a job's end: while jobs run, the loop polls this often
+    poll_interval_s = 0.5
+
+    def __init__(self, address: str, remote: str, repo: Path, python: str = "python"):
+        self.address, self.remote, self.repo, self.python = address, remote, repo, python
+        self._client: Any = None
+        self._instance: str | None = None
+        self._jobs: dict[str, Any] = {}
+
+    # -- the Jobs API ----------------------------------------------------------------------
+    def client(self) -> Any:
+        if self._client is None:
+            from ray.job_submission import JobSubmissionClient
+
+            self._client = JobSubmissionClient(self.address)
+        return self._client
+
+    def submission_id(self, task: str, number: int) -> str:
+        if self._instance is None:
+            raise RuntimeError("poll() must run before start(): the instance id is unknown")
+        return f"orchestrator-{self._instance}-{task}-{number}"
+
+    def _job(self, sid: str) -> Any:
+        job = self._jobs.get(sid)
+        if job is None:
+            try:
+                job = self.client().get_job_info(sid)
+            except Exception:  # the Jobs API raises a bare RuntimeError for unknown ids
+                return None
+            self._jobs[sid] = job
+        return job
+
+    # -- Runner ----------------------------------------------------------------------------
+    def start(self, req: LaunchRequest) -> Launched:
+        sid = self.submission_id(req.task, req.number)
+        base_ref = f"refs/orchestrator/base/{req.task}/{req.number}"
+        now = time.time()
+        if self._job(sid) is None:  # adopt a job submitted before a crash, never resubmit
+            gitops.git(self.repo, "push", "-q", self.remote, f"+{req.base_sha}:{base_ref}")
+            payload = {
+                "task": req.task,
+                "number": req.number,
+                "branch": req.branch or names.branch_for(req.task),
+                "base_ref": base_ref,
+                "fresh": req.fresh,
+                "remote": self.remote,
+                "argv": list(req.argv),
+                "env": {k: v for k, v in req.env.items() if k != "ORCHESTRATOR_PROGRESS_FILE"},
+                "timeout_s": req.timeout_s,
+            }
+            entrypoint = shlex.join(
+                [self.python, "-m", "controller.act.runners.ray_entry", encode_payload(payload)]
+            )
+            kwargs: dict[str, Any] = {}
+            if req.cpus is not None:
+                kwargs["entrypoint_num_cpus"] = req.cpus
+            if req.memory_mb is not None:
+                kwargs["entrypoint_memory"] = req.memory_mb * 1024 * 1024
+            self.client().submit_job(
+                entrypoint=entrypoint,
+                submission_id=sid,
+                metadata={"task": req.task, "attempt": str(req.number)},
+                **kwargs,
+            )
+        handle = HANDLE_PREFIX + sid
+        _write_json(req.start_record, {"pid": None, "started_at": now, "handle": handle})
+        return Launched(pid=None, create_time=None, started_at=now, handle=handle)
+
+    def alive(self, pid: int | None, create_time: float | None) -> bool:
+        return False  # Ray attempts have no local process; `poll` writes their exit records
+
+    def stop(
+        self,
+        pid: int | None,
+        create_time: float | None,
+        grace_s: float = 5.0,
+        handle: str | None = None,
+    ) -> bool:
+        if not handle or not handle.startswith(HANDLE_PREFIX):
+            return False
+        sid = handle[len(HANDLE_PREFIX) :]
+        try:
+            return bool(self.client().stop_job(sid))
+        except Exception:
+            return False
+
+    def reap(self) -> None:
+        return None
+
+    def poll(self, paths: StatePaths, store: Store) -> str | None:
+        if self._instance is None:
+            self._instance = store.get_meta("instance_id")
+            if not self._instance:
+                self._instance = uuid.uuid4().hex[:8]
+                store.set_meta("instance_id", self._instance)
+        try:
+            self._jobs = {j.submission_id: j for j in self.client().list_jobs()}
+        except Exception as exc:
+            self._client = None
+            return f"cannot reach the Ray cluster at {self.address} ({type(exc).__name__})"
+        now = time.time()
+        for task, rows in store.attempts_by_task().items():
+            if rows:
+                self._sync_attempt(paths, store, task, rows[-1], now)
+        return None
+
+    # -- keeping the runs directory current ------------------------------------------------
+    def _sync_attempt(
+        self, paths: StatePaths, store: Store, task: str, row: Any, now: float
+    ) -> None:
+        n = row.number
+        if row.outcome is not None or paths.exit_record(task, n).exists():
+            return
+        sid = self.submission_id(task, n)
+        job = self._jobs.get(sid)
+        if row.handle is None:
+            if job is not None:  # submitted, but the controller died before recording it
+                handle = HANDLE_PREFIX + sid
+                started = (job.start_time or now * 1000) / 1000
+                _write_json(
+                    paths.start_record(task, n),
+                    {"pid": None, "started_at": started, "handle": handle},
+                )
+                store.set_launched(task, n, None, None, started, handle)
+            return
+        if job is None:
+            if now - (row.started_at or row.created_at or now) > MISSING_GRACE_S:
+                self._finish(paths, task, n, 255, now, "the cluster no longer knows this job\n")
+            return
+        if job.status not in TERMINAL:
+            return
+        self._fetch_branch(task)
+        try:
+            logs = self.client().get_job_logs(sid)
+        except Exception:
+            logs = ""
+        ended = (job.end_time or now * 1000) / 1000
+        code = job_exit_code(str(job.status), getattr(job, "driver_exit_code", None))
+        self._finish(paths, task, n, code, ended, logs, paths.task_log(task, n))
+
+    def _finish(
+        self,
+        paths: StatePaths,
+        task: str,
+        n: int,
+        code: int,
+        ended: float,
+        logs: str,
+        log_path: Path | None = None,
+    ) -> None:
+        log = log_path or paths.task_log(task, n)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(logs)
+        record = {"exit_code": code, "ended_at": ended, "timed_out": False, "signal": None}
+        _write_json(paths.exit_record(task, n), record)
+
+    def _fetch_branch(self, task: str) -> None:
+        """Bring the job's pushed branch into the local repo (archiving a tip it replaces)."""
+        branch = names.branch_for(task)
+        fetched = f"refs/orchestrator/fetched/{task}"
+        try:
+            gitops.git(self.repo, "fetch", "-q", self.remote, f"+refs/heads/{branch}:{fetched}")
+        except gitops.GitError:
+            return  # the job pushed nothing (it failed before its checkout)
+        new = gitops.rev_parse(self.repo, fetched)
+        old = gitops.rev_parse(self.repo, f"refs/heads/{branch}")
+        if new is None or new == old:
+            return
+        if old is not None and not gitops.is_ancestor(self.repo, old, new):
+            gitops.archive_branch_tip(self.repo, task, 0)
+        gitops.git(self.repo, "update-ref", f"refs/heads/{branch}", new)
+        subprocess.run(["git", "-C", str(self.repo), "update-ref", "-d", fetched], check=False)

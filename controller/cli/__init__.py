@@ -1,0 +1,1 @@
+"""The `orchestrator` command line: parse, call the layers below, render."""

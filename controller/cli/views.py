@@ -1,0 +1,306 @@
+"""Read-only views for people and scripts: status, dashboard, activity-summary, events.
+
+These commands only parse options, call `controller.views` and print. None of them takes
+the controller lock or creates the state directory or database, and each works whether or
+not a controller runs. The heavy modules are imported inside the commands so that other
+commands do not pay for them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+SpecOpt = Annotated[Path, typer.Option("--file", "-f", help="The spec file.", show_default=True)]
+RepoOpt = Annotated[
+    Path | None,
+    typer.Option("--repo", help="Work on this repository instead of the spec's `repo`."),
+]
+DEFAULT_SPEC = Path("specs/orchestrator.yaml")
+
+
+class StatusOutput(StrEnum):
+    text = "text"
+    wide = "wide"
+    json = "json"
+
+
+class SummaryOutput(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class EventsOutput(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    from controller.git.queries import GitError
+    from controller.state.store import StoreError
+
+    return (GitError, StoreError, sqlite3.Error)
+
+
+def status(
+    file: SpecOpt = DEFAULT_SPEC,
+    output: Annotated[
+        StatusOutput,
+        typer.Option("--output", "-o", help="text, wide (adds worktree, branch), json"),
+    ] = StatusOutput.text,
+    repo: RepoOpt = None,
+) -> None:
+    """Show the controller, every task's phase and reason, resources and measured speedup.
+
+    The phase and reason are the planner's own (the same `diff` prints). ETAs come from the
+    agent's progress rate when it writes progress, else from the median duration of earlier
+    attempts of the same agent type; the ETA column says which.
+    """
+    from controller.cli.app import fail, load, out
+    from controller.cli.render import to_json
+    from controller.views.snapshot import take
+    from controller.views.status import build_status
+    from controller.views.text import status_lines, styled
+
+    spec = load(file, repo=repo)
+    try:
+        model = build_status(take(spec))
+    except _read_errors() as exc:
+        raise fail(str(exc)) from None
+    if output is StatusOutput.json:
+        out.print(to_json(model.as_dict()), markup=False)
+        return
+    lines = status_lines(model, wide=output is StatusOutput.wide)
+    if out.is_terminal:
+        out.print(styled(lines, model), markup=False)
+    else:
+        sys.stdout.write("\n".join(lines) + "\n")
+
+
+def dashboard(
+    file: SpecOpt = DEFAULT_SPEC,
+    repo: RepoOpt = None,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 1.0,
+    once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
+    svg: Annotated[
+        Path | None,
+        typer.Option("--svg", help="Save one frame as an SVG screenshot to FILE and exit."),
+    ] = None,
+    width: Annotated[int, typer.Option(help="Screenshot width in columns (--svg).")] = 100,
+    height: Annotated[int, typer.Option(help="Screenshot height in rows (--svg).")] = 30,
+    frames: Annotated[
+        int,
+        typer.Option(
+            help="With --once/--svg: refresh this many times (every --interval) first, "
+            "so the CPU and memory history has samples."
+        ),
+    ] = 1,
+) -> None:
+    """A live terminal view: tasks with progress, CPU and memory history against the
+    admission thresholds, a timeline of attempts, recent events and the measured speedup.
+
+    Refreshes every --interval seconds from fresh reads of the world; `q` or Ctrl-C quits.
+    Designed to fit an 80x24 terminal (over SSH too). When stdout is not a terminal it
+    prints one frame, as with --once.
+    """
+    from rich.console import Console
+
+    from controller.cli.app import fail, load, out
+    from controller.observe.resources import ResourceSampler
+    from controller.views.dashboard import Dashboard, Frame, Keys, render, run_live
+
+    if not interval > 0 or interval != interval:
+        raise fail(f"--interval must be a positive number of seconds, got {interval}")
+    if svg is not None and (width < 40 or height < 10):
+        raise fail("--width must be at least 40 and --height at least 10")
+    if frames < 1:
+        raise fail(f"--frames must be at least 1, got {frames}")
+    spec = load(file, repo=repo)
+    one_frame = (once or svg is not None) and frames == 1
+    sampler = None if one_frame else ResourceSampler(disk_path=spec.repo_path)
+    dash = Dashboard(file, spec, repo=repo, interval=interval, sampler=sampler)
+
+    def last_frame() -> Frame:
+        for _ in range(frames - 1):
+            dash.refresh()
+            time.sleep(interval)
+        return dash.refresh()
+
+    try:
+        if svg is not None:
+            shot = Console(
+                record=True,
+                width=width,
+                height=height,
+                file=io.StringIO(),
+                force_terminal=True,
+                color_system="truecolor",
+            )
+            shot.print(render(last_frame(), width, height))
+            try:
+                shot.save_svg(str(svg), title="orchestrator dashboard")
+            except OSError as exc:
+                raise fail(f"cannot write {svg}: {exc}") from None
+            out.print(f"dashboard frame saved to {svg}", markup=False)
+            return
+        if once or not out.is_terminal:  # a pipe or a file gets one frame, not a loop
+            w, h = out.size
+            out.print(render(last_frame(), w, h), markup=False)
+            return
+        try:
+            run_live(dash, out, Keys())
+        except KeyboardInterrupt:
+            return
+    except _read_errors() as exc:
+        raise fail(str(exc)) from None
+
+
+def activity_summary(
+    file: SpecOpt = DEFAULT_SPEC,
+    hours: Annotated[float, typer.Option(help="The window: the last N hours.")] = 24.0,
+    output: Annotated[
+        SummaryOutput, typer.Option("--output", "-o", help="text, json or markdown")
+    ] = SummaryOutput.text,
+    svg: Annotated[
+        Path | None, typer.Option("--svg", help="Also write the timeline as an SVG image.")
+    ] = None,
+    repo: RepoOpt = None,
+) -> None:
+    """Completed, active and queued tasks in a window, and what parallelism bought.
+
+    Speedup = sum of attempt durations / wall-clock time with at least one agent running;
+    efficiency = speedup / maxParallel; parallelization rate = share of that busy time with
+    two or more agents running; time saved = agent time - busy time. All measured from the
+    recorded attempts, clipped to the window.
+    """
+    from controller.cli.app import fail, load, out
+    from controller.cli.render import to_json
+    from controller.model.durations import format_duration
+    from controller.views.snapshot import take
+    from controller.views.summary import build_summary
+    from controller.views.text import summary_lines, summary_markdown
+    from controller.views.timeline import timeline_svg
+
+    if not (hours > 0 and hours <= 24 * 365 * 100):
+        raise fail(f"--hours must be a positive number of hours, got {hours:g}")
+    spec = load(file, repo=repo)
+    try:
+        snap = take(spec)
+    except _read_errors() as exc:
+        raise fail(str(exc)) from None
+    s = build_summary(spec, snap.attempts, snap.plan.phases, hours=hours, now=snap.now)
+    if svg is not None:
+        start = min((b.start for b in s.bars), default=s.start)
+        end = max((b.end for b in s.bars), default=s.now)
+        p = s.parallelism
+        text = timeline_svg(
+            s.bars,
+            start,
+            end,
+            title=f"orchestrator: {len(s.bars)} attempts of {len({b.task for b in s.bars})} tasks",
+            subtitle=f"speedup {p.speedup:.2f}x measured · efficiency {s.efficiency:.0%} of "
+            f"maxParallel {s.limit} · 2+ agents {p.parallelization_rate:.0%} of busy time · "
+            f"{format_duration(p.time_saved_s)} saved",
+        )
+        try:
+            svg.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise fail(f"cannot write {svg}: {exc}") from None
+    if output is SummaryOutput.json:
+        out.print(to_json(s.as_dict()), markup=False)
+    elif output is SummaryOutput.markdown:
+        sys.stdout.write(summary_markdown(s))
+    else:
+        sys.stdout.write("\n".join(summary_lines(s)) + "\n")
+    if svg is not None and output is not SummaryOutput.json:
+        sys.stdout.write(f"\ntimeline written to {svg}\n")
+
+
+def events(
+    file: SpecOpt = DEFAULT_SPEC,
+    task: Annotated[str | None, typer.Option("--task", "-t", help="Only this task.")] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option("--kind", "-k", help="Only these kinds (repeat, or comma-separate)."),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-F", help="Keep printing new events (Ctrl-C stops).")
+    ] = False,
+    tail: Annotated[
+        int | None, typer.Option("--tail", "-n", help="Only the last N matching events.")
+    ] = None,
+    output: Annotated[
+        EventsOutput, typer.Option("--output", "-o", help="text, or json (one per line with -F)")
+    ] = EventsOutput.text,
+) -> None:
+    """The controller's event log: spawns, exits, retries, merges, conflicts, stops, prunes.
+
+    Filter with --task and --kind; --follow tails it (polling the store; Ctrl-C exits 0).
+    """
+    from controller.cli.app import err, fail, load
+    from controller.views.events import (
+        KNOWN_KINDS,
+        event_dict,
+        event_line,
+        max_event_id,
+        read_events,
+        split_kinds,
+    )
+    from controller.views.events import (
+        follow as follow_events,
+    )
+
+    if tail is not None and tail < 0:
+        raise fail(f"--tail must be zero or more, got {tail}")
+    kinds = split_kinds(kind)
+    unknown = sorted(set(kinds or ()) - set(KNOWN_KINDS))
+    if unknown:
+        err.print(
+            f"warning: unknown event kind(s) {', '.join(unknown)} "
+            f"(known: {', '.join(KNOWN_KINDS)})",
+            markup=False,
+        )
+    spec = load(file)
+    as_json = output is EventsOutput.json
+
+    def emit_lines(lines: list[str]) -> None:
+        if lines:
+            sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.flush()
+
+    try:
+        rows = read_events(spec, task=task, kinds=kinds, tail=tail)
+        if not follow:
+            if as_json:
+                sys.stdout.write(json.dumps([event_dict(e) for e in rows], indent=2) + "\n")
+            else:
+                emit_lines([event_line(e) for e in rows])
+            return
+        emit_lines([json.dumps(event_dict(e)) if as_json else event_line(e) for e in rows])
+        since = rows[-1].id if rows else max_event_id(spec)
+        try:
+            for e in follow_events(spec, task=task, kinds=kinds, since_id=since):
+                emit_lines([json.dumps(event_dict(e)) if as_json else event_line(e)])
+        except KeyboardInterrupt:
+            return
+    except _read_errors() as exc:
+        raise fail(str(exc)) from None
+    except BrokenPipeError:  # `orchestrator events | head`
+        sys.stderr.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the view commands to the CLI."""
+    app.command()(status)
+    app.command()(dashboard)
+    app.command("activity-summary")(activity_summary)
+    app.command()(events)

@@ -1,0 +1,114 @@
+"""Where one task stands, derived from its observed attempts: the task state machine.
+
+Pure functions of (spec task, attempts, merged?, now). The planner uses them to decide;
+`status` uses them to show the same phase the planner acted on. There is no stored "phase"
+column anywhere: the phase is always recomputed from the world and the attempt records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from controller.model.observed import AttemptObs
+from controller.model.spec import Spec, Task
+
+# outcomes after which another attempt may follow
+RETRYABLE = frozenset({"failed", "timeout", "lost", "conflict", "verify_failed", "stopped"})
+STARTUP_GRACE_S = 10.0  # an intent row without a process, younger than this, is "starting"
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """The lifecycle stage of a task. `stage` is one of:
+
+    new, starting, running, pending_merge, failed (may retry), exhausted, rejected, merged.
+    """
+
+    stage: str
+    attempts: int
+    last: AttemptObs | None = None
+    reason: str = ""
+
+
+def is_free(a: AttemptObs) -> bool:
+    """An attempt that does not count against `retries`: one the user stopped, or one whose
+    agent never started because the controller died between recording the intent and the
+    launch (a controller crash must not use up a task's retries)."""
+    never_started = (
+        a.pid is None and a.handle is None and a.started_at is None and a.exit_code is None
+    )
+    return a.outcome == "stopped" or (a.outcome == "lost" and never_started)
+
+
+def failure_reason(a: AttemptObs) -> str:
+    if a.reason:
+        return a.reason
+    if a.outcome == "timeout" or a.timed_out:
+        return "timed out"
+    if a.exit_code is not None:
+        return f"exit {a.exit_code}"
+    return "agent vanished without an exit record"
+
+
+def classify_attempt(a: AttemptObs, now: float) -> str:
+    """running | starting | succeeded | failed | rejected | merged for one attempt."""
+    if a.outcome in ("merged", "rejected"):
+        return a.outcome
+    if a.alive:
+        # still alive whatever its verdict (a stop that has not taken yet): it holds its
+        # worktree, slot and scope, and no retry may start beside it
+        return "running"
+    if a.outcome in RETRYABLE:
+        return "failed"
+    if a.exit_code is not None:
+        return "succeeded" if a.exit_code == 0 else "failed"
+    if a.outcome == "succeeded":
+        return "succeeded"
+    if a.pid is None and a.created_at is not None and now - a.created_at < STARTUP_GRACE_S:
+        return "starting"
+    return "failed"  # the process is gone and left no exit record: lost
+
+
+def task_state(
+    attempts: tuple[AttemptObs, ...], merged: bool, now: float, max_attempts: int
+) -> TaskState:
+    n = len(attempts)
+    if merged:
+        return TaskState("merged", n, attempts[-1] if attempts else None)
+    if not attempts:
+        return TaskState("new", 0)
+    last = attempts[-1]
+    kind = classify_attempt(last, now)
+    if kind in ("running", "starting", "rejected"):
+        return TaskState(kind, n, last, last.reason if kind == "rejected" else "")
+    if kind in ("succeeded", "merged"):
+        # "merged" by our records but not on the integration branch (reset by hand): land again
+        return TaskState("pending_merge", n, last)
+    reason = failure_reason(last)
+    counted = sum(1 for a in attempts if not is_free(a))
+    if counted >= max_attempts:
+        return TaskState("exhausted", n, last, reason)
+    return TaskState("failed", n, last, reason)
+
+
+def backoff_delay(task_id: str, number: int, initial: float, maximum: float) -> float:
+    """Exponential backoff with deterministic 'equal jitter' in [delay/2, delay].
+
+    The jitter comes from a hash of (task, attempt) rather than a random source, so the
+    deadline is a pure function of recorded facts and survives a controller restart.
+    """
+    delay = min(maximum, initial * (2 ** max(0, number - 1)))
+    digest = hashlib.sha256(f"{task_id}/{number}".encode()).digest()
+    unit = int.from_bytes(digest[:8], "big") / 2**64
+    return max(min(initial, maximum), delay * (0.5 + 0.5 * unit))
+
+
+def retry_at(spec: Spec, task: Task, last: AttemptObs) -> float:
+    """When the next attempt may start after the failed attempt `last`."""
+    if last.retry_at is not None:
+        return last.retry_at
+    ended = last.ended_at or last.started_at or last.created_at or 0.0
+    if last.outcome in ("conflict", "stopped"):
+        return ended  # a fresh attempt on the new tip is due at once
+    return ended + backoff_delay(task.id, last.number, spec.backoff.initial, spec.backoff.max)

@@ -1,0 +1,335 @@
+"""The planner: `plan(spec, observed, now) -> Plan`, a pure function.
+
+`orchestrator diff` prints the plan; `orchestrator reconcile` executes it. Both call this one
+function, so what `diff` shows is exactly what a pass would do. Every task in the spec gets
+either an action or a visible wait reason; tasks that left the spec are stopped and pruned.
+
+Decision order per pass, deterministic (backlog order is priority):
+1. merged tasks: prune their worktree (if `prune`);
+2. running attempts: stop them when over their timeout, else they hold a slot and a scope;
+3. finished attempts (exit 0): merge, holding their scope until merged;
+4. failed attempts: retry once the backoff is over and attempts remain;
+5. new tasks: spawn when dependencies are merged, a slot is free and the scope is free;
+6. tasks no longer in the spec: stop their agent, prune their worktree (never their branch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from controller.core.lifecycle import TaskState, failure_reason, is_free, retry_at, task_state
+from controller.core.schedule import Admission, ScopeHolders, admission, unmet_dependencies
+from controller.model.durations import format_duration
+from controller.model.names import branch_for
+from controller.model.observed import Observed
+from controller.model.spec import Spec, Task
+
+SPAWN, RETRY, MERGE, PRUNE, STOP = "spawn", "retry", "merge", "prune", "stop"
+SYMBOLS = {SPAWN: "+", RETRY: "~", MERGE: ">", PRUNE: "-", STOP: "!", "wait": "."}
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str
+    task: str
+    reason: str
+    agent: str | None = None
+    attempt: int | None = None
+    # spawn/retry: start from the integration tip again (after a conflict)
+    fresh: bool = False
+    # stop: the outcome recorded for the stopped attempt ("timeout", "stopped")
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class Wait:
+    task: str
+    phase: str
+    reason: str
+    until: float | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    waits: tuple[Wait, ...]
+    admission: Admission
+    running: int
+    now: float
+    phases: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actions)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for a in self.actions:
+            out[a.kind] = out.get(a.kind, 0) + 1
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "actions": [asdict(a) for a in self.actions],
+            "waits": [asdict(w) for w in self.waits],
+            "summary": self.counts(),
+            "changes": self.has_changes,
+            "admission": {**asdict(self.admission), "bound_by": self.admission.bound_by},
+            "running": self.running,
+            "phases": self.phases,
+            "now": self.now,
+        }
+
+
+class _Planner:
+    """One planning pass; a class only to share the pass's bookkeeping between steps."""
+
+    def __init__(self, spec: Spec, observed: Observed, now: float):
+        self.spec, self.obs, self.now = spec, observed, now
+        self.actions: list[Action] = []
+        self.waits: list[Wait] = []
+        self.phases: dict[str, str] = {}
+        self.admission = admission(spec, observed.resources)
+        self.holders = ScopeHolders()
+        self.running = 0
+        self.per_agent: dict[str, int] = {}
+        self.done = set(observed.merged_tasks) | set(spec.completed)
+        self.in_spec = {t.id for t in spec.backlog}
+        self.guarded = not spec.backlog and not spec.prune_on_empty_backlog
+
+    # -- helpers ---------------------------------------------------------------------------
+    def act(self, action: Action, phase: str) -> None:
+        self.actions.append(action)
+        self.phases[action.task] = phase
+
+    def wait(self, task: str, phase: str, reason: str, until: float | None = None) -> None:
+        self.waits.append(Wait(task, phase, reason, until))
+        self.phases[task] = phase
+
+    def state(self, task: Task) -> TaskState:
+        return task_state(
+            self.obs.attempts.get(task.id, ()),
+            task.id in self.obs.merged_tasks,
+            self.now,
+            self.spec.max_attempts(task),
+        )
+
+    def total_attempts(self, task: Task) -> int:
+        """The last attempt number allowed: a free attempt (see `is_free`) adds one."""
+        attempts = self.obs.attempts.get(task.id, ())
+        free = sum(1 for a in attempts if is_free(a))
+        return self.spec.max_attempts(task) + free
+
+    def worktree_label(self, task_id: str) -> str:
+        root = self.spec.worktree_root_path
+        try:
+            shown = root.relative_to(self.spec.repo_path)
+        except ValueError:
+            shown = root
+        return f"{shown}/{task_id}"
+
+    # -- passes ----------------------------------------------------------------------------
+    def run(self) -> Plan:
+        states = {t.id: self.state(t) for t in self.spec.backlog}
+        # occupancy first, so that slots and scopes are known before anything new is admitted
+        for task in self.spec.backlog:
+            self.occupy(task, states[task.id])
+        self.occupy_orphans()
+        for task in self.spec.backlog:
+            self.decide(task, states[task.id], states)
+        self.orphans()
+        return Plan(
+            actions=tuple(self.actions),
+            waits=tuple(self.waits),
+            admission=self.admission,
+            running=self.running,
+            now=self.now,
+            phases=self.phases,
+        )
+
+    def occupy(self, task: Task, st: TaskState) -> None:
+        if st.stage in ("running", "starting"):
+            self.running += 1
+            self.per_agent[task.agent] = self.per_agent.get(task.agent, 0) + 1
+            self.holders.add(task.id, self.spec.scope_of(task))
+        elif st.stage == "pending_merge":
+            self.holders.add(task.id, self.spec.scope_of(task))
+
+    def occupy_orphans(self) -> None:
+        for task_id, attempts in self.obs.attempts.items():
+            if task_id not in self.in_spec and attempts and attempts[-1].alive:
+                self.running += 1
+                agent = attempts[-1].agent  # stopped after this pass's spawns: still counts
+                if agent is not None:
+                    self.per_agent[agent] = self.per_agent.get(agent, 0) + 1
+
+    def decide(self, task: Task, st: TaskState, states: dict[str, TaskState]) -> None:
+        stage = st.stage
+        if stage == "merged":
+            self.decide_merged(task)
+        elif stage in ("running", "starting"):
+            self.decide_running(task, st)
+        elif stage == "pending_merge":
+            self.decide_merge(task, st)
+        elif stage == "rejected":
+            self.wait(task.id, "rejected", f"not merged: {st.reason}; branch kept for review")
+        elif stage == "exhausted":
+            tries = f"{st.attempts} attempt{'s' if st.attempts != 1 else ''}"
+            self.wait(task.id, "failed", f"retries exhausted after {tries}: {st.reason}")
+        else:
+            self.decide_start(task, st, states)
+
+    def decide_merged(self, task: Task) -> None:
+        if task.id in self.obs.worktrees and self.spec.prune:
+            self.act(Action(PRUNE, task.id, "merged; worktree removed, branch kept"), "merged")
+        else:
+            self.phases[task.id] = "merged"
+
+    def decide_running(self, task: Task, st: TaskState) -> None:
+        last = st.last
+        assert last is not None
+        limit = self.spec.timeout_of(task)
+        started = last.started_at or last.created_at
+        n, m = last.number, self.total_attempts(task)
+        if last.alive and started is not None and self.now - started > limit:
+            reason = f"timed out after {format_duration(limit)} (attempt {n} of {m})"
+            self.act(Action(STOP, task.id, reason, task.agent, n, outcome="timeout"), "running")
+            return
+        elapsed = f", {format_duration(self.now - started)}" if started else ""
+        pid = f" pid {last.pid}" if last.pid else ""
+        deadline = started + limit if started is not None else None
+        self.wait(task.id, st.stage, f"attempt {n} of {m} running{pid}{elapsed}", until=deadline)
+
+    def decide_merge(self, task: Task, st: TaskState) -> None:
+        if task.id in self.obs.merging:
+            verify = " ".join(self.spec.verify) if self.spec.verify else "no verify gate"
+            self.wait(task.id, "verifying", f"merge in progress (verify: {verify})")
+            return
+        checkout = self.obs.integration_checkout
+        branch = self.spec.integration_branch
+        if checkout is not None and checkout.dirty:
+            self.wait(
+                task.id,
+                "merging",
+                f"cannot merge: {branch} is checked out with uncommitted changes in "
+                f"{checkout.path}; commit or stash them",
+            )
+            return
+        if self.obs.integration_sha is None:
+            self.wait(task.id, "merging", f"cannot merge: branch {branch} not found")
+            return
+        verify = " ".join(self.spec.verify) if self.spec.verify else "no verify gate"
+        n = st.last.number if st.last else None
+        reason = f"{branch_for(task.id)} into {branch} (verify: {verify})"
+        self.act(Action(MERGE, task.id, reason, task.agent, n), "merging")
+
+    def decide_start(self, task: Task, st: TaskState, states: dict[str, TaskState]) -> None:
+        retrying = st.stage == "failed"
+        number = st.attempts + 1
+        total = self.total_attempts(task)
+        phase = "retrying" if retrying else "queued"
+        if retrying and st.last is not None:
+            due = retry_at(self.spec, task, st.last)
+            if self.now < due:
+                self.wait(
+                    task.id,
+                    "retrying",
+                    f"backoff until {_clock(due)} ({format_duration(due - self.now)}) "
+                    f"after attempt {st.last.number}: {st.reason}",
+                    until=due,
+                )
+                return
+        if self.spec.paused or task.paused:
+            self.wait(task.id, "paused", "paused in the spec")
+            return
+        blockers = unmet_dependencies(task, self.done)
+        if blockers:
+            shown = ", ".join(f"{b} ({_dep_phase(states.get(b))})" for b in blockers)
+            self.wait(task.id, "blocked", f"blocked by {shown}")
+            return
+        if self.obs.draining:
+            self.wait(task.id, phase, "stopping: no new agents are started")
+            return
+        if self.obs.integration_sha is None:
+            self.wait(task.id, phase, f"branch {self.spec.integration_branch} not found")
+            return
+        if self.obs.runner_error:
+            self.wait(task.id, phase, f"runner unavailable: {self.obs.runner_error}")
+            return
+        holder = self.holders.conflict(task.id, self.spec.scope_of(task))
+        if holder:
+            self.wait(task.id, phase, f"scope held by {holder}")
+            return
+        limit = self.admission.limit
+        if self.running >= limit:
+            self.wait(
+                task.id, phase, f"no slot: {self.running}/{limit} ({self.admission.bound_by})"
+            )
+            return
+        agent_cap = self.spec.agents[task.agent].max_parallel
+        in_use = self.per_agent.get(task.agent, 0)
+        if agent_cap is not None and in_use >= agent_cap:
+            self.wait(task.id, phase, f"agent {task.agent} at its limit: {in_use}/{agent_cap}")
+            return
+        self.running += 1
+        self.per_agent[task.agent] = in_use + 1
+        self.holders.add(task.id, self.spec.scope_of(task))
+        where = f"{task.agent} in {self.worktree_label(task.id)} (branch {branch_for(task.id)})"
+        if retrying and st.last is not None:
+            fresh = st.last.outcome == "conflict"
+            why = f"attempt {number} of {total}: {failure_reason(st.last)}"
+            why += ", fresh start on the new tip" if fresh else ", backoff over"
+            self.act(Action(RETRY, task.id, why, task.agent, number, fresh=fresh), "starting")
+        else:
+            self.act(Action(SPAWN, task.id, where, task.agent, number), "starting")
+
+    def orphans(self) -> None:
+        ids = sorted((set(self.obs.attempts) | set(self.obs.worktrees)) - self.in_spec)
+        for task_id in ids:
+            attempts = self.obs.attempts.get(task_id, ())
+            alive = bool(attempts) and attempts[-1].alive
+            if self.guarded and (alive or task_id in self.obs.worktrees):
+                self.wait(
+                    task_id,
+                    "orphan",
+                    "not in the spec, but the backlog is empty: left alone "
+                    "(set pruneOnEmptyBacklog: true to clean up)",
+                )
+                continue
+            if alive:
+                n = attempts[-1].number
+                self.act(
+                    Action(STOP, task_id, "removed from the spec", None, n, outcome="stopped"),
+                    "stopping",
+                )
+            elif task_id in self.obs.merging and task_id in self.obs.worktrees:
+                # its merge job may still read the worktree (leftover commit): prune after
+                self.wait(task_id, "orphan", "removed from the spec; merge in progress")
+            elif task_id in self.obs.worktrees and self.spec.prune:
+                reason = "removed from the spec; uncommitted work archived, branch kept"
+                self.act(Action(PRUNE, task_id, reason), "orphan")
+
+
+def _clock(ts: float) -> str:
+    import time
+
+    return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+def _dep_phase(st: TaskState | None) -> str:
+    if st is None:
+        return "not merged"
+    return {
+        "exhausted": "failed",
+        "rejected": "rejected",
+        "running": "running",
+        "starting": "running",
+        "pending_merge": "merging",
+        "failed": "retrying",
+    }.get(st.stage, "not merged")
+
+
+def plan(spec: Spec, observed: Observed, now: float) -> Plan:
+    """What one reconcile pass would do, given the desired and observed state at `now`."""
+    return _Planner(spec, observed, now).run()

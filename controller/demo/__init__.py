@@ -1,0 +1,1 @@
+"""`orchestrator demo`: the whole product on a scratch repository with scripted agents."""

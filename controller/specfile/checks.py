@@ -1,0 +1,135 @@
+"""Checks across fields of a spec: ids, agents, dependencies, cycles, scopes.
+
+Each check is a pure function of the validated `Spec` that yields `(field path, message)`;
+`semantic_problems` locates them in the YAML file. Tasks that came from a ROADMAP (see
+`backlog_sources`) are located in the markdown file instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from controller.model.globs import glob_within
+from controller.model.problems import Loc, Problem, did_you_mean, format_path
+from controller.model.spec import Spec
+from controller.specfile.sources import locate_task_finding
+from controller.specfile.yaml_tree import Locator
+
+Finding = tuple[Loc, str]
+
+
+def duplicate_ids(spec: Spec) -> Iterator[Finding]:
+    first: dict[str, int] = {}
+    for i, task in enumerate(spec.backlog):
+        if task.id in first:
+            yield (
+                ("backlog", i, "id"),
+                f"duplicate task id '{task.id}' (also backlog[{first[task.id]}])",
+            )
+        else:
+            first[task.id] = i
+
+
+def unknown_agents(spec: Spec) -> Iterator[Finding]:
+    names = sorted(spec.agents)
+    for i, task in enumerate(spec.backlog):
+        if task.agent not in spec.agents:
+            hint = did_you_mean(task.agent, names) or f" (known: {', '.join(names)})"
+            yield ("backlog", i, "agent"), f"unknown agent '{task.agent}'{hint}"
+    if spec.backlog_from and spec.backlog_from.agent not in spec.agents:
+        name = spec.backlog_from.agent
+        hint = did_you_mean(name, names) or f" (known: {', '.join(names)})"
+        yield ("backlogFrom", "agent"), f"unknown agent '{name}'{hint}"
+
+
+def bad_dependencies(spec: Spec) -> Iterator[Finding]:
+    ids = [t.id for t in spec.backlog]
+    known = set(ids) | spec.completed
+    for i, task in enumerate(spec.backlog):
+        for j, dep in enumerate(task.depends_on):
+            loc = ("backlog", i, "dependsOn", j)
+            if dep == task.id:
+                yield loc, f"task '{task.id}' depends on itself"
+            elif dep not in known:
+                yield loc, f"unknown dependency '{dep}'{did_you_mean(dep, ids)}"
+
+
+def find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Every elementary cycle found by one depth-first walk, each as [a, b, ..., a]."""
+    white, grey, black = 0, 1, 2
+    color = dict.fromkeys(graph, white)
+    cycles: list[list[str]] = []
+    for root in graph:
+        if color[root] != white:
+            continue
+        stack: list[tuple[str, Iterator[str]]] = [(root, iter(graph[root]))]
+        path = [root]
+        color[root] = grey
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+                color[node] = black
+            elif child not in color or child == node:
+                continue  # unknown or self dependency: reported elsewhere
+            elif color[child] == grey:
+                cycles.append(path[path.index(child) :] + [child])
+            elif color[child] == white:
+                color[child] = grey
+                path.append(child)
+                stack.append((child, iter(graph[child])))
+    return cycles
+
+
+def dependency_cycles(spec: Spec) -> Iterator[Finding]:
+    graph = {t.id: list(t.depends_on) for t in spec.backlog}
+    index = {t.id: i for i, t in enumerate(spec.backlog)}
+    for cycle in find_cycles(graph):
+        yield ("backlog", index[cycle[0]], "dependsOn"), "dependency cycle: " + " -> ".join(cycle)
+
+
+def scopes_outside_owns(spec: Spec) -> Iterator[Finding]:
+    for i, task in enumerate(spec.backlog):
+        agent = spec.agents.get(task.agent)
+        if agent is None or task.paths is None:
+            continue
+        for j, pattern in enumerate(task.paths):
+            if not glob_within(pattern, agent.owns):
+                owns = ", ".join(agent.owns) or "nothing (read-only agent)"
+                yield (
+                    ("backlog", i, "paths", j),
+                    f"'{pattern}' is outside what agent '{task.agent}' owns ({owns})",
+                )
+
+
+def verify_gate(spec: Spec) -> Iterator[Finding]:
+    if spec.verify is not None and not spec.verify[0].strip():
+        yield ("verify", 0), "the verify program must not be empty"
+
+
+CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
+    duplicate_ids,
+    unknown_agents,
+    bad_dependencies,
+    dependency_cycles,
+    scopes_outside_owns,
+    verify_gate,
+)
+
+
+def findings(spec: Spec) -> list[Finding]:
+    return [f for check in CHECKS for f in check(spec)]
+
+
+def semantic_problems(spec: Spec, locator: Locator, source: str) -> list[Problem]:
+    problems = []
+    for loc, message in findings(spec):
+        located = locate_task_finding(spec, loc)
+        if located is not None:
+            file, line, col = located
+        else:
+            file, (line, col) = source, locator.locate(loc)
+        problems.append(Problem(file, line, col, format_path(loc), message))
+    return problems

@@ -1,0 +1,161 @@
+"""Loading a spec file: bytes -> YAML -> `Spec`, with every problem located at file:line:col.
+
+A valid spec is read with the fast (C) safe loader; only when something is wrong is the text
+parsed again with the round-trip loader (`yaml_tree`), which knows where every value stands.
+pydantic's errors are turned into located problems by `errors`, cross-field checks come from
+`checks`. Nothing here acts on the world: the only I/O is reading the file(s) and asking git
+whether the repository exists.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from controller.model.problems import Problem, SpecError
+from controller.model.spec import Spec
+from controller.specfile.checks import semantic_problems
+from controller.specfile.errors import validation_problems
+from controller.specfile.sources import with_roadmap
+from controller.specfile.yaml_tree import Locator, decode_text, parse_yaml, plain_values
+
+
+def _repo_problems(spec: Spec, locator: Locator, source: str) -> list[Problem]:
+    repo = spec.repo_path
+    if not repo.is_dir():
+        line, col = locator.locate(("repo",))
+        return [Problem(source, line, col, "repo", f"repository {repo} does not exist")]
+    top = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--show-toplevel"], capture_output=True, text=True
+    )
+    if top.returncode != 0:
+        line, col = locator.locate(("repo",))
+        return [Problem(source, line, col, "repo", f"{repo} is not a git repository")]
+    branch = spec.integration_branch
+    ok = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}"],
+        capture_output=True,
+    )
+    if ok.returncode != 0:
+        line, col = locator.locate(("integrationBranch",))
+        return [
+            Problem(
+                source,
+                line,
+                col,
+                "integrationBranch",
+                f"branch '{branch}' does not exist in {repo} "
+                f"(create it: git -C {repo} branch {branch})",
+            )
+        ]
+    return []
+
+
+def _runner_problems(spec: Spec, locator: Locator, source: str) -> list[Problem]:
+    import importlib.util
+
+    if spec.runner.kind == "ray" and importlib.util.find_spec("ray") is None:
+        line, col = locator.locate(("runner", "kind"))
+        message = "the ray runner needs Ray on this machine: pip install 'orchestrator[ray]'"
+        return [Problem(source, line, col, "runner.kind", message)]
+    return []
+
+
+def read_spec_text(
+    text: str, source: str, base_dir: Path, repo: Path | None = None
+) -> tuple[Spec, Locator]:
+    """Parse and validate spec text (no repository checks); raises SpecError.
+
+    A valid spec is read with the fast (C) safe loader; only when something is wrong is the
+    text parsed again with the round-trip loader, which knows where every value stands.
+    """
+    try:
+        fast = _read_fast(text, source, base_dir, repo)
+        if fast is not None:
+            return fast
+        return _read_located(text, source, base_dir, repo)
+    except RecursionError:
+        message = "the document is nested too deeply to be a spec"
+        raise SpecError([Problem(source, 1, 1, "", message)]) from None
+
+
+def _validated(spec: Spec, source: str, base_dir: Path, locator: Locator) -> tuple[Spec, Locator]:
+    spec._source = Path(source)
+    spec._base_dir = base_dir
+    if spec.backlog_from is not None:
+        spec = with_roadmap(spec)
+    problems = semantic_problems(spec, locator, source)
+    if problems:
+        raise SpecError(problems)
+    return spec, locator
+
+
+def _read_fast(
+    text: str, source: str, base_dir: Path, repo: Path | None
+) -> tuple[Spec, Locator] | None:
+    """The spec when the safe loader and the models accept it as is, else None."""
+    try:
+        data = YAML(typ="safe").load(text)
+    except Exception:
+        return None
+    if not isinstance(data, dict):
+        return None
+    data = plain_values(data, source)
+    if repo is not None:
+        data["repo"] = str(repo.resolve())
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError:
+        return None
+    return _validated(spec, source, base_dir, Locator(text=text, source=source))
+
+
+def _read_located(
+    text: str, source: str, base_dir: Path, repo: Path | None
+) -> tuple[Spec, Locator]:
+    if not text.strip():
+        raise SpecError([Problem(source, 1, 1, "", "spec file is empty")])
+    tree = parse_yaml(text, source)
+    if tree is None:
+        raise SpecError([Problem(source, 1, 1, "", "spec file has only comments, no content")])
+    locator = Locator(tree)
+    if not isinstance(tree, CommentedMap):
+        line, col = locator.locate(())
+        kind = "a list" if isinstance(tree, CommentedSeq) else f"a {type(tree).__name__}"
+        message = f"the spec must be a YAML mapping (apiVersion:, agents:, ...), not {kind}"
+        raise SpecError([Problem(source, line, col, "", message)])
+    try:
+        data = plain_values(tree, source)
+        if repo is not None:
+            data["repo"] = str(repo.resolve())
+        spec = Spec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(validation_problems(exc, locator, source)) from None
+    return _validated(spec, source, base_dir, locator)
+
+
+def load_spec(path: Path, *, check_repo: bool = True, repo: Path | None = None) -> Spec:
+    """Read, validate and resolve the spec at `path`; raises SpecError with located problems.
+
+    `repo` overrides the spec's own `repo` (the `--repo` option of the commands).
+    """
+    source = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError([Problem(source, 1, 1, "", "spec file not found")]) from None
+    except IsADirectoryError:
+        raise SpecError([Problem(source, 1, 1, "", "is a directory, not a spec file")]) from None
+    except OSError as exc:
+        raise SpecError([Problem(source, 1, 1, "", f"cannot read: {exc.strerror}")]) from None
+    text = decode_text(data, source)
+    spec, locator = read_spec_text(text, source, path.parent.resolve(), repo)
+    if check_repo:
+        problems = _repo_problems(spec, locator, source) + _runner_problems(spec, locator, source)
+        if problems:
+            raise SpecError(problems)
+    return spec

@@ -1,0 +1,79 @@
+"""Where backlog tasks come from besides the spec's own `backlog`: a markdown ROADMAP.
+
+`backlogFrom: {roadmap: PATH, agent: NAME}` adds the roadmap's planned items to the backlog.
+Tasks that came from the roadmap remember their heading line, so problems found in them are
+reported against the markdown file rather than the YAML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from controller.model.problems import Loc, Problem, SpecError
+from controller.model.spec import Spec, Task
+from controller.specfile.roadmap import backlog_entries, completed_ids, parse_roadmap
+
+# roadmap problems that make the backlog ambiguous reject it; the rest are warnings
+# (a heading the parser cannot place, an unrecognised status, a non-path scope entry)
+FATAL_KINDS = frozenset({"duplicate", "unknown-dependency", "self-dependency", "cycle"})
+
+
+def roadmap_path(spec: Spec) -> Path | None:
+    if spec.backlog_from is None:
+        return None
+    return (spec.repo_path / spec.backlog_from.roadmap).resolve()
+
+
+def with_roadmap(spec: Spec) -> Spec:
+    """`spec` with the roadmap's planned items appended to its backlog (or SpecError)."""
+    path = roadmap_path(spec)
+    if path is None or spec.backlog_from is None:
+        return spec
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(
+            [Problem(source, 1, 1, "backlogFrom.roadmap", "roadmap file not found")]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(
+            [Problem(source, 1, 1, "backlogFrom.roadmap", f"cannot read: {exc}")]
+        ) from None
+    parsed = parse_roadmap(text, source)
+    errors = [p for p in parsed.problems if p.kind in FATAL_KINDS]
+    if errors:
+        raise SpecError([Problem(source, p.line, p.column, "", p.message) for p in errors])
+    warnings = [
+        Problem(source, p.line, p.column, "", p.message)
+        for p in parsed.problems
+        if p.kind not in FATAL_KINDS
+    ]
+    lines = {item.id: item.line for item in parsed.items}
+    origins = dict(spec._origins)
+    tasks = list(spec.backlog)
+    for entry in backlog_entries(parsed.items, spec.backlog_from.agent):
+        try:
+            task = Task.model_validate(entry)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            line = lines.get(str(entry.get("id")), 1)
+            raise SpecError([Problem(source, line, 1, "", err["msg"])]) from None
+        origins[len(tasks)] = (source, lines.get(task.id, 1))
+        tasks.append(task)
+    merged = spec.model_copy(update={"backlog": tasks})
+    merged._origins = origins
+    merged._completed = completed_ids(parsed.items)
+    merged._warnings = [*spec._warnings, *warnings]
+    return merged
+
+
+def locate_task_finding(spec: Spec, loc: Loc) -> tuple[str, int, int] | None:
+    """(file, line, column) for a finding about a roadmap task, else None."""
+    if len(loc) >= 2 and loc[0] == "backlog" and isinstance(loc[1], int):
+        origin = spec._origins.get(loc[1])
+        if origin:
+            return origin[0], origin[1], 1
+    return None

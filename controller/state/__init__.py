@@ -1,0 +1,1 @@
+"""The controller's own state on disk: the state-folder paths, the SQLite store, the lock."""
