@@ -41,7 +41,7 @@ from controller.git import queries as gitobs  # noqa: E402
 from controller.model import globs  # noqa: E402
 from controller.model.names import MERGE_TRAILER  # noqa: E402
 from controller.model.observed import AttemptObs, Observed, ResourcesObs  # noqa: E402
-from controller.model.spec import Spec  # noqa: E402
+from controller.model.spec import Spec, default_locations  # noqa: E402
 from controller.observe import observe  # noqa: E402
 from controller.state.paths import StatePaths  # noqa: E402
 
@@ -103,7 +103,8 @@ def backlog_world(n: int, seed: int = 1) -> tuple[Spec, Observed]:
             "backlog": tasks,
         }
     )
-    spec._base_dir = Path(tempfile.gettempdir()) / "plan-scale" / "specs"
+    base = Path(tempfile.gettempdir()) / "plan-scale" / "specs"
+    spec.with_locations(default_locations(spec, base / "orchestrator.yaml"))
     obs = Observed(
         integration_sha="f" * 40,
         merged_tasks=frozenset(merged),

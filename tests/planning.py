@@ -17,7 +17,7 @@ from typing import Any
 from controller.core.lifecycle import STARTUP_GRACE_S
 from controller.core.plan import Action, Plan, Wait, plan
 from controller.model.observed import AttemptObs, Observed, ResourcesObs, WorktreeObs
-from controller.model.spec import Spec
+from controller.model.spec import Spec, default_locations
 
 NOW = 1_700_000_000.0
 BASE_DIR = Path(tempfile.gettempdir()) / "orchestrator-plan-tests" / "specs"
@@ -66,7 +66,8 @@ def make_spec(
         **overrides,
     }
     spec = Spec.model_validate(data)
-    spec._base_dir = base_dir if base_dir is not None else BASE_DIR
+    base = base_dir if base_dir is not None else BASE_DIR
+    spec.with_locations(default_locations(spec, base / "orchestrator.yaml"))
     spec._completed = frozenset(completed)
     return spec
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.git import ops as gitops
+from controller import git as gitops
 from controller.model import names
 from tests.conftest import git
 
@@ -36,11 +36,14 @@ def status(worktree: Path) -> str:
 
 
 def test_git_error_carries_details(git_repo: Path) -> None:
+    place = gitops.open_repo(git_repo).place
     with pytest.raises(gitops.GitError) as info:
-        gitops.git(git_repo, "rev-parse", "--verify", "no-such-ref")
+        gitops.run(place, "rev-parse", "--verify", "no-such-ref")
     assert info.value.returncode != 0
-    assert info.value.argv[:3] == ("git", "-C", str(git_repo))
-    assert gitops.git(git_repo, "rev-parse", "no-such-ref", check=False) is not None
+    assert info.value.argv[0] == "git"
+    assert f"--git-dir={git_repo.resolve()}/.git" in info.value.argv
+    assert "core.hooksPath=/dev/null" in info.value.argv
+    assert not gitops.run(place, "rev-parse", "no-such-ref", check=False).ok
 
 
 def test_rev_parse(git_repo: Path) -> None:
@@ -84,14 +87,15 @@ def test_ensure_worktree_reuses_empty_dir_but_refuses_unknown_content(
 
 def test_snapshot_captures_work_without_touching_worktree(git_repo: Path, root: Path) -> None:
     path = gitops.ensure_worktree(git_repo, root, "t1", head(git_repo))
-    assert gitops.snapshot(git_repo, path, "t1", 1) is None
+    place = gitops.worktree_place(gitops.open_repo(git_repo), path)
+    assert gitops.snapshot(git_repo, place, "t1", 1) is None
     (path / "README.md").write_text("modified\n")
     (path / "new").mkdir()
     (path / "new" / "untracked.txt").write_text("untracked\n")
     (path / "staged.txt").write_text("staged\n")
     git(path, "add", "staged.txt")
     before = (status(path), head(path), (path / ".git").read_text())
-    ref = gitops.snapshot(git_repo, path, "t1", 1)
+    ref = gitops.snapshot(git_repo, place, "t1", 1)
     assert ref == names.archive_ref("t1", 1)
     assert (status(path), head(path), (path / ".git").read_text()) == before
     assert git(git_repo, "show", f"{ref}:README.md") == "modified"
@@ -103,7 +107,7 @@ def test_snapshot_captures_work_without_touching_worktree(git_repo: Path, root: 
     )
     # a second snapshot under the same number gets a fresh name instead of overwriting
     (path / "README.md").write_text("modified again\n")
-    second = gitops.snapshot(git_repo, path, "t1", 1)
+    second = gitops.snapshot(git_repo, place, "t1", 1)
     assert second == f"{ref}-2"
     assert git(git_repo, "show", f"{ref}:README.md") == "modified"
 
@@ -174,7 +178,7 @@ def test_reset_task_branch_without_worktree(git_repo: Path, root: Path) -> None:
     assert gitops.rev_parse(git_repo, names.archive_ref("t1", 2)) == old_tip
 
 
-def test_changed_files_and_commit_count(git_repo: Path) -> None:
+def test_landed_changes_lists_what_the_merge_result_changes(git_repo: Path) -> None:
     commit_file(git_repo, "old/name.txt", "content\n")
     commit_file(git_repo, "gone.txt", "bye\n")
     git(git_repo, "checkout", "-q", "-b", "feature")
@@ -184,9 +188,17 @@ def test_changed_files_and_commit_count(git_repo: Path) -> None:
     git(git_repo, "commit", "-q", "-m", "rename and delete")
     commit_file(git_repo, "added file.txt", "sp\n")
     git(git_repo, "checkout", "-q", "main")
-    commit_file(git_repo, "main-only.txt", "m\n")
-    changed = gitops.changed_files(git_repo, "main", "feature")
-    assert sorted(changed) == ["added file.txt", "gone.txt", "new/name.txt", "old/name.txt"]
+    old = commit_file(git_repo, "main-only.txt", "m\n")
+    merged = gitops.merge_tree(git_repo, "main", "feature")
+    assert merged.tree is not None
+    changes = gitops.landed_changes(git_repo, old, merged.tree)
+    assert sorted(c.path for c in changes) == [
+        "added file.txt",
+        "gone.txt",
+        "new/name.txt",
+        "old/name.txt",
+    ]
+    assert {c.path: c.status for c in changes}["gone.txt"] == "D"
 
 
 def test_merge_tree_clean_and_conflict(git_repo: Path) -> None:
@@ -227,38 +239,41 @@ def test_fast_forward_checkout(git_repo: Path) -> None:
     git(git_repo, "checkout", "-q", "-b", "ahead")
     new = commit_file(git_repo, "x.txt", "x\n")
     git(git_repo, "checkout", "-q", "main")
-    gitops.fast_forward_checkout(git_repo, new)
+    place = gitops.open_repo(git_repo).place
+    gitops.fast_forward_checkout(place, new)
     assert head(git_repo) == new and (git_repo / "x.txt").exists()
     git(git_repo, "checkout", "-q", "-b", "diverged", old)
     other = commit_file(git_repo, "y.txt", "y\n")
     git(git_repo, "checkout", "-q", "main")
     with pytest.raises(gitops.GitError):
-        gitops.fast_forward_checkout(git_repo, other)  # not a fast-forward
+        gitops.fast_forward_checkout(place, other)  # not a fast-forward
     assert head(git_repo) == new
 
 
 def test_has_uncommitted(git_repo: Path) -> None:
-    assert not gitops.has_uncommitted(git_repo)
+    place = gitops.open_repo(git_repo).place
+    assert not gitops.has_uncommitted(place)
     (git_repo / ".gitignore").write_text("ignored.txt\n")
-    assert gitops.has_uncommitted(git_repo)
-    assert not gitops.has_uncommitted(git_repo, untracked=False)
+    assert gitops.has_uncommitted(place)
+    assert not gitops.has_uncommitted(place, untracked_too=False)
     commit_file(git_repo, ".gitignore", "ignored.txt\n")
     (git_repo / "ignored.txt").write_text("x")
-    assert not gitops.has_uncommitted(git_repo)
+    assert not gitops.has_uncommitted(place)
     (git_repo / "README.md").write_text("changed")
-    assert gitops.has_uncommitted(git_repo, untracked=False)
+    assert gitops.has_uncommitted(place, untracked_too=False)
 
 
 def test_commit_leftovers_with_stale_index_lock(git_repo: Path, root: Path) -> None:
     path = gitops.ensure_worktree(git_repo, root, "t1", head(git_repo))
-    assert gitops.commit_leftovers(path, "nothing") is None
+    place = gitops.worktree_place(gitops.open_repo(git_repo), path)
+    assert gitops.commit_leftovers(git_repo, place, "orchestrator/t1", "nothing") is None
     (path / "left.txt").write_text("left behind\n")
     git_dir = Path(git(path, "rev-parse", "--absolute-git-dir"))
     lock = git_dir / "index.lock"
     lock.write_text("")
     old = time.time() - 60
     os.utime(lock, (old, old))
-    sha = gitops.commit_leftovers(path, "t1: leftovers")
+    sha = gitops.commit_leftovers(git_repo, place, "orchestrator/t1", "t1: leftovers")
     assert sha == head(path) == gitops.rev_parse(git_repo, "orchestrator/t1")
     assert not lock.exists()
     assert status(path) == ""
@@ -271,7 +286,9 @@ def test_commit_leftovers_waits_out_a_young_lock(git_repo: Path, root: Path) -> 
     lock = Path(git(path, "rev-parse", "--absolute-git-dir")) / "index.lock"
     lock.write_text("")
     started = time.monotonic()
-    assert gitops.commit_leftovers(path, "m", stale_lock_s=0.3) is not None
+    place = gitops.worktree_place(gitops.open_repo(git_repo), path)
+    leftovers = gitops.commit_leftovers(git_repo, place, "orchestrator/t1", "m", stale_lock_s=0.3)
+    assert leftovers is not None
     assert 0.25 < time.monotonic() - started < 5
 
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from controller.act.merge import MergeOutcome, land_task
-from controller.git import ops as gitops
+from controller import git as gitops
+from controller.act.merge import land_task
 from controller.model import names
+from controller.model.outcomes import MergeOutcome
 from tests.conftest import git
 
 INTEGRATION = "roadmap"

@@ -14,9 +14,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from controller.git import queries as gitobs
-from controller.model.observed import BranchObs, ResourcesObs, WorktreeObs
-from controller.observe import assemble, integration_checkout_of, observe, task_worktrees
+from controller import git as gitobs
+from controller.git import runner as git_runner
+from controller.git.refs import parse_trailer_values
+from controller.git.worktrees import parse_worktrees
+from controller.model.observed import BranchObs, Observed, ResourcesObs, WorktreeObs
+from controller.observe import observe
+from controller.observe.assemble import assemble, integration_checkout_of, task_worktrees
 from controller.observe.procs import is_alive
 from controller.observe.resources import ResourceSampler, ewma
 from controller.observe.runs import (
@@ -152,7 +156,7 @@ def test_parse_worktrees_porcelain() -> None:
         "worktree /w/x\0HEAD bbb\0detached\0locked\0\0"
         "worktree /w/y z\0HEAD ccc\0branch refs/heads/orchestrator/y\0prunable gone\0\0"
     )
-    a, b, c = gitobs.parse_worktrees(text)
+    a, b, c = parse_worktrees(text)
     assert (a.path, a.head, a.branch) == ("/r", "aaa", "main")
     assert b.branch is None and b.locked and not b.prunable
     assert c.path == "/w/y z" and c.prunable and c.branch == "orchestrator/y"
@@ -176,21 +180,22 @@ def test_merged_tasks_first_parent_trailers(world: World) -> None:
 
 def test_parse_trailer_values() -> None:
     text = "t1\x1ft2\0\0  t3 \0Bad Id\0"
-    assert gitobs.parse_trailer_values(text) == frozenset({"t1", "t2", "t3"})
+    assert parse_trailer_values(text) == frozenset({"t1", "t2", "t3"})
 
 
 def test_rev_and_is_dirty(world: World) -> None:
     repo = world.repo
     head = git(repo, "rev-parse", "HEAD")
-    assert gitobs.rev(repo, "refs/heads/main") == head
-    assert gitobs.rev(repo, "refs/tags/main") == world.initial
-    assert gitobs.rev(repo, "nope") is None
-    assert not gitobs.is_dirty(repo)
+    assert gitobs.rev_parse(repo, "refs/heads/main") == head
+    assert gitobs.rev_parse(repo, "refs/tags/main") == world.initial
+    assert gitobs.rev_parse(repo, "nope") is None
+    place = gitobs.open_repo(repo).place
+    assert not gitobs.is_dirty(place)
     (repo / "untracked.txt").write_text("x")
-    assert not gitobs.is_dirty(repo)  # untracked files never block a fast-forward
+    assert not gitobs.is_dirty(place)  # untracked files never block a fast-forward
     (repo / "untracked.txt").unlink()
     (repo / "README.md").write_text("changed\n")
-    assert gitobs.is_dirty(repo)
+    assert gitobs.is_dirty(gitobs.open_repo(repo).place)
 
 
 # --- observe() end to end ----------------------------------------------------------------
@@ -319,26 +324,35 @@ def _scaled_world(tmp_path: Path, n: int) -> tuple[Path, Path, StatePaths, Store
 
 @pytest.mark.timeout(60)
 def test_git_calls_constant_in_number_of_tasks(tmp_path: Path) -> None:
-    counts = {}
+    counts, first = {}, {}
     for n in (2, 40):
         repo, root, state, store = _scaled_world(tmp_path, n)
         with store:
-            before = gitobs.calls
+
+            def one_pass(repo: Path = repo, root: Path = root) -> Observed:
+                return observe(
+                    repo=repo,
+                    integration="main",
+                    worktree_root=root,
+                    state=state,  # noqa: B023 (called within this iteration only)
+                    store=store,  # noqa: B023
+                    sampler=None,
+                    now=0.0,
+                )
+
+            before = git_runner.calls
+            one_pass()
+            first[n] = git_runner.calls - before
+            before = git_runner.calls
             t0 = time.perf_counter()
-            obs = observe(
-                repo=repo,
-                integration="main",
-                worktree_root=root,
-                state=state,
-                store=store,
-                sampler=None,
-                now=0.0,
-            )
+            obs = one_pass()
             elapsed = time.perf_counter() - t0
-            counts[n] = gitobs.calls - before
+            counts[n] = git_runner.calls - before
         assert len(obs.worktrees) == n and len(obs.branches) == n and len(obs.attempts) == n
         print(f"observe with {n} tasks: {counts[n]} git calls, {elapsed * 1000:.1f} ms")
     assert counts[2] == counts[40] == 6
+    # the first pass in a process also resolves the repository and reads its config once
+    assert first[2] == first[40] == 8
 
 
 # --- runs directory ------------------------------------------------------------------------

@@ -20,15 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from controller.act.executor import MergeJob
-from controller.act.merge import MergeOutcome, land_task
+from controller import git as gitops
+from controller.act.merge import MergeJob, land_task
 from controller.core.lifecycle import is_free, task_state
 from controller.core.plan import MERGE, Action
-from controller.git import ops as gitops
+from controller.git.worktrees import ADD_LOCK_REASON
 from controller.loop.controller import Controller
 from controller.model import names
 from controller.model.observed import WorktreeObs
-from controller.observe import leftover_dirs, task_worktrees
+from controller.model.outcomes import MergeOutcome
+from controller.observe import leftover_dirs
+from controller.observe.assemble import task_worktrees
 from controller.specfile.load import load_spec
 from tests.conftest import git
 from tests.e2e import Project, task
@@ -121,7 +123,7 @@ def half_add(repo: Path, root: Path, task_id: str) -> Path:
     """A worktree as `git worktree add` leaves it when killed: git's own lock still on."""
     path = gitops.ensure_worktree(repo, root, task_id, "main")
     admin = Path(git(path, "rev-parse", "--absolute-git-dir"))
-    (admin / "locked").write_text(gitops.ADD_LOCK_REASON)
+    (admin / "locked").write_text(ADD_LOCK_REASON)
     (path / "README.md").unlink()  # its checkout never completed
     return path
 
@@ -196,9 +198,10 @@ def test_a_merge_that_errors_is_an_error_not_a_race(
     def broken(*args: object, **kwargs: object) -> MergeOutcome:
         raise gitops.GitError(["git", "merge-tree"], 128, "fatal: something is broken")
 
-    monkeypatch.setattr("controller.act.executor.land_task", broken)
+    monkeypatch.setattr("controller.act.merge.land_task", broken)
     job = MergeJob(
-        action=Action(MERGE, "t1", "merge", attempt=1),
+        task="t1",
+        attempt=1,
         repo=tmp_path,
         integration="main",
         title="t1",
@@ -221,7 +224,7 @@ def test_watch_survives_a_pass_that_fails_with_a_full_disk(
 ) -> None:
     p = Project(tmp_path, backlog=[task("a", "sleep 0.1")])
     controller = Controller(p.spec_file, load_spec(p.spec_file))
-    real = controller.run_pass
+    real = controller.reconciler.run_pass
     calls = {"n": 0}
 
     def flaky(*, sync_merges: bool):  # type: ignore[no-untyped-def]
@@ -230,7 +233,7 @@ def test_watch_survives_a_pass_that_fails_with_a_full_disk(
             raise sqlite3.OperationalError("database or disk is full")
         return real(sync_merges=sync_merges)
 
-    monkeypatch.setattr(controller, "run_pass", flaky)
+    monkeypatch.setattr(controller.reconciler, "run_pass", flaky)
     with controller:
         assert controller.watch(max_seconds=2.5) == 0
     assert calls["n"] > 2
@@ -243,13 +246,14 @@ def test_a_failing_merge_is_retried_with_backoff_not_at_once(tmp_path: Path) -> 
     with controller:
         future: Future[MergeOutcome] = Future()
         future.set_result(MergeOutcome("error", message="git failed"))
-        controller.merging["a"] = (action, future)
-        controller._collect_merges(block=False)
-        errors, until = controller.merge_holdoff["a"]
+        controller.merges.running["a"] = (action, future)
+        controller.reconciler.record_merges(controller.merges.collect(block=False))
+        errors, until = controller.merges.holdoff["a"]
         assert errors == 1 and until > time.time()
-        controller._carry_out(action, observed(), sync_merges=False)
-        assert "a" not in controller.merging  # held off: not submitted again yet
-        assert controller._next_wake(run(make_spec([])), time.time()) <= until - time.time() + 0.1
+        controller.reconciler.carry_out(action, observed(), sync_merges=False)
+        assert "a" not in controller.merges.running  # held off: not submitted again yet
+        wake = controller.loop.next_wake(run(make_spec([])), time.time())
+        assert wake <= until - time.time() + 0.1
 
 
 # --- an alias bomb fed to the loader (bad-input scenario; the guard is in spec_load) -----------
@@ -290,8 +294,6 @@ def test_a_registration_left_half_written_by_a_kill_is_repaired(
 ) -> None:
     """SIGKILL inside `git worktree add` can leave `commondir` empty; `git worktree list`
     then fails on every pass, forever (found by the SIGKILL end-to-end test)."""
-    from controller.git import ops as gitops
-
     wt = tmp_path / "wt" / "t3"
     subprocess.run(
         ["git", "-C", str(git_repo), "worktree", "add", "-q", "-b", "orchestrator/t3", str(wt)],

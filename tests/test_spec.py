@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from controller.model.fields import PLACEHOLDERS, placeholders_in
 from controller.model.problems import SpecError
-from controller.model.spec import PLACEHOLDERS, Spec, placeholders_in
+from controller.model.spec import Spec
 from controller.specfile.load import load_spec, read_spec_text
 from tests.conftest import GIT_ENV, git, init_repo
 

@@ -25,9 +25,9 @@ from typer.testing import CliRunner
 
 from controller.cli.app import app
 from controller.core.plan import plan
-from controller.loop.controller import spec_generation as loop_generation
 from controller.model.observed import AttemptObs, Observed, ResourcesObs
 from controller.model.spec import Spec
+from controller.model.spec import spec_generation as loop_generation
 from controller.state.lock import ControllerLock
 from controller.views.measure import with_recorded_times
 from controller.views.snapshot import ControllerInfo, Snapshot, spec_generation

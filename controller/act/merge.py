@@ -9,35 +9,16 @@ leaves every ref and every checkout exactly as it was, and the caller can simply
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shlex
-import signal
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
 
-from controller.git import ops as gitops
+from controller import git
+from controller.act.verify import run_verify
 from controller.model import names
 from controller.model.globs import path_matches
+from controller.model.outcomes import MergeOutcome
 
 ATTEMPT_TRAILER = "Orchestrator-Attempt"
-VERIFY_KILL_GRACE_S = 5.0
-
-# "error": git itself failed (not a race); the caller waits a little before trying again
-OutcomeKind = Literal[
-    "merged", "conflict", "verify_failed", "rejected", "raced", "blocked", "error"
-]
-
-
-@dataclass(frozen=True)
-class MergeOutcome:
-    kind: OutcomeKind
-    sha: str | None = None  # the merge commit (merged)
-    conflicts: tuple[str, ...] = ()  # conflicting files (conflict)
-    offending: tuple[str, ...] = ()  # files outside the write scope (rejected)
-    message: str = ""
 
 
 def merge_message(task: str, title: str, attempt: int) -> str:
@@ -52,69 +33,20 @@ def out_of_scope(changed: list[str], scope: list[str]) -> tuple[str, ...]:
     return tuple(path for path in changed if not path_matches(path, scope))
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate the verify command's process group (it leads its own session)."""
-    for sig, wait_s in ((signal.SIGTERM, VERIFY_KILL_GRACE_S), (signal.SIGKILL, 1.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _run_logged(argv: list[str], cwd: Path, log: BinaryIO, timeout_s: float) -> int | None:
-    """Run `argv` with output to `log`; its exit code, or None on timeout."""
-    proc = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        code = proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        return None
-    with contextlib.suppress(ProcessLookupError):  # leftovers must not outlive the command
-        os.killpg(proc.pid, signal.SIGKILL)
-    return code
-
-
-def run_verify(verify: list[str], cwd: Path, log_path: Path, timeout_s: float) -> str | None:
-    """Run the verify gate in `cwd`; None when it passed, else why it failed."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        log.write(f"$ {shlex.join(verify)}\n".encode())
-        log.flush()
-        try:
-            code = _run_logged(verify, cwd, log, timeout_s)
-        except OSError as exc:
-            log.write(f"orchestrator: cannot run verify command: {exc}\n".encode())
-            return f"verify command could not start ({exc}); log: {log_path}"
-    if code is None:
-        return f"verify timed out after {timeout_s:g}s; log: {log_path}"
-    if code != 0:
-        return f"verify exited with code {code}; log: {log_path}"
-    return None
-
-
-def _publish(repo: Path, integration: str, new: str, old: str) -> MergeOutcome:
+def _publish(repo: git.Repo, integration: str, new: str, old: str) -> MergeOutcome:
     """Move the integration branch from `old` to `new`, or say why not."""
-    checkout = gitops.worktree_for_branch(repo, integration)
+    checkout = git.worktree_for_branch(repo, integration)
     if checkout is None:
-        if gitops.cas_update_ref(
-            repo, f"refs/heads/{integration}", new, old, reason=f"land {new[:12]}"
-        ):
+        ref = f"refs/heads/{integration}"
+        if git.cas_update_ref(repo, ref, new, old, reason=f"land {new[:12]}"):
             return MergeOutcome("merged", sha=new)
         return MergeOutcome("raced", message=f"{integration} moved while merging; will retry")
+    try:
+        place = git.worktree_place(repo, checkout, allow_main=True)
+    except git.WorktreeRedirected as exc:
+        return MergeOutcome("blocked", message=f"{integration} checkout not trusted: {exc}")
     # Untracked files do not block: `merge --ff-only` refuses to overwrite them by itself.
-    if gitops.has_uncommitted(checkout, untracked=False):
+    if git.is_dirty(place):
         return MergeOutcome(
             "blocked",
             message=(
@@ -122,12 +54,12 @@ def _publish(repo: Path, integration: str, new: str, old: str) -> MergeOutcome:
                 "commit or stash them so it can be fast-forwarded (nothing was moved)"
             ),
         )
-    if gitops.rev_parse(checkout, "HEAD") != old:
+    if git.rev_parse(repo, f"refs/heads/{integration}") != old:
         return MergeOutcome("raced", message=f"{integration} moved in {checkout}; will retry")
     try:
-        gitops.fast_forward_checkout(checkout, new)
-    except gitops.GitError as exc:
-        if gitops.rev_parse(checkout, "HEAD") != old:
+        git.fast_forward_checkout(place, new)
+    except git.GitError as exc:
+        if git.rev_parse(repo, f"refs/heads/{integration}") != old:
             return MergeOutcome("raced", message=f"{integration} moved in {checkout}; will retry")
         return MergeOutcome(
             "blocked",
@@ -136,18 +68,40 @@ def _publish(repo: Path, integration: str, new: str, old: str) -> MergeOutcome:
     return MergeOutcome("merged", sha=new)
 
 
-def _commit_leftovers(repo: Path, task: str, attempt: int, worktree: Path | None) -> None:
-    """Commit what the agent left uncommitted -- only if the worktree is on the task branch."""
+def _commit_leftovers(repo: git.Repo, task: str, attempt: int, worktree: Path | None) -> None:
+    """Commit what the agent left uncommitted -- only if the worktree is on the task branch.
+
+    Raises WorktreeRedirected when the worktree's pointers were edited: its work is then
+    not trusted into a merge (the caller rejects the attempt; prune archives the work).
+    """
     if worktree is None or not worktree.exists():
         return
-    on_branch = gitops.worktree_for_branch(repo, names.branch_for(task))
+    branch = names.branch_for(task)
+    on_branch = git.worktree_for_branch(repo, branch)
     if on_branch is None or on_branch.resolve() != worktree.resolve():
         return
-    gitops.commit_leftovers(worktree, f"{task}: uncommitted work left by attempt {attempt}")
+    place = git.worktree_place(repo, worktree)
+    message = f"{task}: uncommitted work left by attempt {attempt}"
+    git.commit_leftovers(repo, place, branch, message)
+
+
+def _scope_problem(
+    repo: git.Repo, task: str, old: str, tree: str, scope: list[str]
+) -> MergeOutcome | None:
+    """Rejected when what the merge would land (old tip -> merged tree) leaves the scope."""
+    changed = [c.path for c in git.landed_changes(repo, old, tree)]
+    offending = out_of_scope(changed, scope)
+    if not offending:
+        return None
+    return MergeOutcome(
+        "rejected",
+        offending=offending,
+        message=f"{len(offending)} changed file(s) outside the write scope of {task}",
+    )
 
 
 def land_task(
-    repo: Path,
+    repo_path: Path,
     *,
     integration: str,
     task: str,
@@ -166,41 +120,71 @@ def land_task(
     nothing -- except when both are the same commit: git drops the duplicate parent, so the
     commit then has one parent and exists only to carry the trailers.
     """
+    repo = git.open_repo(repo_path)
     branch = names.branch_for(task)
-    _commit_leftovers(repo, task, attempt, worktree)
-    branch_sha = gitops.rev_parse(repo, f"refs/heads/{branch}")
+    try:
+        _commit_leftovers(repo, task, attempt, worktree)
+    except git.WorktreeRedirected as exc:
+        return MergeOutcome("rejected", message=f"worktree tampered with: {exc}")
+    branch_sha = git.rev_parse(repo, f"refs/heads/{branch}")
     if branch_sha is None:
         return MergeOutcome("rejected", message=f"branch {branch} does not exist")
-    old = gitops.rev_parse(repo, f"refs/heads/{integration}")
+    old = git.rev_parse(repo, f"refs/heads/{integration}")
     if old is None:
         return MergeOutcome("blocked", message=f"integration branch {integration} does not exist")
-
-    if gitops.merge_base(repo, old, branch_sha) is None:
+    if git.merge_base(repo, old, branch_sha) is None:
         # e.g. its branch was deleted by hand and the agent's next commit started a new root
         return MergeOutcome(
             "rejected",
             message=f"{branch} shares no history with {integration}; not merged (branch kept)",
         )
-    offending = out_of_scope(gitops.changed_files(repo, old, branch_sha), scope)
-    if offending:
-        return MergeOutcome(
-            "rejected",
-            offending=offending,
-            message=f"{len(offending)} changed file(s) outside the write scope of {task}",
-        )
-    merged = gitops.merge_tree(repo, old, branch_sha)
+    merged = git.merge_tree(repo, old, branch_sha)
     if merged.tree is None:
         return MergeOutcome(
-            "conflict",
-            conflicts=merged.conflicts,
-            message=f"{branch} conflicts with {integration}",
+            "conflict", conflicts=merged.conflicts, message=f"{branch} conflicts with {integration}"
         )
-    new = gitops.commit_tree(
-        repo, merged.tree, [old, branch_sha], merge_message(task, title, attempt)
-    )
+    rejected = _scope_problem(repo, task, old, merged.tree, scope)
+    if rejected is not None:
+        return rejected
+    new = git.commit_tree(repo, merged.tree, [old, branch_sha], merge_message(task, title, attempt))
     if verify:
-        with gitops.scratch_worktree(repo, scratch_root, new) as scratch:
+        with git.scratch_worktree(repo, scratch_root, new) as scratch:
             failure = run_verify(verify, scratch, verify_log, verify_timeout_s)
         if failure:
             return MergeOutcome("verify_failed", sha=None, message=failure)
     return _publish(repo, integration, new, old)
+
+
+@dataclass(frozen=True)
+class MergeJob:
+    """Everything a merge needs, so it can run on a worker thread without the store."""
+
+    task: str
+    attempt: int
+    repo: Path
+    integration: str
+    title: str
+    worktree: Path | None
+    scope: list[str]
+    verify: list[str] | None
+    verify_timeout_s: float
+    verify_log: Path
+    scratch_root: Path
+
+    def run(self) -> MergeOutcome:
+        try:
+            return land_task(
+                self.repo,
+                integration=self.integration,
+                task=self.task,
+                title=self.title,
+                attempt=self.attempt,
+                worktree=self.worktree,
+                scope=self.scope,
+                verify=self.verify,
+                verify_timeout_s=self.verify_timeout_s,
+                verify_log=self.verify_log,
+                scratch_root=self.scratch_root,
+            )
+        except (git.GitError, git.WorktreeError, OSError) as exc:
+            return MergeOutcome("error", message=f"merge failed, will retry: {exc}")

@@ -117,6 +117,7 @@ def diff(
     Exit 0 when there is nothing to do, 2 when changes are pending, 1 on error.
     """
     from controller.core.plan import plan
+    from controller.observe.clock import local_timezone
     from controller.observe.resources import ResourceSampler
     from controller.observe.world import observe_spec, open_store
 
@@ -127,7 +128,7 @@ def diff(
     finally:
         if store is not None:
             store.close()
-    result = plan(spec, observed, time.time())
+    result = plan(spec, observed, time.time(), tz=local_timezone())
     if output is Output.json:
         out.print(to_json(result.as_dict()))
     else:
@@ -209,7 +210,8 @@ def stop(
     refs/orchestrator/archive/<task>/<n>. Without a running controller, --force stops the
     agents directly.
     """
-    from controller.loop.controller import Controller, write_stop_request
+    from controller.loop.controller import Controller
+    from controller.loop.stop import write_stop_request
     from controller.state.lock import is_locked, read_holder
     from controller.state.paths import StatePaths
 

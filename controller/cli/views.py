@@ -45,7 +45,7 @@ class EventsOutput(StrEnum):
 
 
 def _read_errors() -> tuple[type[BaseException], ...]:
-    from controller.git.queries import GitError
+    from controller.git import GitError
     from controller.state.store import StoreError
 
     return (GitError, StoreError, sqlite3.Error)

@@ -16,6 +16,7 @@ Decision order per pass, deterministic (backlog order is priority):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from controller.core.lifecycle import TaskState, failure_reason, is_free, retry_at, task_state
@@ -85,8 +86,8 @@ class Plan:
 class _Planner:
     """One planning pass; a class only to share the pass's bookkeeping between steps."""
 
-    def __init__(self, spec: Spec, observed: Observed, now: float):
-        self.spec, self.obs, self.now = spec, observed, now
+    def __init__(self, spec: Spec, observed: Observed, now: float, tz: tzinfo):
+        self.spec, self.obs, self.now, self.tz = spec, observed, now, tz
         self.actions: list[Action] = []
         self.waits: list[Wait] = []
         self.phases: dict[str, str] = {}
@@ -235,7 +236,7 @@ class _Planner:
                 self.wait(
                     task.id,
                     "retrying",
-                    f"backoff until {_clock(due)} ({format_duration(due - self.now)}) "
+                    f"backoff until {clock_time(due, self.tz)} ({format_duration(due - self.now)}) "
                     f"after attempt {st.last.number}: {st.reason}",
                     until=due,
                 )
@@ -311,10 +312,9 @@ class _Planner:
                 self.act(Action(PRUNE, task_id, reason), "orphan")
 
 
-def _clock(ts: float) -> str:
-    import time
-
-    return time.strftime("%H:%M:%S", time.localtime(ts))
+def clock_time(ts: float, tz: tzinfo) -> str:
+    """`HH:MM:SS` of the moment `ts` in time zone `tz`."""
+    return datetime.fromtimestamp(ts, tz).strftime("%H:%M:%S")
 
 
 def _dep_phase(st: TaskState | None) -> str:
@@ -330,6 +330,9 @@ def _dep_phase(st: TaskState | None) -> str:
     }.get(st.stage, "not merged")
 
 
-def plan(spec: Spec, observed: Observed, now: float) -> Plan:
-    """What one reconcile pass would do, given the desired and observed state at `now`."""
-    return _Planner(spec, observed, now).run()
+def plan(spec: Spec, observed: Observed, now: float, *, tz: tzinfo = UTC) -> Plan:
+    """What one reconcile pass would do, given the desired and observed state at `now`.
+
+    `tz` is the time zone the reasons show clock times in (the shell passes the local one).
+    """
+    return _Planner(spec, observed, now, tz).run()

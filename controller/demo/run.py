@@ -9,7 +9,6 @@ and ends with the measured speedup against running the same work sequentially.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,10 +17,11 @@ from pathlib import Path
 
 from controller.core.metrics import Parallelism, parallelism
 from controller.core.plan import Plan
+from controller.git.command import run_in
 from controller.loop.controller import Controller
 from controller.model.observed import Observed
 from controller.specfile.load import load_spec
-from controller.store import Store
+from controller.state.store import Store
 
 TERMINAL = {"merged", "failed", "rejected"}
 CONFLICT_TASK = "pm-changelog"
@@ -73,7 +73,7 @@ TASKS = [
 
 
 def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    run_in(repo, *args)
 
 
 def make_repo(root: Path) -> Path:

@@ -1,1 +1,108 @@
-"""The one git layer: every git process the controller starts is started here."""
+"""The one git layer: every git process the controller starts is started here.
+
+- `runner`: the process (argv with pinned settings, scrubbed environment, timeout, errors);
+- `config_guard`: overrides for programs a repository's own config could make git run;
+- `command`: one git command at a `Place` (`run`, `out`);
+- `places`: the user's repository and task worktrees, checked before they are trusted;
+- `refs`: commits by name, task branches, merged tasks, compare-and-swap, archive refs;
+- `snapshots`: saving an agent's uncommitted work, committing what it left;
+- `worktrees`: creating, resetting, removing task worktrees;
+- `scratch`: throw-away worktrees for verify runs;
+- `merging`: in-memory merges, what a merge lands, fast-forwarding a checkout.
+
+The names below are the layer's public API; callers import them from `controller.git`.
+"""
+
+from controller.git.command import Result, out, run
+from controller.git.merging import (
+    Change,
+    MergeTreeResult,
+    blob_texts,
+    fast_forward_checkout,
+    is_dirty,
+    landed_changes,
+    merge_tree,
+)
+from controller.git.places import (
+    Repo,
+    WorktreeError,
+    WorktreeRedirected,
+    open_repo,
+    redirection,
+    registered_place,
+    worktree_place,
+)
+from controller.git.refs import (
+    TASK_REFS,
+    archive_branch_tip,
+    cas_update_ref,
+    create_archive_ref,
+    is_ancestor,
+    merge_base,
+    merged_tasks,
+    rev_parse,
+    task_branches,
+)
+from controller.git.runner import GitError, Place
+from controller.git.scratch import clear_scratch, scratch_worktree
+from controller.git.snapshots import (
+    ORCHESTRATOR_IDENTITY,
+    commit_leftovers,
+    commit_tree,
+    has_uncommitted,
+    snapshot,
+)
+from controller.git.worktrees import (
+    ensure_worktree,
+    list_worktrees,
+    remove_worktree,
+    repair_worktree_registrations,
+    reset_task_branch,
+    task_place,
+    worktree_for_branch,
+)
+
+__all__ = [
+    "ORCHESTRATOR_IDENTITY",
+    "TASK_REFS",
+    "Change",
+    "GitError",
+    "MergeTreeResult",
+    "Place",
+    "Repo",
+    "Result",
+    "WorktreeError",
+    "WorktreeRedirected",
+    "archive_branch_tip",
+    "blob_texts",
+    "cas_update_ref",
+    "clear_scratch",
+    "commit_leftovers",
+    "commit_tree",
+    "create_archive_ref",
+    "ensure_worktree",
+    "fast_forward_checkout",
+    "has_uncommitted",
+    "is_ancestor",
+    "is_dirty",
+    "landed_changes",
+    "list_worktrees",
+    "merge_base",
+    "merge_tree",
+    "merged_tasks",
+    "open_repo",
+    "out",
+    "redirection",
+    "registered_place",
+    "remove_worktree",
+    "repair_worktree_registrations",
+    "reset_task_branch",
+    "rev_parse",
+    "run",
+    "scratch_worktree",
+    "snapshot",
+    "task_branches",
+    "task_place",
+    "worktree_for_branch",
+    "worktree_place",
+]

@@ -57,6 +57,12 @@ class WorktreeObs:
     bare: bool = False  # the bare repository itself (no checkout)
     locked: bool = False  # `git worktree lock`ed: `worktree remove` needs --force twice
     prunable: bool = False  # its directory is gone; `git worktree prune` would drop it
+    lock_reason: str | None = None  # "initializing": `git worktree add` was killed mid-way
+
+    @property
+    def half_added(self) -> bool:
+        """`git worktree add` was killed before it finished: git's own lock is still on."""
+        return self.locked and self.lock_reason == "initializing"
 
 
 @dataclass(frozen=True)

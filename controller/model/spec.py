@@ -1,175 +1,38 @@
 """Desired state: the pydantic models of `specs/orchestrator.yaml`.
 
-The models are the single definition of the spec format: field types, defaults and the
-checks a single field can make on its own. Loading YAML with located errors lives in
-`spec_load`, checks across fields (dependencies, scopes, cycles) in `spec_checks`, so each
-of the three has one reason to change. The JSON Schema in `specs/schema.json` is exported
-from these models (`python -m controller.specfile.schema`).
+The models are the single definition of the spec format: field types (`fields`), defaults
+and the checks a single field can make on its own. Loading YAML with located errors lives in
+`controller.specfile.load`, checks across fields (dependencies, scopes, cycles) in
+`controller.specfile.checks`, so each has one reason to change. The JSON Schema in
+`specs/schema.json` is exported from these models (`python -m controller.specfile.schema`).
+Nothing here touches the disk: the loader resolves where things are (`Locations`).
 """
 
 from __future__ import annotations
 
-import re
-import string
+import hashlib
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
+from pydantic import Field, PrivateAttr, field_validator, model_validator
+
+from controller.model.fields import (
+    AgentName,
+    CommandArg,
+    Duration,
+    EnvName,
+    Glob,
+    PositiveDuration,
+    SpecModel,
+    TaskId,
+    check_argv,
+    ref_name_problem,
 )
-from pydantic.alias_generators import to_camel
-
-from controller.model.durations import DURATION_PATTERN, parse_duration
-from controller.model.globs import pattern_problem
-from controller.model.names import TASK_ID_PATTERN, task_id_problem
 
 
-def _duration_json(*, positive: bool) -> dict[str, object]:
-    bound = {"exclusiveMinimum": 0} if positive else {"minimum": 0}
-    return {
-        "anyOf": [
-            {"type": "string", "pattern": DURATION_PATTERN},
-            {"type": "number", **bound},
-        ],
-        "description": "a duration: seconds, or a string like 30s, 5m, 2h"
-        + (" (more than zero)" if positive else ""),
-    }
-
-
-Duration = Annotated[
-    float, BeforeValidator(parse_duration), WithJsonSchema(_duration_json(positive=False))
-]
-# timeouts and intervals: zero would mean "kill at once" or "spin", so it is refused
-PositiveDuration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    Field(gt=0),
-    WithJsonSchema(_duration_json(positive=True)),
-]
-
-PLACEHOLDERS = ("task", "title", "prompt", "worktree", "branch", "attempt")
-API_VERSION = "orchestrator/v1"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=False,  # the file format is camelCase only, as the JSON Schema says
-        strict=True,  # no silent coercion: `maxParallel: true` or `id: 43` are mistakes
-        frozen=True,
-    )
-
-
-# Element-level checks sit on the element types (not on the list or mapping), so that a
-# problem is reported at the offending element, e.g. `agents.dev.owns[1]`, not at the list.
-
-
-def _glob(pattern: str) -> str:
-    problem = pattern_problem(pattern)
-    if problem:
-        raise ValueError(problem)
-    return pattern
-
-
-Glob = Annotated[str, AfterValidator(_glob)]
-
-
-def placeholders_in(arg: str) -> list[str]:
-    """Placeholder names in one argv element; raises ValueError for malformed braces."""
-    names = []
-    try:
-        parsed = list(string.Formatter().parse(arg))
-    except ValueError as exc:
-        raise ValueError(
-            f"malformed placeholder in {arg!r}: {exc} (write {{{{ and }}}} for literal braces)"
-        ) from None
-    for _, field_name, format_spec, conversion in parsed:
-        if field_name is None:
-            continue
-        if format_spec or conversion:
-            raise ValueError(f"placeholder {{{field_name}}} must not have a format or conversion")
-        names.append(field_name)
-    return names
-
-
-def _command_arg(arg: str) -> str:
-    for name in placeholders_in(arg):
-        if name not in PLACEHOLDERS:
-            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-            raise ValueError(f"unknown placeholder {{{name}}} (known: {known})")
-    return arg
-
-
-CommandArg = Annotated[str, AfterValidator(_command_arg)]
-
-
-def _env_name(name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise ValueError(f"invalid environment variable name {name!r}")
-    return name
-
-
-EnvName = Annotated[
-    str,
-    AfterValidator(_env_name),
-    WithJsonSchema({"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"}),
-]
-AGENT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
-
-
-def _agent_name(name: str) -> str:
-    if not re.fullmatch(AGENT_NAME_PATTERN, name):
-        raise ValueError(f"invalid agent name {name!r}: letters, digits, '_' and '-'")
-    return name
-
-
-AgentName = Annotated[
-    str,
-    AfterValidator(_agent_name),
-    WithJsonSchema({"type": "string", "pattern": AGENT_NAME_PATTERN}),
-]
-
-
-def _task_id(value: str) -> str:
-    problem = task_id_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-TaskId = Annotated[
-    str,
-    AfterValidator(_task_id),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": TASK_ID_PATTERN,
-            "description": "lower-case letters, digits, '.', '_', '-'; names the branch "
-            "orchestrator/<id> and the worktree",
-        }
-    ),
-]
-
-
-def _check_argv(argv: object, what: str, example: str) -> object:
-    if isinstance(argv, str):
-        raise ValueError(
-            f"{what} must be a list of argv elements, e.g. {example}, "
-            "not a shell string (nothing is ever run through a shell)"
-        )
-    return argv
-
-
-class Threshold(_Model):
+class Threshold(SpecModel):
     """Above `below` percent (or always, for the last entry without `below`), allow `parallel`."""
 
     below: Annotated[float, Field(gt=0, le=100)] | None = None
@@ -191,7 +54,7 @@ def _check_thresholds(rules: list[Threshold]) -> list[Threshold]:
     return rules
 
 
-class Resources(_Model):
+class Resources(SpecModel):
     cpu: list[Threshold] = Field(
         default_factory=lambda: [
             Threshold(below=50, parallel=4),
@@ -214,7 +77,7 @@ class Resources(_Model):
         return _check_thresholds(rules)
 
 
-class Backoff(_Model):
+class Backoff(SpecModel):
     initial: Duration = 10.0
     max: Duration = 300.0
 
@@ -225,14 +88,14 @@ class Backoff(_Model):
         return self
 
 
-class AgentResources(_Model):
+class AgentResources(SpecModel):
     """What one agent needs on a cluster node (the Ray runner's entrypoint resources)."""
 
     cpus: Annotated[float, Field(gt=0, le=1024)] | None = None
     memory_mb: Annotated[int | None, Field(gt=0, alias="memoryMB")] = None
 
 
-class Agent(_Model):
+class Agent(SpecModel):
     command: Annotated[list[CommandArg], Field(min_length=1)]
     owns: list[Glob] = Field(default_factory=list)
     env: dict[EnvName, str] = Field(default_factory=dict)
@@ -243,7 +106,7 @@ class Agent(_Model):
     @field_validator("command", mode="before")
     @classmethod
     def _not_a_shell_string(cls, v: object) -> object:
-        return _check_argv(v, "command", '[claude, -p, "{prompt}"]')
+        return check_argv(v, "command", '[claude, -p, "{prompt}"]')
 
     @field_validator("command")
     @classmethod
@@ -253,7 +116,7 @@ class Agent(_Model):
         return argv
 
 
-class Task(_Model):
+class Task(SpecModel):
     id: TaskId
     agent: str
     title: str | None = None
@@ -270,20 +133,20 @@ class Task(_Model):
         return self.title or self.id
 
 
-class RoadmapSource(_Model):
+class RoadmapSource(SpecModel):
     """`backlogFrom`: planned items of a markdown ROADMAP become backlog tasks."""
 
     roadmap: str
     agent: str
 
 
-class LocalRunnerSpec(_Model):
+class LocalRunnerSpec(SpecModel):
     """Agents run as detached processes on this machine (the default)."""
 
     kind: Literal["local"] = "local"
 
 
-class RayRunnerSpec(_Model):
+class RayRunnerSpec(SpecModel):
     """Agents run as Ray jobs on a cluster; the controller stays the one authority.
 
     `address` is the Ray dashboard (Jobs API) URL; `remote` a git URL that both this
@@ -300,17 +163,7 @@ class RayRunnerSpec(_Model):
 Runner = Annotated[LocalRunnerSpec | RayRunnerSpec, Field(discriminator="kind")]
 
 
-_REF_BAD = re.compile(r"(^[./]|/\.|\.\.|[\x00-\x20\x7f~^:?*\[\\]|@\{|\.lock$|\.lock/|/$|//|\.$)")
-
-
-def ref_name_problem(name: str) -> str | None:
-    """Why `name` is not a valid branch name (git check-ref-format rules), or None."""
-    if not name or name == "@" or _REF_BAD.search(name):
-        return f"{name!r} is not a valid git branch name"
-    return None
-
-
-class Spec(_Model):
+class Spec(SpecModel):
     """The whole desired state. Paths are resolved by the loader (see `spec_load`)."""
 
     api_version: Literal["orchestrator/v1"]
@@ -335,8 +188,7 @@ class Spec(_Model):
     runner: Runner = Field(default_factory=lambda: LocalRunnerSpec())
 
     # filled in by the loader: where things are on disk, and roadmap items already complete
-    _source: Path = PrivateAttr(default=Path("specs/orchestrator.yaml"))
-    _base_dir: Path = PrivateAttr(default=Path("."))
+    _locations: Locations | None = PrivateAttr(default=None)
     _completed: frozenset[str] = PrivateAttr(default=frozenset())
     _origins: dict[int, tuple[str, int]] = PrivateAttr(default_factory=dict)
     _warnings: list[Any] = PrivateAttr(default_factory=list)  # spec_load.Problem
@@ -356,12 +208,23 @@ class Spec(_Model):
     @field_validator("verify", mode="before")
     @classmethod
     def _verify_argv(cls, v: object) -> object:
-        return _check_argv(v, "verify", "[python, -m, pytest, -q]")
+        return check_argv(v, "verify", "[python, -m, pytest, -q]")
 
     # --- resolved locations -------------------------------------------------------------
     @property
+    def locations(self) -> Locations:
+        """Where things are on disk, as the loader resolved them (unresolved defaults for a
+        spec built in memory, relative to the current directory)."""
+        return self._locations or default_locations(self, Path("specs/orchestrator.yaml"))
+
+    def with_locations(self, locations: Locations) -> Spec:
+        """This spec, placed at `locations` (used by the loader and by tests)."""
+        self._locations = locations
+        return self
+
+    @property
     def source(self) -> Path:
-        return self._source
+        return self.locations.source
 
     @property
     def warnings(self) -> list[Any]:
@@ -375,20 +238,15 @@ class Spec(_Model):
 
     @property
     def repo_path(self) -> Path:
-        return (self._base_dir / self.repo).resolve()
+        return self.locations.repo
 
     @property
     def state_path(self) -> Path:
-        if self.state_dir:
-            return (self._base_dir / self.state_dir).resolve()
-        base = self._base_dir.resolve()
-        return (base.parent if base.name == "specs" else base) / "state"
+        return self.locations.state
 
     @property
     def worktree_root_path(self) -> Path:
-        if self.worktree_root:
-            return (self._base_dir / self.worktree_root).resolve()
-        return self.state_path / "worktrees"
+        return self.locations.worktree_root
 
     def scope_of(self, task: Task) -> tuple[str, ...]:
         """A task's write scope: its `paths`, else its agent's `owns`."""
@@ -403,3 +261,39 @@ class Spec(_Model):
 
     def max_attempts(self, task: Task) -> int:
         return 1 + (task.retries if task.retries is not None else self.retries)
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Where a spec's things are on disk: resolved by the loader, so that nothing that
+    reads a `Spec` (the planner included) touches the disk to find them."""
+
+    source: Path  # the spec file
+    base_dir: Path  # its folder: relative paths in the spec start here
+    repo: Path
+    state: Path
+    worktree_root: Path
+
+
+def _join(base: Path, path: str) -> Path:
+    return Path(os.path.normpath(base / os.path.expanduser(path)))
+
+
+def default_locations(spec: Spec, source: Path, base: Path | None = None) -> Locations:
+    """The locations `spec` names, relative to `base` (default: `source`'s folder), by
+    string rules only (`~` expanded, `..` folded); the loader resolves them further."""
+    base = source.parent if base is None else base
+    state = (
+        _join(base, spec.state_dir)
+        if spec.state_dir
+        else (base.parent if base.name == "specs" else base) / "state"
+    )
+    root = _join(base, spec.worktree_root) if spec.worktree_root else state / "worktrees"
+    return Locations(source, base, _join(base, spec.repo), state, root)
+
+
+def spec_generation(spec: Spec) -> str:
+    """A short fingerprint of the desired state a controller acts on (stored as
+    `spec_generation`, so `status` can tell whether the controller runs the file's spec)."""
+    digest = hashlib.sha256(spec.model_dump_json(by_alias=True).encode()).hexdigest()
+    return digest[:12]

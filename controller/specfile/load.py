@@ -9,15 +9,16 @@ whether the repository exists.
 
 from __future__ import annotations
 
-import subprocess
+import os
 from pathlib import Path
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from controller import git
 from controller.model.problems import Problem, SpecError
-from controller.model.spec import Spec
+from controller.model.spec import Locations, Spec, default_locations
 from controller.specfile.checks import semantic_problems
 from controller.specfile.errors import validation_problems
 from controller.specfile.sources import with_roadmap
@@ -29,29 +30,18 @@ def _repo_problems(spec: Spec, locator: Locator, source: str) -> list[Problem]:
     if not repo.is_dir():
         line, col = locator.locate(("repo",))
         return [Problem(source, line, col, "repo", f"repository {repo} does not exist")]
-    top = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--show-toplevel"], capture_output=True, text=True
-    )
-    if top.returncode != 0:
+    try:
+        pinned = git.open_repo(repo)
+    except git.GitError:
         line, col = locator.locate(("repo",))
         return [Problem(source, line, col, "repo", f"{repo} is not a git repository")]
     branch = spec.integration_branch
-    ok = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}"],
-        capture_output=True,
-    )
-    if ok.returncode != 0:
+    if git.rev_parse(pinned, f"refs/heads/{branch}") is None:
         line, col = locator.locate(("integrationBranch",))
-        return [
-            Problem(
-                source,
-                line,
-                col,
-                "integrationBranch",
-                f"branch '{branch}' does not exist in {repo} "
-                f"(create it: git -C {repo} branch {branch})",
-            )
-        ]
+        message = (
+            f"branch '{branch}' does not exist in {repo} (create it: git -C {repo} branch {branch})"
+        )
+        return [Problem(source, line, col, "integrationBranch", message)]
     return []
 
 
@@ -63,6 +53,19 @@ def _runner_problems(spec: Spec, locator: Locator, source: str) -> list[Problem]
         message = "the ray runner needs Ray on this machine: pip install 'orchestrator[ray]'"
         return [Problem(source, line, col, "runner.kind", message)]
     return []
+
+
+def resolve_locations(spec: Spec, source: Path, base_dir: Path) -> Locations:
+    """Where the spec's paths point, resolved on disk once (symlinks followed)."""
+    loc = default_locations(spec, source, base_dir)
+    real = os.path.realpath
+    return Locations(
+        source=loc.source,
+        base_dir=Path(real(loc.base_dir)),
+        repo=Path(real(loc.repo)),
+        state=Path(real(loc.state)),
+        worktree_root=Path(real(loc.worktree_root)),
+    )
 
 
 def read_spec_text(
@@ -84,8 +87,7 @@ def read_spec_text(
 
 
 def _validated(spec: Spec, source: str, base_dir: Path, locator: Locator) -> tuple[Spec, Locator]:
-    spec._source = Path(source)
-    spec._base_dir = base_dir
+    spec._locations = resolve_locations(spec, Path(source), base_dir)
     if spec.backlog_from is not None:
         spec = with_roadmap(spec)
     problems = semantic_problems(spec, locator, source)

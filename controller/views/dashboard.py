@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from controller.git.queries import GitError
+from controller.git import GitError
 from controller.model.durations import format_duration
 from controller.model.problems import SpecError
 from controller.model.spec import Spec, Threshold

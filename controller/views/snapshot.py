@@ -17,7 +17,6 @@ Two things the controller knows only in memory are inferred from the world inste
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass, replace
@@ -29,7 +28,8 @@ import psutil
 from controller.core.lifecycle import classify_attempt
 from controller.core.plan import Plan, plan
 from controller.model.observed import AttemptObs, Observed, ResourcesObs
-from controller.model.spec import Spec
+from controller.model.spec import Spec, spec_generation
+from controller.observe.clock import local_timezone
 from controller.observe.resources import ResourceSampler, disk_free
 from controller.observe.runs import read_progress
 from controller.observe.world import observe_spec, open_store
@@ -39,14 +39,6 @@ from controller.state.store import AttemptRow, EventRow, Store
 from controller.views.measure import with_recorded_times
 
 MIN_CPU_WINDOW_S = 0.05
-
-
-def spec_generation(spec: Spec) -> str:
-    """The fingerprint the controller stores as `spec_generation` (same formula as
-    `controller.loop.controller.spec_generation`; a test keeps the two equal). Kept here so read-only
-    commands do not import the loop and its runners."""
-    digest = hashlib.sha256(spec.model_dump_json(by_alias=True).encode()).hexdigest()
-    return digest[:12]
 
 
 @dataclass(frozen=True)
@@ -200,7 +192,7 @@ def take(
         observed = replace(observed, resources=one_shot.sample())
     if info.running:
         observed = replace(observed, merging=merges_in_progress(spec, observed, moment))
-    result = plan(spec, observed, moment)
+    result = plan(spec, observed, moment, tz=local_timezone())
     return Snapshot(
         spec=spec,
         observed=observed,

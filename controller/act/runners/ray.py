@@ -20,15 +20,14 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from controller import git
 from controller.act.runners.base import Launched, LaunchRequest
 from controller.act.runners.ray_entry import encode_payload
-from controller.git import ops as gitops
 from controller.model import names
 from controller.state.paths import StatePaths
 from controller.state.store import Store
@@ -96,7 +95,8 @@ class RayRunner:
         base_ref = f"refs/orchestrator/base/{req.task}/{req.number}"
         now = time.time()
         if self._job(sid) is None:  # adopt a job submitted before a crash, never resubmit
-            gitops.git(self.repo, "push", "-q", self.remote, f"+{req.base_sha}:{base_ref}")
+            place = git.open_repo(self.repo).place
+            git.run(place, "push", "-q", self.remote, f"+{req.base_sha}:{base_ref}")
             payload = {
                 "task": req.task,
                 "number": req.number,
@@ -218,15 +218,15 @@ class RayRunner:
         """Bring the job's pushed branch into the local repo (archiving a tip it replaces)."""
         branch = names.branch_for(task)
         fetched = f"refs/orchestrator/fetched/{task}"
+        place = git.open_repo(self.repo).place
         try:
-            gitops.git(self.repo, "fetch", "-q", self.remote, f"+refs/heads/{branch}:{fetched}")
-        except gitops.GitError:
+            git.run(place, "fetch", "-q", self.remote, f"+refs/heads/{branch}:{fetched}")
+        except git.GitError:
             return  # the job pushed nothing (it failed before its checkout)
-        new = gitops.rev_parse(self.repo, fetched)
-        old = gitops.rev_parse(self.repo, f"refs/heads/{branch}")
-        if new is None or new == old:
-            return
-        if old is not None and not gitops.is_ancestor(self.repo, old, new):
-            gitops.archive_branch_tip(self.repo, task, 0)
-        gitops.git(self.repo, "update-ref", f"refs/heads/{branch}", new)
-        subprocess.run(["git", "-C", str(self.repo), "update-ref", "-d", fetched], check=False)
+        new = git.rev_parse(self.repo, fetched)
+        old = git.rev_parse(self.repo, f"refs/heads/{branch}")
+        if new is not None and new != old:
+            if old is not None and not git.is_ancestor(self.repo, old, new):
+                git.archive_branch_tip(self.repo, task, 0)
+            git.run(place, "update-ref", f"refs/heads/{branch}", new)
+        git.run(place, "update-ref", "-d", fetched, check=False)

@@ -26,6 +26,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from controller.git.command import Result, run_in
+from controller.git.runner import GitError
+
 IDENTITY = {
     "GIT_AUTHOR_NAME": "orchestrator",
     "GIT_AUTHOR_EMAIL": "orchestrator@localhost",
@@ -45,11 +48,9 @@ def decode_payload(text: str) -> dict[str, Any]:
     return data
 
 
-def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **IDENTITY, "GIT_TERMINAL_PROMPT": "0"}
-    return subprocess.run(
-        ["git", "-C", str(cwd), *args], check=check, capture_output=True, text=True, env=env
-    )
+def git(cwd: Path, *args: str, check: bool = True) -> Result:
+    """git in the job's own checkout, through the controller's one git runner."""
+    return run_in(cwd, *args, env=IDENTITY, check=check)
 
 
 def checkout(work: Path, p: dict[str, Any]) -> None:
@@ -112,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         code = run_agent(work, p)
         save_work(work, p, code)
         return code
-    except subprocess.CalledProcessError as exc:
-        print(f"git failed: {' '.join(exc.cmd)}: {exc.stderr}", file=sys.stderr, flush=True)
+    except GitError as exc:
+        print(f"git failed: {exc}", file=sys.stderr, flush=True)
         return 128
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,113 @@
+"""The rules that decide an attempt's outcome: after its process ended, and after a merge.
+
+Pure functions of (spec, the attempt or merge outcome, now) returning a `Verdict`; the act
+layer stores it and reports it. Kept here, beside the state machine (`lifecycle`), because
+these rules are what the next pass's plan depends on: which outcomes retry, after which
+backoff, and which are terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from controller.core.lifecycle import STARTUP_GRACE_S, backoff_delay, classify_attempt, retry_at
+from controller.model.observed import AttemptObs
+from controller.model.outcomes import MergeOutcome, Verdict
+from controller.model.spec import Spec, Task
+
+
+def _failure(last: AttemptObs, now: float) -> tuple[str, str]:
+    """(outcome, reason) of an attempt whose process ended without success."""
+    if last.timed_out:
+        return "timeout", "timed out (killed by the shim)"
+    if last.exit_code is not None:
+        return "failed", f"exit {last.exit_code}"
+    never_started = last.pid is None and last.handle is None
+    if never_started and last.created_at and now - last.created_at >= STARTUP_GRACE_S:
+        return "lost", "the controller stopped before the agent started"
+    return "lost", "agent vanished without an exit record"
+
+
+def exit_verdict(spec: Spec, task: Task | None, last: AttemptObs, now: float) -> Verdict | None:
+    """The verdict on `last`, a task's latest attempt, once its process has ended and no
+    verdict is recorded yet; None while it runs (or is starting) or already judged."""
+    if last.outcome is not None or last.alive:
+        return None
+    kind = classify_attempt(last, now)
+    if kind in ("running", "starting"):
+        return None
+    n = last.number
+    if kind == "succeeded":
+        return Verdict(
+            "succeeded",
+            "",
+            "exit",
+            f"attempt {n} exited 0",
+            {"attempt": n, "exit_code": 0},
+            ended_at=last.ended_at,
+            exit_code=last.exit_code,
+        )
+    outcome, reason = _failure(last, now)
+    ended = last.ended_at or now
+    due = retry_at(spec, task, replace(last, ended_at=ended)) if task else None
+    data = {"attempt": n, "exit_code": last.exit_code, "outcome": outcome}
+    return Verdict(
+        outcome,
+        reason,
+        "exit",
+        f"attempt {n} {outcome}: {reason}",
+        data,
+        ended_at=ended,
+        retry_at=due,
+        exit_code=last.exit_code,
+    )
+
+
+def merge_verdict(
+    spec: Spec, task: str, n: int, merged: MergeOutcome, now: float
+) -> Verdict | None:
+    """The verdict a merge outcome gives attempt `n`; None for a race, a block or an error,
+    after which nothing is recorded on the attempt and the next pass decides again."""
+    if merged.kind == "merged":
+        data = {"attempt": n, "sha": merged.sha}
+        return Verdict("merged", "", "merge", f"merged as {merged.sha}", data)
+    if merged.kind == "conflict":
+        files = ", ".join(merged.conflicts) or "unknown files"
+        reason = f"merge conflict in {files}"
+        data = {"attempt": n, "files": list(merged.conflicts)}
+        return Verdict(
+            "conflict", reason, "conflict", reason, data, retry_at=now, conflicts=merged.conflicts
+        )
+    if merged.kind == "verify_failed":
+        due = now + backoff_delay(task, n, spec.backoff.initial, spec.backoff.max)
+        reason = f"verify failed: {merged.message}"
+        return Verdict(
+            "verify_failed", reason, "verify_failed", reason, {"attempt": n}, retry_at=due
+        )
+    if merged.kind == "rejected":
+        paths = ", ".join(merged.offending)
+        reason = f"wrote outside its scope: {paths}" if paths else merged.message
+        data = {"attempt": n, "paths": list(merged.offending)}
+        return Verdict("rejected", reason, "rejected", reason, data)
+    return None
+
+
+def stop_verdict(
+    spec: Spec, task: str, n: int, outcome: str, reason: str, *, alive: bool, now: float
+) -> Verdict:
+    """The verdict on an attempt the controller stopped: a timeout retries after backoff;
+    a user's stop (or a task removed from the spec) costs no retry (`lifecycle.is_free`)."""
+    due = None
+    if outcome == "timeout":
+        due = now + backoff_delay(task, n, spec.backoff.initial, spec.backoff.max)
+    data = {"attempt": n, "alive": alive}
+    return Verdict(outcome, reason, "stop", reason, data, ended_at=now, retry_at=due)
+
+
+def spawn_failure_verdict(spec: Spec, task: str, n: int, error: str, now: float) -> Verdict:
+    """An attempt that could not be started (worktree, runner): retried after backoff."""
+    due = now + backoff_delay(task, n, spec.backoff.initial, spec.backoff.max)
+    reason = f"could not start: {error}"
+    return Verdict(
+        "failed", reason, "spawn_failed", reason, {"attempt": n}, ended_at=now, retry_at=due
+    )

@@ -1,0 +1,122 @@
+"""What a running controller holds for its lifetime: the singleton lock, the log file, the
+store, and a state folder made ready (kept out of git's view, leftovers of a killed
+controller cleared).
+
+Entering a session takes the lock first, so the clean-ups that follow (verify worktrees a
+killed controller left, half-written worktree registrations) can never race another
+controller.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from loguru import logger
+
+from controller import git
+from controller.act.records import record_event
+from controller.model.spec import Spec, spec_generation
+from controller.state.lock import ControllerLock
+from controller.state.paths import StatePaths
+from controller.state.store import Store
+
+# written into the state folder and the worktree root when they lie inside the repository:
+# git then leaves them out of `git status`, without a pattern in the shared `.git/info/exclude`
+# (which every worktree honours, so a pattern there could hide an agent's own files)
+HIDE_FROM_GIT = "# created by orchestrator: keep this folder out of git's view\n*\n"
+
+
+def setup_logging(paths: StatePaths) -> int:
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    return logger.add(
+        paths.controller_log,
+        rotation="20 MB",
+        retention=5,
+        enqueue=False,
+        format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level:<7} {message}",
+    )
+
+
+def hide_from_git(folder: Path, repo: Path) -> None:
+    """Keep `folder` out of the repository's `git status` when it lies inside it."""
+    if not folder.resolve().is_relative_to(repo.resolve()):
+        return
+    marker = folder / ".gitignore"
+    if os.path.islink(marker):
+        marker.unlink()
+    try:
+        if marker.read_text() == HIDE_FROM_GIT:
+            return
+    except OSError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".gitignore.tmp"
+    tmp.unlink(missing_ok=True)
+    tmp.write_text(HIDE_FROM_GIT)
+    os.replace(tmp, marker)
+
+
+class Session:
+    """`with Session(spec_file, spec) as session:` -- see the module docstring."""
+
+    def __init__(self, spec_file: Path, spec: Spec) -> None:
+        self.spec_file = spec_file
+        self.spec = spec
+        self.paths = StatePaths(spec.state_path)
+        self.paths.ensure()
+        self.store = Store.open(self.paths.db)
+        self.lock = ControllerLock(self.paths.lock)
+        self.log_sink: int | None = None
+
+    def __enter__(self) -> Session:
+        self.lock.acquire()
+        self.log_sink = setup_logging(self.paths)
+        for folder in {self.paths.root, self.spec.worktree_root_path}:
+            try:
+                hide_from_git(folder, self.spec.repo_path)
+            except OSError as exc:
+                logger.warning(f"could not hide {folder} from git: {exc}")
+        self.repair_registrations()
+        self.clear_scratch()
+        meta = {
+            "pid": str(os.getpid()),
+            "started_at": str(time.time()),
+            "spec_file": str(self.spec_file.resolve()),
+            "spec_generation": spec_generation(self.spec),
+        }
+        for key, value in meta.items():
+            self.store.set_meta(key, value)
+        record_event(self.store, "controller_start", f"controller started (pid {os.getpid()})")
+        self.paths.stop_request.unlink(missing_ok=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        record_event(self.store, "controller_stop", "controller stopped")
+        self.store.set_meta("pid", "")
+        self.paths.stop_request.unlink(missing_ok=True)
+        if self.log_sink is not None:
+            logger.remove(self.log_sink)
+        self.store.close()
+        self.lock.release()
+
+    def repair_registrations(self) -> None:
+        """Worktree registrations a controller killed inside `git worktree add` left broken."""
+        try:
+            repaired = git.repair_worktree_registrations(self.spec.repo_path)
+        except (git.GitError, OSError) as exc:
+            logger.warning(f"could not check worktree registrations: {exc}")
+            return
+        if repaired:
+            record_event(self.store, "worktrees_repaired", f"half-written: {', '.join(repaired)}")
+
+    def clear_scratch(self) -> None:
+        """Verify worktrees of a controller killed mid-merge: no merge of ours runs yet."""
+        try:
+            n = git.clear_scratch(self.spec.repo_path, self.paths.scratch)
+        except (git.GitError, git.WorktreeError, OSError) as exc:
+            logger.warning(f"could not clear {self.paths.scratch}: {exc}")
+            return
+        if n:
+            record_event(self.store, "scratch_cleared", f"{n} leftover verify worktree(s) removed")
