@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
-from tests.e2e import FAKE_AGENT, Project, stop_process, wait_until
-from tests.raycluster import RAY_ENV, free_port, local_ray_cluster
+from tests.support.project import FAKE_AGENT, Project, stop_process, wait_until
+from tests.support.raycluster import RAY_ENV, free_port, local_ray_cluster
+from tests.support.repo import git
 
 pytestmark = pytest.mark.timeout(240)
 

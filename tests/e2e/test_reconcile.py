@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
-from tests.e2e import (
+from tests.support.project import (
     Project,
     fake_agents_running,
     kill_fake_agents,
@@ -21,6 +20,7 @@ from tests.e2e import (
     task,
     wait_until,
 )
+from tests.support.repo import git
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
-from tests.e2e import Project, kill_fake_agents, stop_process, wait_until
+from tests.support.project import Project, kill_fake_agents, stop_process, wait_until
+from tests.support.repo import git
 
 pytestmark = pytest.mark.timeout(90)
 

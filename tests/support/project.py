@@ -18,10 +18,8 @@ from typing import Any
 
 import psutil
 
-from tests.conftest import GIT_ENV, git, init_repo
-
-FAKE_AGENT = str(Path(__file__).parent / "agents" / "fake_agent.py")
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import FAKE_AGENT, ROOT
+from tests.support.repo import GIT_ENV, git, init_repo
 
 
 def task(task_id: str, prompt: str = "", **extra: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import GIT_ENV
+from tests.support.repo import GIT_ENV
 
 RAY_ENV = {
     # keep every Ray component on the loopback address (no cluster beyond this machine)

@@ -12,7 +12,7 @@ import pytest
 from controller.act.merge import MergeOutcome, land_task
 from controller.git import ops as gitops
 from controller.model import names
-from tests.conftest import git
+from tests.support.repo import git
 
 INTEGRATION = "roadmap"
 

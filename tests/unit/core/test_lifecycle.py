@@ -13,7 +13,17 @@ from controller.core.lifecycle import (
     task_state,
 )
 from controller.model.observed import AttemptObs
-from tests.planning import NOW, attempt, exited, failed, lost, make_spec, running, starting, task
+from tests.support.planning import (
+    NOW,
+    attempt,
+    exited,
+    failed,
+    lost,
+    make_spec,
+    running,
+    starting,
+    task,
+)
 
 
 @pytest.mark.parametrize(

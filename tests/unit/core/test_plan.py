@@ -1,6 +1,6 @@
 """Table tests of the planner: every decision and every wait reason, plus random properties.
 
-Each row builds a spec and an observed world by hand (`tests.planning`) and states what the
+Each row builds a spec and an observed world by hand (`tests.support.planning`) and states what the
 plan must say about each task: the action kind (or "wait") and a fragment of its reason.
 The property tests at the end generate random DAGs, scopes and attempt states with fixed
 seeds and check the invariants the planner promises whatever the input.
@@ -20,7 +20,7 @@ from controller.core.schedule import admission
 from controller.model.globs import scopes_overlap
 from controller.model.observed import AttemptObs, Observed, WorktreeObs
 from controller.model.spec import Spec
-from tests.planning import (
+from tests.support.planning import (
     NOW,
     action_of,
     attempt,

@@ -10,7 +10,7 @@ from controller.core.schedule import ScopeHolders, admission, rule_limit, unmet_
 from controller.model.globs import literal_heads, scopes_overlap
 from controller.model.observed import ResourcesObs
 from controller.model.spec import Threshold
-from tests.planning import make_spec, task
+from tests.support.planning import make_spec, task
 
 CPU = [
     Threshold(below=50, parallel=4),

@@ -11,7 +11,7 @@ import pytest
 
 from controller.git import ops as gitops
 from controller.model import names
-from tests.conftest import git
+from tests.support.repo import git
 
 
 @pytest.fixture

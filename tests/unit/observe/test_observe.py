@@ -29,7 +29,7 @@ from controller.observe.runs import (
 )
 from controller.state.paths import StatePaths
 from controller.state.store import AttemptRow, Store
-from tests.conftest import git, init_repo
+from tests.support.repo import git, init_repo
 
 # --- a real repository with task branches and worktrees ----------------------------------
 

@@ -26,8 +26,9 @@ from controller.specfile.roadmap import (
     parse_roadmap_file,
     to_backlog_yaml,
 )
+from tests.support import DATA
 
-SAMPLE = Path(__file__).parent / "data" / "roadmap_sample.md"
+SAMPLE = DATA / "roadmap_sample.md"
 P, IP, C, B = (
     ItemStatus.PLANNED,
     ItemStatus.IN_PROGRESS,

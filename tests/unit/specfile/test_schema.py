@@ -16,10 +16,11 @@ import pytest
 from ruamel.yaml import YAML
 
 from controller.specfile.schema import REGENERATE, SCHEMA_PATH, main, render_schema, spec_schema
+from tests.support import DATA, ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = ROOT
 EXAMPLE = PROJECT_ROOT / "specs" / "example.yaml"
-BAD_SPECS = Path(__file__).parent / "data" / "bad_specs"
+BAD_SPECS = DATA / "bad_specs"
 
 KNOWN_KEYWORDS = {
     "$schema", "title", "description", "default", "$defs", "$ref", "type", "properties",

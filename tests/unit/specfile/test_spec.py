@@ -19,9 +19,10 @@ import pytest
 from controller.model.problems import SpecError
 from controller.model.spec import PLACEHOLDERS, Spec, placeholders_in
 from controller.specfile.load import load_spec, read_spec_text
-from tests.conftest import GIT_ENV, git, init_repo
+from tests.support import ROOT
+from tests.support.repo import GIT_ENV, git, init_repo
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = ROOT
 EXAMPLE = PROJECT_ROOT / "specs" / "example.yaml"
 
 MINIMAL = """\

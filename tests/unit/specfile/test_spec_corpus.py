@@ -1,6 +1,6 @@
 """The bad-spec corpus: every invalid spec is rejected with exit 1 and a located message.
 
-Each file in `tests/data/bad_specs/` is one mistake a user can make. Its first line states
+Each file in `tests/support/data/bad_specs/` is one mistake a user can make. Its first line states
 what `orchestrator validate` must report:
 
     # expect: LINE:COL substring of the message [&& LINE:COL another problem ...]
@@ -27,11 +27,12 @@ import pytest
 from loguru import logger
 
 from controller.cli import app as cli
-from tests.conftest import GIT_ENV, init_repo
+from tests.support import DATA, ROOT
+from tests.support.repo import GIT_ENV, init_repo
 
-CORPUS_DIR = Path(__file__).parent / "data" / "bad_specs"
+CORPUS_DIR = DATA / "bad_specs"
 CORPUS = sorted(CORPUS_DIR.glob("*.yaml"))
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = ROOT
 
 # one file per kind of mistake runs through a real subprocess by default
 SUBPROCESS_SAMPLE = {
