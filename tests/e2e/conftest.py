@@ -1,7 +1,10 @@
 """Everything under tests/e2e is marked `e2e`: `pytest -m "not e2e"` is the quick suite.
 
-These tests run the real controller and CLI with real agent processes (or a real Ray head),
-so they take seconds each; the unit tests under tests/unit take milliseconds.
+An end-to-end test runs the product as a user does: the CLI as a process (`python -m
+controller ...`, or in a pseudo-terminal), the controller's loop with real agent processes,
+a real Ray head. Each takes from half a second to tens of seconds. A unit test calls one
+layer's code in this process (under tests/unit/<layer>, mirroring controller/<layer>); it
+may start git or an agent as that layer itself does, but not the controller or the CLI.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""`orchestrator dashboard` end to end: the view of a real run, the live loop in a pty.
+"""`orchestrator dashboard` end to end: the view of a real run, the live loop in a pty, `--once`.
 
 Frames are drawn by rich into a recording 80x24 console and read back as text; the live
-dashboard runs as a process on an 80x24 pseudo-terminal and quits on `q` and on Ctrl-C.
+dashboard runs as a process on an 80x24 pseudo-terminal and quits on `q` and on Ctrl-C;
+`dashboard --once` runs as a process and prints one frame that fits.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 
 from controller.specfile.load import load_spec
 from controller.views.dashboard import HISTORY, Dashboard
 from tests.support.project import Project, stop_process, task, wait_until
-from tests.support.views import agents_spec, kill_own_agents, own_agent, screen, started
+from tests.support.views import agents_spec, invoke, kill_own_agents, own_agent, screen, started
 
 
 @pytest.mark.timeout(60)
@@ -137,4 +139,28 @@ def test_live_dashboard_in_a_terminal_quits_on_q_and_ctrl_c(tmp_path: Path) -> N
     assert b"controller: not running" in out and b"Traceback" not in out
     code, out = _run_in_pty(p, b"\x03")  # Ctrl-C through the terminal's line discipline
     assert code == 0, out[-2000:]
+    assert not p.state.exists()
+
+
+def test_once_and_screenshot_and_bad_interval(tmp_path: Path) -> None:
+    p = Project(tmp_path, backlog=[task("a")])
+    env = {**p.env(), "COLUMNS": "80", "LINES": "24"}
+    result = subprocess.run(
+        [sys.executable, "-m", "controller", "dashboard", "--once", "-f", str(p.spec_file)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=p.tmp,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.rstrip("\n").split("\n")
+    assert len(lines) <= 24 and all(cell_len(ln) <= 80 for ln in lines)
+    assert "controller: not running" in result.stdout
+    shot = tmp_path / "dash.svg"
+    code, out, err = invoke(p, "dashboard", "--svg", str(shot), "--width", "80", "--height", "24")
+    assert code == 0, err
+    assert shot.read_text().startswith("<svg")
+    code, _, err = invoke(p, "dashboard", "--interval", "0")
+    assert code == 1 and "--interval must be a positive number" in err
     assert not p.state.exists()

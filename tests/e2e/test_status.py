@@ -1,6 +1,7 @@
-"""`orchestrator status` during a real run, and after its controller is SIGKILLed.
+"""`orchestrator status` as a process: before any run, during a real run, and after its
+controller is SIGKILLed.
 
-Drives the real CLI and a real controller with fake agents (in a private copy of the fake
+The run drives the real CLI and a real controller with fake agents (in a private copy of the fake
 agent, so other test runs' clean-ups never kill ours), then recomputes each figure from the
 store's rows with the arithmetic in `tests.support.views`, not by calling the product's code.
 """
@@ -103,3 +104,19 @@ def test_status_during_a_run_and_after_the_controller_dies(tmp_path: Path) -> No
     finally:
         stop_process(proc)
         kill_own_agents(agent)
+
+
+@pytest.mark.timeout(30)
+def test_status_without_state_creates_nothing_and_reports_errors(tmp_path: Path) -> None:
+    p = Project(tmp_path, backlog=[task("a"), task("b", dependsOn=["a"])])
+    result = p.cli("status")
+    assert result.returncode == 0, result.stderr
+    assert "not running" in result.stdout and "blocked by a" in result.stdout
+    code, out, _ = invoke(p, "status", "-o", "json")
+    data = json.loads(out)
+    assert code == 0 and data["controller"]["running"] is False and data["has_store"] is False
+    assert [t["phase"] for t in data["tasks"]] == ["starting", "blocked"]
+    assert not p.state.exists()  # read-only: no state dir, no database
+    p.spec_file.write_text("apiVersion: orchestrator/v1\nmaxParallel: lots\n")
+    code, _, err = invoke(p, "status")
+    assert code == 1 and "maxParallel" in err

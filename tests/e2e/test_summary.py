@@ -1,4 +1,5 @@
-"""`orchestrator activity-summary` of a real run whose controller is killed and restarted.
+"""`orchestrator activity-summary` of a real run whose controller is killed and restarted, and
+its usage errors as a process.
 
 The controller is SIGKILLed midway (agents keep running, one finishes while no controller
 runs) and restarted; the measured figures must still equal what the recorded attempt
@@ -112,3 +113,16 @@ def test_summary_of_a_run_with_a_controller_restart(tmp_path: Path) -> None:
     assert code == 0 and md.startswith("## Activity summary")
     assert f"| Speedup | {expect['speedup']:.2f}x measured" in md
     assert "| 1 | failed: exit 3 |" in md
+
+
+def test_bad_hours_is_a_clear_error(tmp_path: Path) -> None:
+    p = Project(tmp_path, backlog=[task("a")])
+    for bad in ("0", "-2", "nan"):
+        code, _, err = invoke(p, "activity-summary", "--hours", bad)
+        assert code == 1 and "error: --hours must be a positive number" in err, bad
+    result = p.cli("activity-summary", "--hours", "abc")  # a usage error, as a process
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "hours" in result.stderr.lower()
+    code, out, _ = invoke(p, "activity-summary", "-o", "json")
+    assert code == 0 and json.loads(out)["counts"]["attempts"] == 0
+    assert not p.state.exists()

@@ -1,20 +1,15 @@
-"""`orchestrator dashboard`: frames in a headless 80x24 console, `--once` and `--svg`.
+"""`orchestrator dashboard`: frames in a headless 80x24 console, their memory, the keys.
 
 Frames are drawn by rich into a recording `Console(width=80, height=24)`, the same way the
-terminal gets them, and read back as text. The view of a real run and the live loop in a
-pty are in `tests/e2e/test_dashboard.py`.
+terminal gets them, and read back as text. The view of a real run, the live loop in a pty
+and `--once`/`--svg` are in `tests/e2e/test_dashboard.py`.
 """
 
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 import time
 import tracemalloc
-from pathlib import Path
-
-from rich.cells import cell_len
 
 from controller.core.plan import plan
 from controller.model.observed import AttemptObs, Observed, ResourcesObs
@@ -25,8 +20,7 @@ from controller.views.measure import with_recorded_times
 from controller.views.snapshot import ControllerInfo, Snapshot, spec_generation
 from controller.views.status import build_status
 from controller.views.summary import build_summary
-from tests.support.project import Project, task
-from tests.support.views import invoke, screen
+from tests.support.views import screen
 
 
 def _busy_frame(n_tasks: int = 40) -> Frame:
@@ -137,27 +131,3 @@ def test_keys_without_a_terminal_just_wait() -> None:
         t0 = time.monotonic()
         assert keys.wait_for_quit(0.05) is False
         assert time.monotonic() - t0 >= 0.05
-
-
-def test_once_and_screenshot_and_bad_interval(tmp_path: Path) -> None:
-    p = Project(tmp_path, backlog=[task("a")])
-    env = {**p.env(), "COLUMNS": "80", "LINES": "24"}
-    result = subprocess.run(
-        [sys.executable, "-m", "controller", "dashboard", "--once", "-f", str(p.spec_file)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=p.tmp,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.rstrip("\n").split("\n")
-    assert len(lines) <= 24 and all(cell_len(ln) <= 80 for ln in lines)
-    assert "controller: not running" in result.stdout
-    shot = tmp_path / "dash.svg"
-    code, out, err = invoke(p, "dashboard", "--svg", str(shot), "--width", "80", "--height", "24")
-    assert code == 0, err
-    assert shot.read_text().startswith("<svg")
-    code, _, err = invoke(p, "dashboard", "--interval", "0")
-    assert code == 1 and "--interval must be a positive number" in err
-    assert not p.state.exists()

@@ -1,8 +1,8 @@
 """`orchestrator status`: the model's figures, checked against values computed here.
 
 The figures are recomputed with the tests' own interval arithmetic (`tests.support.views`),
-not by calling the product's code. The run with a real controller and fake agents is in
-`tests/e2e/test_status.py`.
+not by calling the product's code. The command as a process, and during a run with a real
+controller and fake agents, is in `tests/e2e/test_status.py`.
 """
 
 from __future__ import annotations
@@ -117,22 +117,6 @@ def test_table_aligns_columns_and_leaves_the_last_ragged() -> None:
 
 
 # --- CLI ------------------------------------------------------------------------------------
-
-
-@pytest.mark.timeout(30)
-def test_status_without_state_creates_nothing_and_reports_errors(tmp_path: Path) -> None:
-    p = Project(tmp_path, backlog=[task("a"), task("b", dependsOn=["a"])])
-    result = p.cli("status")
-    assert result.returncode == 0, result.stderr
-    assert "not running" in result.stdout and "blocked by a" in result.stdout
-    code, out, _ = invoke(p, "status", "-o", "json")
-    data = json.loads(out)
-    assert code == 0 and data["controller"]["running"] is False and data["has_store"] is False
-    assert [t["phase"] for t in data["tasks"]] == ["starting", "blocked"]
-    assert not p.state.exists()  # read-only: no state dir, no database
-    p.spec_file.write_text("apiVersion: orchestrator/v1\nmaxParallel: lots\n")
-    code, _, err = invoke(p, "status")
-    assert code == 1 and "maxParallel" in err
 
 
 def test_status_reports_a_held_lock_as_running(tmp_path: Path) -> None:

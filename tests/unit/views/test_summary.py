@@ -1,14 +1,13 @@
 """`orchestrator activity-summary`: the window's figures, recomputed with the tests' own
-interval arithmetic (`tests.support.views`), and its options' errors.
+interval arithmetic (`tests.support.views`).
 
-The run whose controller is SIGKILLed midway and restarted is in `tests/e2e/test_summary.py`.
+The run whose controller is SIGKILLed midway and restarted, and the command's errors as a
+process, are in `tests/e2e/test_summary.py`.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,22 +15,7 @@ from controller.model.observed import AttemptObs
 from controller.model.spec import Spec
 from controller.views.summary import build_summary
 from controller.views.timeline import timeline_svg
-from tests.support.project import Project, task
-from tests.support.views import busy_figures, invoke
-
-
-def test_bad_hours_is_a_clear_error(tmp_path: Path) -> None:
-    p = Project(tmp_path, backlog=[task("a")])
-    for bad in ("0", "-2", "nan"):
-        code, _, err = invoke(p, "activity-summary", "--hours", bad)
-        assert code == 1 and "error: --hours must be a positive number" in err, bad
-    result = p.cli("activity-summary", "--hours", "abc")  # a usage error, as a process
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "hours" in result.stderr.lower()
-    code, out, _ = invoke(p, "activity-summary", "-o", "json")
-    assert code == 0 and json.loads(out)["counts"]["attempts"] == 0
-    assert not p.state.exists()
-
+from tests.support.views import busy_figures
 
 # --- pure: the window ------------------------------------------------------------------------
 
