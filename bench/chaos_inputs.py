@@ -1,7 +1,7 @@
 """Bad input for the chaos harness: invalid specs and roadmaps, each with where it is wrong.
 
 Three sources: mistakes made to the running spec's own text (a typo in the live file, the
-realistic case), the repository's bad-spec corpus (`tests/data/bad_specs/`, each file naming
+realistic case), the repository's bad-spec corpus (`tests/support/data/bad_specs/`, each file naming
 its expected `LINE:COL` on its first line), and broken roadmaps (the markdown a spec's
 `backlogFrom` reads). Hostile inputs (huge, deeply nested, binary, alias bombs) are included.
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "bad_specs"
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "support" / "data" / "bad_specs"
 
 
 @dataclass(frozen=True)

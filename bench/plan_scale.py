@@ -11,7 +11,7 @@ Run from the repository root:
    the `Orchestrator-Task:` trailer) and 50 task worktrees, plus run records for those 50.
    One `controller.observe.observe(...)` pass (no store, no sampler) is timed against
    running the same git argv list directly with `subprocess.run`. Target: observe within
-   1.5x of its raw git calls. The argv list is built here from `controller/observe/git.py`
+   1.2x of its raw git calls. The argv list is built here with the git layer's own pins
    and checked against the commands observe really runs, so the comparison stays honest.
 
 A benchmark, not a test: it prints figures and exits 0 (1 when a target is missed).
@@ -36,8 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil  # noqa: E402
 from common import GIT_ENV, median_ms  # noqa: E402
 
+from controller import git  # noqa: E402
 from controller.core.plan import plan  # noqa: E402
-from controller.git import queries as gitobs  # noqa: E402
+from controller.git import runner as git_runner  # noqa: E402
+from controller.git.config_guard import overrides_for  # noqa: E402
 from controller.model import globs  # noqa: E402
 from controller.model.names import MERGE_TRAILER  # noqa: E402
 from controller.model.observed import AttemptObs, Observed, ResourcesObs  # noqa: E402
@@ -191,21 +193,23 @@ def write_runs(state: StatePaths, tasks: list[str], live: int = 4) -> None:
 
 
 def raw_argvs(repo: Path, checkout: Path) -> list[list[str]]:
-    """The git commands one observe pass runs (see controller/observe/git.py)."""
-    refs = gitobs.TASK_REFS
+    """The git commands one observe pass runs (see controller/observe/__init__.py), with the
+    same pinned settings the git layer adds to every call (controller/git/runner.py)."""
+    refs = git.TASK_REFS
+    place = git.open_repo(repo).place
+    assert checkout == repo  # the bench's integration checkout is the repository itself
 
-    def g(cwd: Path, *args: str) -> list[str]:
-        return ["git", "-C", str(cwd), *args]
+    def g(*args: str) -> list[str]:
+        return git_runner.git_argv(place, args, overrides_for(place))
 
     sha = _git(repo, "rev-parse", "refs/heads/main")
     return [
-        g(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", "refs/heads/main^{commit}"),
-        g(repo, "worktree", "list", "--porcelain", "-z"),
-        g(checkout, "status", "--porcelain", "-z", "--untracked-files=no"),
-        g(repo, "for-each-ref", "--format=%(refname) %(objectname)", refs),
-        g(repo, "for-each-ref", "--format=%(refname)", f"--merged={sha}", refs),
+        g("rev-parse", "--verify", "--quiet", "--end-of-options", "refs/heads/main^{commit}"),
+        g("worktree", "list", "--porcelain", "-z"),
+        g("status", "--porcelain", "-z", "--untracked-files=no"),
+        g("for-each-ref", "--format=%(refname) %(objectname)", refs),
+        g("for-each-ref", "--format=%(refname)", f"--merged={sha}", refs),
         g(
-            repo,
             "log",
             "--first-parent",
             "-z",
@@ -222,17 +226,18 @@ def raw_argvs(repo: Path, checkout: Path) -> list[list[str]]:
 def observed_argvs(do_observe: Callable[[], Observed]) -> list[list[str]]:
     """The argv lists an observe pass really hands to subprocess.run."""
     seen: list[list[str]] = []
-    real = gitobs.run_bounded
+    real = git_runner.run_bounded
 
     def spy(argv: list[str], *args: Any, **kwargs: Any) -> Any:
         seen.append(list(argv))
         return real(argv, *args, **kwargs)
 
-    gitobs.run_bounded = spy  # type: ignore[assignment]
+    do_observe()  # the first pass of a process also resolves the repository once
+    git_runner.run_bounded = spy  # type: ignore[assignment]
     try:
         do_observe()
     finally:
-        gitobs.run_bounded = real  # type: ignore[assignment]
+        git_runner.run_bounded = real  # type: ignore[assignment]
     return seen
 
 
@@ -260,18 +265,20 @@ def bench_observe(runs: int = 21) -> dict[str, float | int]:
         actual = observed_argvs(do_observe)
         if sorted(actual) != sorted(argvs):  # observe runs some of them side by side
             raise SystemExit(f"observe's git commands changed; update raw_argvs():\n{actual}")
-        env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
+        env = git_runner.git_env()
 
         def do_raw() -> None:
             for argv in argvs:
-                subprocess.run(argv, capture_output=True, env=env, stdin=subprocess.DEVNULL)
+                subprocess.run(
+                    argv, capture_output=True, env=env, stdin=subprocess.DEVNULL, cwd=repo
+                )
 
         obs = do_observe()
         assert len(obs.branches) == 200 and len(obs.merged_tasks) == 100
         assert len(obs.worktrees) == 50 and sum(a[-1].alive for a in obs.attempts.values()) == 4
-        calls_before = gitobs.calls
+        calls_before = git_runner.calls
         do_observe()
-        calls = gitobs.calls - calls_before
+        calls = git_runner.calls - calls_before
         # interleave so that both see the same machine conditions
         t_obs: list[float] = []
         t_raw: list[float] = []

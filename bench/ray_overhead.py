@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.e2e import FAKE_AGENT, Project, stop_process, wait_until  # noqa: E402
-from tests.raycluster import RAY_ENV, local_ray_cluster  # noqa: E402
+from tests.support.project import FAKE_AGENT, Project, stop_process, wait_until  # noqa: E402
+from tests.support.raycluster import RAY_ENV, local_ray_cluster  # noqa: E402
 
 
 def run_backlog(

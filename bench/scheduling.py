@@ -70,7 +70,7 @@ from controller.specfile.load import load_spec  # noqa: E402
 from controller.state.paths import StatePaths  # noqa: E402
 from controller.state.store import Store  # noqa: E402
 
-FAKE_AGENT = ROOT / "tests" / "agents" / "fake_agent.py"
+FAKE_AGENT = ROOT / "tests" / "support" / "agents" / "fake_agent.py"
 TERMINAL = {"merged", "failed", "rejected"}
 MAKESPAN_TARGET = 1.15
 LATENCY_TARGET_S = 0.5
@@ -237,7 +237,7 @@ def make_project(root: Path, jobs: Sequence[Job], parallel: int) -> Path:
     git(repo, "commit", "-q", "-m", "initial")
     spec_file = root / "specs" / "orchestrator.yaml"
     spec_file.parent.mkdir(parents=True)
-    # a private copy: test suites running meanwhile kill stray tests/agents/fake_agent.py
+    # a private copy: test suites running meanwhile kill stray tests/support/agents/fake_agent.py
     agent = shutil.copy(FAKE_AGENT, root / "fake_agent.py")
     spec_file.write_text(json.dumps(spec_dict(jobs, parallel, Path(agent)), indent=1))
     return spec_file

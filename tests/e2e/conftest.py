@@ -1,0 +1,23 @@
+"""Everything under tests/e2e is marked `e2e`: `pytest -m "not e2e"` is the quick suite.
+
+An end-to-end test runs the product as a user does: the CLI as a process (`python -m
+controller ...`, or in a pseudo-terminal), the controller's loop with real agent processes,
+a real Ray head. Each takes from half a second to tens of seconds. A unit test calls one
+layer's code in this process (under tests/unit/<layer>, mirroring controller/<layer>); it
+may start git or an agent as that layer itself does, but not the controller or the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.e2e)

@@ -1,0 +1,80 @@
+"""Regressions the chaos harness (`bench/chaos.py`) found end to end: a full disk crashed the
+watch loop (the controller runs in this process, with a real agent process), and an alias bomb
+hung the loader and so the watch loop (`validate` runs as a process, which a hang cannot stop).
+
+Each test names the fault that exposed the bug and pins the fix, so that the harness's
+figures (docs/reliability.md) stay true without rerunning it. The other layers' regression
+tests sit beside their own tests: `tests/unit/*/test_regressions.py`, `tests/e2e/`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from controller.loop.controller import Controller
+from controller.specfile.load import load_spec
+from tests.support import ROOT
+from tests.support.project import Project, task
+
+pytestmark = pytest.mark.timeout(60)
+
+# --- the watch loop under a full disk ---------------------------------------------------------
+
+
+def test_watch_survives_a_pass_that_fails_with_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = Project(tmp_path, backlog=[task("a", "sleep 0.1")])
+    controller = Controller(p.spec_file, load_spec(p.spec_file))
+    real = controller.reconciler.run_pass
+    calls = {"n": 0}
+
+    def flaky(*, sync_merges: bool):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(sync_merges=sync_merges)
+
+    monkeypatch.setattr(controller.reconciler, "run_pass", flaky)
+    with controller:
+        assert controller.watch(max_seconds=2.5) == 0
+    assert calls["n"] > 2
+
+
+# --- an alias bomb fed to the loader (bad-input scenario; the guard is in spec_load) -----------
+
+ALIAS_BOMB = """apiVersion: orchestrator/v1
+agents:
+  dev: {command: [agent], owns: ["**"]}
+x-anchors:
+  a: &a [x, x, x, x, x, x, x, x, x, x]
+  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
+  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
+  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
+  f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]
+  g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]
+  h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]
+"""
+
+
+def test_an_alias_bomb_is_rejected_quickly(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(ALIAS_BOMB)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "controller", "validate", "-f", str(spec)],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("validate still running after 10 s")
+    assert result.returncode == 1 and "spec.yaml:" in result.stderr
