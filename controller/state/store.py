@@ -18,11 +18,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Self
+
+from controller.state.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
 
 BUSY_TIMEOUT_S = 5.0
 
@@ -65,65 +67,10 @@ class EventRow:
     data: Any = None
 
 
-def _migrate_v1(conn: sqlite3.Connection) -> None:
-    conn.execute(
-        """CREATE TABLE attempts (
-            task TEXT NOT NULL,
-            number INTEGER NOT NULL,
-            created_at REAL,
-            pid INTEGER,
-            create_time REAL,
-            started_at REAL,
-            ended_at REAL,
-            exit_code INTEGER,
-            outcome TEXT,
-            reason TEXT NOT NULL DEFAULT '',
-            retry_at REAL,
-            conflicts TEXT NOT NULL DEFAULT '[]',
-            agent TEXT,
-            base_sha TEXT,
-            PRIMARY KEY (task, number)
-        )"""
-    )
-    conn.execute(
-        """CREATE TABLE events (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            ts REAL NOT NULL,
-            task TEXT,
-            kind TEXT NOT NULL,
-            message TEXT NOT NULL,
-            data TEXT
-        )"""
-    )
-    conn.execute("CREATE TABLE controller (key TEXT PRIMARY KEY, value TEXT)")
-    conn.execute("CREATE INDEX events_task ON events(task)")
-    conn.execute("CREATE INDEX events_kind ON events(kind)")
-    conn.execute("CREATE INDEX attempts_task ON attempts(task)")
-
-
-def _migrate_v2(conn: sqlite3.Connection) -> None:
-    """Remote runners (Ray) identify an attempt by a handle, not a pid."""
-    conn.execute("ALTER TABLE attempts ADD COLUMN handle TEXT")
-
-
-# Append only: MIGRATIONS[i] upgrades version i to i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
-SCHEMA_VERSION = len(MIGRATIONS)
-
 _ATTEMPT_COLUMNS = (
     "task, number, created_at, pid, create_time, started_at, ended_at, exit_code, "
     "outcome, reason, retry_at, conflicts, agent, base_sha, handle"
 )
-
-
-def _schema_version(conn: sqlite3.Connection) -> int:
-    has_meta = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-    ).fetchone()
-    if not has_meta:
-        return 0
-    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    return int(row[0]) if row else 0
 
 
 def _newer_error(path: Path, found: int) -> StoreError:
@@ -161,7 +108,7 @@ class Store:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             if readonly:
                 conn.execute("PRAGMA query_only = ON")
-                found = _schema_version(conn)
+                found = schema_version(conn)
                 if found > SCHEMA_VERSION:
                     raise _newer_error(self.path, found)
                 self.schema_version = found
@@ -205,14 +152,14 @@ class Store:
 
     def _migrate(self) -> int:
         conn = self._conn
-        found = _schema_version(conn)
+        found = schema_version(conn)
         if found > SCHEMA_VERSION:
             raise _newer_error(self.path, found)
         if found == SCHEMA_VERSION:
             return found
         conn.execute("BEGIN IMMEDIATE")
         try:
-            found = _schema_version(conn)  # another process may have migrated meanwhile
+            found = schema_version(conn)  # another process may have migrated meanwhile
             if found > SCHEMA_VERSION:
                 raise _newer_error(self.path, found)
             if found == 0:

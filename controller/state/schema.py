@@ -1,0 +1,66 @@
+"""The store's schema: versioned migrations, append-only.
+
+`MIGRATIONS[i]` brings a database from version `i` to `i + 1`; a later release appends to
+that list and never edits an entry. The version lives in the `meta` table.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """CREATE TABLE attempts (
+            task TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            created_at REAL,
+            pid INTEGER,
+            create_time REAL,
+            started_at REAL,
+            ended_at REAL,
+            exit_code INTEGER,
+            outcome TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            retry_at REAL,
+            conflicts TEXT NOT NULL DEFAULT '[]',
+            agent TEXT,
+            base_sha TEXT,
+            PRIMARY KEY (task, number)
+        )"""
+    )
+    conn.execute(
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            task TEXT,
+            kind TEXT NOT NULL,
+            message TEXT NOT NULL,
+            data TEXT
+        )"""
+    )
+    conn.execute("CREATE TABLE controller (key TEXT PRIMARY KEY, value TEXT)")
+    conn.execute("CREATE INDEX events_task ON events(task)")
+    conn.execute("CREATE INDEX events_kind ON events(kind)")
+    conn.execute("CREATE INDEX attempts_task ON attempts(task)")
+
+
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    """Remote runners (Ray) identify an attempt by a handle, not a pid."""
+    conn.execute("ALTER TABLE attempts ADD COLUMN handle TEXT")
+
+
+# Append only: MIGRATIONS[i] upgrades version i to i + 1.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    has_meta = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    ).fetchone()
+    if not has_meta:
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
