@@ -13,3 +13,4 @@ SUPPORT = Path(__file__).resolve().parent
 ROOT = SUPPORT.parent.parent  # the repository: the `controller` package is importable from it
 DATA = SUPPORT / "data"
 FAKE_AGENT = str(SUPPORT / "agents" / "fake_agent.py")
+HOSTILE_AGENT = str(SUPPORT / "agents" / "hostile_agent.py")

@@ -112,13 +112,20 @@ class Project:
         out = git(self.repo, "worktree", "list", "--porcelain")
         return [ln.split(" ", 1)[1] for ln in out.splitlines() if ln.startswith("worktree ")][1:]
 
+    def agent_ends(self) -> list[tuple[str, int, int, float]]:
+        """(task, attempt, pid, time) of every agent that ended normally (fake agents log it)."""
+        return self._agent_log("end")
+
     def agent_starts(self) -> list[tuple[str, int, int, float]]:
+        return self._agent_log("start")
+
+    def _agent_log(self, wanted: str) -> list[tuple[str, int, int, float]]:
         if not self.agent_log.exists():
             return []
         rows = []
         for line in self.agent_log.read_text().splitlines():
             kind, t, n, pid, ts = line.split()
-            if kind != "start":
+            if kind != wanted:
                 continue
             rows.append((t, int(n), int(pid), float(ts)))
         return rows
