@@ -43,8 +43,8 @@ MIN_CPU_WINDOW_S = 0.05
 
 def spec_generation(spec: Spec) -> str:
     """The fingerprint the controller stores as `spec_generation` (same formula as
-    `controller.loop.controller.spec_generation`; a test keeps the two equal). Kept here so read-only
-    commands do not import the loop and its runners."""
+    `controller.loop.controller.spec_generation`; a test keeps the two equal). Kept here so
+    read-only commands do not import the loop and its runners."""
     digest = hashlib.sha256(spec.model_dump_json(by_alias=True).encode()).hexdigest()
     return digest[:12]
 
