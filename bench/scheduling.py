@@ -61,7 +61,6 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 from common import GIT_ENV  # noqa: E402
-from controller.store import Store  # noqa: E402
 from loguru import logger  # noqa: E402
 
 from controller.core.plan import Plan  # noqa: E402
@@ -69,6 +68,7 @@ from controller.loop.controller import Controller  # noqa: E402
 from controller.model.observed import Observed  # noqa: E402
 from controller.specfile.load import load_spec  # noqa: E402
 from controller.state.paths import StatePaths  # noqa: E402
+from controller.state.store import Store  # noqa: E402
 
 FAKE_AGENT = ROOT / "tests" / "agents" / "fake_agent.py"
 TERMINAL = {"merged", "failed", "rejected"}
