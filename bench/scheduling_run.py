@@ -167,11 +167,13 @@ def run_controller(root: Path, jobs: Sequence[Job], parallel: int, budget_s: flo
 
 
 def _agent_starts(agent_log: Path) -> dict[tuple[str, int], float]:
-    """(task, attempt) -> the time the fake agent logged, from $FAKE_AGENT_LOG."""
+    """(task, attempt) -> when the fake agent started, from its `start` lines in
+    $FAKE_AGENT_LOG (it also logs an `end` line, which must not overwrite the start)."""
     agent_ts: dict[tuple[str, int], float] = {}
     for line in agent_log.read_text().splitlines() if agent_log.exists() else []:
-        _, task, n, _pid, ts = line.split()
-        agent_ts[(task, int(n))] = float(ts)
+        kind, task, n, _pid, ts = line.split()
+        if kind == "start":
+            agent_ts[(task, int(n))] = float(ts)
     return agent_ts
 
 
