@@ -8,8 +8,8 @@ Every scenario runs `python -m controller reconcile --watch -f SPEC` subprocesse
 git repository with the chaos agent (`bench/chaos_agent.py`), injects its faults, lets the
 controller converge, stops it gracefully and audits git, the process table and the agents'
 side log (`bench/chaos_audit.py`). A figures table is printed at the end; the exit status is
-1 when any audit found anything. What each scenario does: `bench/chaos_scenarios.py` and
-`bench/chaos_control.py`; the published figures: docs/reliability.md.
+1 when any audit found anything. What each scenario does: `bench/chaos_scenarios.py` (and the
+module of each scenario it names); the published figures: docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -30,13 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.chaos_control import scenario_bad_input, scenario_concurrency  # noqa: E402
-from bench.chaos_scenarios import (  # noqa: E402
-    Outcome,
-    scenario_crashes,
-    scenario_world,
-    unmount,
-)
-from bench.chaos_world import processes_under  # noqa: E402
+from bench.chaos_crashes import scenario_crashes  # noqa: E402
+from bench.chaos_procs import processes_under  # noqa: E402
+from bench.chaos_scenarios import Outcome  # noqa: E402
+from bench.chaos_world_faults import scenario_world, unmount  # noqa: E402
 
 SCENARIOS = ("crashes", "world", "bad-input", "concurrency")
 

@@ -23,15 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.chaos_world import (
-    MARKER,
-    ProcessSampler,
-    Project,
-    SideLog,
-    git,
-    git_ok,
-    processes_under,
-)
+from bench.chaos_procs import ProcessSampler, processes_under
+from bench.chaos_world import MARKER, Project, SideLog, git, git_ok
 
 REPORTED_PHASES = {"failed", "rejected", "blocked"}
 

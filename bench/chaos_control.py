@@ -30,13 +30,12 @@ from bench.chaos_inputs import (
     roadmap_text,
     spec_inputs,
 )
+from bench.chaos_procs import ProcessSampler, agent_processes
 from bench.chaos_scenarios import Outcome, converge_and_stop, finish, watch_unexpected_exit
 from bench.chaos_world import (
     AGENT,
     VERIFY,
-    ProcessSampler,
     Project,
-    agent_processes,
     git,
     git_ok,
     read_side_log,
@@ -134,6 +133,14 @@ def located(problems: list[dict[str, Any]], bad: BadInput, target: Path) -> str 
     return None
 
 
+# the roadmap of the bad-input scenario: (US number, prompt, dependencies)
+ROADMAP_ITEMS: list[tuple[str, str, list[str]]] = [
+    ("101", "sleep 1.5\nwrite tasks/us-101/a.txt: a\ncommit us-101", []),
+    ("102", "sleep 1.5\nwrite tasks/us-102/b.txt: b\ncommit us-102", ["101"]),
+    ("103", "sleep 1.0\nwrite tasks/us-103/c.txt: c\ncommit us-103", []),
+]
+
+
 def scenario_bad_input(root: Path, rng: random.Random, quick: bool) -> Outcome:
     started = time.monotonic()
     p = Project(root, rng)
@@ -141,50 +148,23 @@ def scenario_bad_input(root: Path, rng: random.Random, quick: bool) -> Outcome:
     ids = [f"t{i:02d}" for i in range(6 if quick else 14)]
     road = root / "roadmap" / "ROADMAP.md"
     road.parent.mkdir(parents=True)
-    items = [
-        ("101", "sleep 1.5\nwrite tasks/us-101/a.txt: a\ncommit us-101", []),
-        ("102", "sleep 1.5\nwrite tasks/us-102/b.txt: b\ncommit us-102", ["101"]),
-        ("103", "sleep 1.0\nwrite tasks/us-103/c.txt: c\ncommit us-103", []),
-    ]
-    good_road = roadmap_text(items)
+    good_road = roadmap_text(ROADMAP_ITEMS)
     road.write_text(good_road)
     valid = bad_input_spec(ids, rng, 1.5 if quick else 3.0)
     replace_file(p.spec_file, valid)
-    p.spec = {"backlog": [{"id": t} for t in ids] + [{"id": f"us-{n}"} for n, _, _ in items]}
-    inputs = spec_inputs(valid) + roadmap_inputs(items)
-    if not quick:
-        inputs += corpus_inputs()
-    else:
-        inputs = rng.sample(inputs, 12)
-    rng.shuffle(inputs)
-    if not quick:  # last: should one hang the controller, it cannot hide the others' results
-        inputs += hostile_inputs(valid)
+    p.spec = {
+        "backlog": [{"id": t} for t in ids] + [{"id": f"us-{n}"} for n, _, _ in ROADMAP_ITEMS]
+    }
+    inputs = _pick_inputs(valid, rng, quick)
     sampler = ProcessSampler().start()
     proc = p.start_controller()
     wait_until(lambda: bool(read_side_log(p.side_log_path).runs), 30)
     db = p.state / "orchestrator.db"
     generation = meta(db, "spec_generation")
-    progress_before = sum(p.merges().values()) + len(read_side_log(p.side_log_path).runs)
-    log = p.state / "logs" / "controller.log"
+    progress_before = _progress(p)
     for bad in inputs:
         target = p.spec_file if bad.target == "spec" else road
-        before = len(spec_invalid_events(db))
-        replace_file(target, bad.data)
-        outcome.bad_tried += 1
-        got = wait_until(lambda b=before: len(spec_invalid_events(db)) > b, 20, step=0.03)
-        events = spec_invalid_events(db)
-        why = "no spec_invalid event within 20s" if not got else None
-        if got:
-            problems = events[-1].get("problems", [])
-            why = located(problems, bad, target.resolve() if bad.target == "roadmap" else target)
-            first = problems[0] if problems else {}
-            where = f"{first.get('file')}:{first.get('line')}:{first.get('column')}"
-            if why is None and where not in log.read_text(errors="replace"):
-                why = f"{where} not in controller.log"
-        if why is None:
-            outcome.bad_rejected += 1
-        else:
-            outcome.audit.fail(f"bad input {bad.name} not rejected as expected: {why}")
+        _expect_rejected(p, bad, target, outcome)
         replace_file(target, valid if bad.target == "spec" else good_road)
         if proc.poll() is not None:
             watch_unexpected_exit(p, proc, outcome.audit)
@@ -193,8 +173,7 @@ def scenario_bad_input(root: Path, rng: random.Random, quick: bool) -> Outcome:
     time.sleep(1.0)
     if meta(db, "spec_generation") != generation:
         outcome.audit.fail("the spec generation changed during the bad-input barrage")
-    progress = sum(p.merges().values()) + len(read_side_log(p.side_log_path).runs)
-    if progress <= progress_before:
+    if _progress(p) <= progress_before:
         outcome.audit.fail("no agent started and nothing merged while bad input arrived")
     watch_unexpected_exit(p, proc, outcome.audit)
     p.kill_controller(proc, group=False)
@@ -208,6 +187,47 @@ def scenario_bad_input(root: Path, rng: random.Random, quick: bool) -> Outcome:
     finish(p, sampler, outcome)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def _pick_inputs(valid: str, rng: random.Random, quick: bool) -> list[BadInput]:
+    """The barrage: all inputs (a sample of 12 when quick), shuffled, hostile ones last."""
+    inputs = spec_inputs(valid) + roadmap_inputs(ROADMAP_ITEMS)
+    if not quick:
+        inputs += corpus_inputs()
+    else:
+        inputs = rng.sample(inputs, 12)
+    rng.shuffle(inputs)
+    if not quick:  # last: should one hang the controller, it cannot hide the others' results
+        inputs += hostile_inputs(valid)
+    return inputs
+
+
+def _progress(p: Project) -> int:
+    """Merges plus agent starts so far: grows while work goes on."""
+    return sum(p.merges().values()) + len(read_side_log(p.side_log_path).runs)
+
+
+def _expect_rejected(p: Project, bad: BadInput, target: Path, outcome: Outcome) -> None:
+    """Write `bad` over `target`; it must be rejected with a located problem, also logged."""
+    db = p.state / "orchestrator.db"
+    log = p.state / "logs" / "controller.log"
+    before = len(spec_invalid_events(db))
+    replace_file(target, bad.data)
+    outcome.bad_tried += 1
+    got = wait_until(lambda: len(spec_invalid_events(db)) > before, 20, step=0.03)
+    events = spec_invalid_events(db)
+    why = "no spec_invalid event within 20s" if not got else None
+    if got:
+        problems = events[-1].get("problems", [])
+        why = located(problems, bad, target.resolve() if bad.target == "roadmap" else target)
+        first = problems[0] if problems else {}
+        where = f"{first.get('file')}:{first.get('line')}:{first.get('column')}"
+        if why is None and where not in log.read_text(errors="replace"):
+            why = f"{where} not in controller.log"
+    if why is None:
+        outcome.bad_rejected += 1
+    else:
+        outcome.audit.fail(f"bad input {bad.name} not rejected as expected: {why}")
 
 
 # --- 4. concurrency: two controllers, stop and stop --force ----------------------------------
@@ -286,39 +306,46 @@ def scenario_concurrency(root: Path, rng: random.Random, quick: bool) -> Outcome
             continue
         time.sleep(rng.uniform(0.3, 2.5))
         force = n in forced
-        running = {pid: task for pid, (task, _) in agent_processes().items() if task in ids}
-        runs = {r.pid: r for r in read_side_log(p.side_log_path).runs}
-        asked = stop_and_time(p, force)
-        try:
-            code = winner.wait(timeout=70)
-        except subprocess.TimeoutExpired:
-            code = None
-        wait_until(lambda r=running: not (set(r) & set(agent_processes())), 15)
-        ends = {r.pid: r for r in read_side_log(p.side_log_path).runs}
-        ok = code == 0
-        if force:
-            for pid, task in running.items():
-                # an agent the stop killed (not one that finished just before it) had written
-                # its file, uncommitted: that work must be in an archive ref
-                how = ends[pid].how or "" if pid in ends else ""
-                killed = not how.startswith("exit-")
-                old_enough = pid in runs and asked - runs[pid].start > 0.3
-                if killed and old_enough and not archived_file(p, task):
-                    ok = False
-                    outcome.audit.fail(f"stop --force: work of {task} (pid {pid}) not archived")
-        else:
-            signalled = [
-                pid
-                for pid in running
-                if (ends.get(pid) and (ends[pid].how or "").startswith("sig"))
-            ]
-            late = [r for r in ends.values() if r.start > asked + 1.5]
-            ok = ok and not signalled and not late
-            if signalled or late:
-                outcome.audit.fail(f"graceful stop: signalled {signalled}, started after: {late}")
+        ok = stop_round(p, winner, ids, force, outcome)
         outcome.fault("stop-force" if force else "stop-graceful", ok)
         p.stop_all_controllers()
     converge_and_stop(p, outcome.audit, timeout=180)
     finish(p, sampler, outcome)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def stop_round(
+    p: Project, winner: subprocess.Popen[bytes], ids: list[str], force: bool, outcome: Outcome
+) -> bool:
+    """`stop` (or `stop --force`) the running controller: it must exit 0, a forced stop must
+    archive the killed agents' work, a graceful one must signal no agent and start none."""
+    running = {pid: task for pid, (task, _) in agent_processes().items() if task in ids}
+    runs = {r.pid: r for r in read_side_log(p.side_log_path).runs}
+    asked = stop_and_time(p, force)
+    try:
+        code = winner.wait(timeout=70)
+    except subprocess.TimeoutExpired:
+        code = None
+    wait_until(lambda r=running: not (set(r) & set(agent_processes())), 15)
+    ends = {r.pid: r for r in read_side_log(p.side_log_path).runs}
+    ok = code == 0
+    if force:
+        for pid, task in running.items():
+            # an agent the stop killed (not one that finished just before it) had written
+            # its file, uncommitted: that work must be in an archive ref
+            how = ends[pid].how or "" if pid in ends else ""
+            killed = not how.startswith("exit-")
+            old_enough = pid in runs and asked - runs[pid].start > 0.3
+            if killed and old_enough and not archived_file(p, task):
+                ok = False
+                outcome.audit.fail(f"stop --force: work of {task} (pid {pid}) not archived")
+    else:
+        signalled = [
+            pid for pid in running if (ends.get(pid) and (ends[pid].how or "").startswith("sig"))
+        ]
+        late = [r for r in ends.values() if r.start > asked + 1.5]
+        ok = ok and not signalled and not late
+        if signalled or late:
+            outcome.audit.fail(f"graceful stop: signalled {signalled}, started after: {late}")
+    return ok

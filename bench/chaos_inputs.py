@@ -69,7 +69,18 @@ ALIAS_BOMB = "x-anchors:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
 
 def spec_mutations() -> dict[str, Mutation]:
     """Mistakes a user makes in the live spec; each returns (text, expected line or None)."""
-    m: dict[str, Mutation] = {
+    return {
+        **_settings_mutations(),
+        **_agent_mutations(),
+        **_task_mutations(),
+        **_gate_mutations(),
+        **_yaml_mutations(),
+    }
+
+
+def _settings_mutations() -> dict[str, Mutation]:
+    """Top-level settings: numbers, durations, versions, branch, repo."""
+    return {
         "max_parallel_word": lambda t: _sub(t, r"^maxParallel:", "maxParallel: four"),
         "max_parallel_zero": lambda t: _sub(t, r"^maxParallel:", "maxParallel: 0"),
         "max_parallel_huge": lambda t: _sub(t, r"^maxParallel:", "maxParallel: 100000"),
@@ -86,6 +97,12 @@ def spec_mutations() -> dict[str, Mutation]:
             t, r"^integrationBranch:", "integrationBranch: orchestrator/main"
         ),
         "repo_missing": lambda t: _sub(t, r"^repo:", "repo: ../no-such-repo"),
+    }
+
+
+def _agent_mutations() -> dict[str, Mutation]:
+    """Agent definitions: commands, scopes, environment, key typos."""
+    return {
         "command_empty": lambda t: _sub(t, r"^    command:", "command: []"),
         "command_shell_string": lambda t: _sub(t, r"^    command:", "command: 'agent -p {prompt}'"),
         "command_placeholder": lambda t: _sub(t, r"^    command:", "command: [agent, '{nope}']"),
@@ -93,6 +110,12 @@ def spec_mutations() -> dict[str, Mutation]:
         "owns_absolute": lambda t: _sub(t, r"^    owns:", "owns: ['/etc/**']"),
         "env_bad_name": lambda t: _insert_after(t, r"^    owns:", "env: {BAD-NAME: x}"),
         "agent_key_typo": lambda t: _insert_after(t, r"^    owns:", "timout: 5s"),
+    }
+
+
+def _task_mutations() -> dict[str, Mutation]:
+    """Backlog tasks: ids, agents, dependencies, paths, flags."""
+    return {
         "task_id_upper": lambda t: _sub(t, r"^- id: t00$", "- id: T00"),
         "task_id_traversal": lambda t: _sub(t, r"^- id: t00$", "- id: ../../etc"),
         "task_id_shell": lambda t: _sub(t, r"^- id: t00$", "- id: 'a;rm -rf ~'"),
@@ -107,11 +130,23 @@ def spec_mutations() -> dict[str, Mutation]:
         "paths_outside_owns": lambda t: _sub(t, r"^  paths: .*t03/", "paths: ['docs/**']"),
         "paths_dotdot": lambda t: _sub(t, r"^  paths: .*t03/", "paths: ['tasks/../../x']"),
         "paused_maybe": lambda t: _insert_after(t, r"^- id: t03$", "paused: maybe", "  "),
+    }
+
+
+def _gate_mutations() -> dict[str, Mutation]:
+    """The verify gate and the resource thresholds."""
+    return {
         "verify_empty": lambda t: _sub(t, r"^verify:", "verify: []"),
         "verify_shell": lambda t: _sub(t, r"^verify:", "verify: 'pytest -q && echo ok'"),
         "threshold_over_100": lambda t: _sub(
             t, r"^  cpu:", "cpu: [{below: 150, parallel: 2}, {parallel: 1}]"
         ),
+    }
+
+
+def _yaml_mutations() -> dict[str, Mutation]:
+    """YAML syntax and whole-file mistakes, hostile sizes and nesting."""
+    return {
         "yaml_unclosed_flow": lambda t: (_sub(t, r"^    owns:", "owns: ['tasks/**'")[0], None),
         "yaml_unclosed_quote": lambda t: (_sub(t, r"^  agent: dev$", "agent: 'dev")[0], None),
         "yaml_tab": lambda t: (_sub(t, r"^maxParallel:", "maxParallel:\n\t2")[0], None),
@@ -135,7 +170,6 @@ def spec_mutations() -> dict[str, Mutation]:
             None,
         ),
     }
-    return m
 
 
 def spec_inputs(valid: str) -> list[BadInput]:

@@ -33,424 +33,48 @@ workload says little about a policy; (c) walks the real run's critical chain bac
 last merge, splitting the makespan into startup, agent sleep, process overhead, exit->merge
 and release->spawn; (d) gives per-attempt medians of each step of an attempt's life.
 
+The workload and the simulations: `scheduling_sim.py`; the real run and its traces:
+`scheduling_run.py`; the idle measurement: `scheduling_idle.py`. This file parses the options
+and prints the report.
+
 A benchmark, not a test: it prints figures and exits 0 (1 when a target is missed).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import random
 import shlex
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psutil  # noqa: E402
 from common import GIT_ENV  # noqa: E402
 from loguru import logger  # noqa: E402
 
-from controller.core.plan import Plan  # noqa: E402
-from controller.loop.controller import Controller  # noqa: E402
-from controller.model.observed import Observed  # noqa: E402
-from controller.specfile.load import load_spec  # noqa: E402
-from controller.state.paths import StatePaths  # noqa: E402
-from controller.state.store import Store  # noqa: E402
+from bench.scheduling_idle import Idle, idle_cpu  # noqa: E402
+from bench.scheduling_run import Run, critical_chain, run_controller  # noqa: E402
+from bench.scheduling_sim import (  # noqa: E402
+    Bound,
+    Job,
+    best_found,
+    bottom_levels,
+    lower_bound,
+    make_workload,
+    policy_survey,
+    simulate,
+)
 
-FAKE_AGENT = ROOT / "tests" / "support" / "agents" / "fake_agent.py"
-TERMINAL = {"merged", "failed", "rejected"}
 MAKESPAN_TARGET = 1.15
 LATENCY_TARGET_S = 0.5
 IDLE_TARGET_PCT = 1.0
-
-
-# -- the workload ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Job:
-    id: str
-    group: int
-    deps: tuple[str, ...]
-    sleep: float
-
-
-def make_workload(
-    seed: int, n: int, groups: int, edge_p: float, lo: float = 0.2, hi: float = 2.0
-) -> list[Job]:
-    rng = random.Random(seed)
-    jobs: list[Job] = []
-    for i in range(n):
-        deps = tuple(j.id for j in jobs if rng.random() < edge_p)
-        jobs.append(Job(f"t{i:02d}", rng.randrange(groups), deps, round(rng.uniform(lo, hi), 2)))
-    return jobs
-
-
-def critical_path(jobs: Sequence[Job], dur: dict[str, float]) -> float:
-    finish: dict[str, float] = {}
-    for j in jobs:  # backlog order is a topological order (deps are earlier tasks)
-        finish[j.id] = max((finish[d] for d in j.deps), default=0.0) + dur[j.id]
-    return max(finish.values())
-
-
-def group_work(jobs: Sequence[Job], dur: dict[str, float]) -> dict[int, float]:
-    out: dict[int, float] = {}
-    for j in jobs:
-        out[j.group] = out.get(j.group, 0.0) + dur[j.id]
-    return out
-
-
-@dataclass(frozen=True)
-class Bound:
-    critical: float
-    per_slot: float
-    group: float
-
-    @property
-    def value(self) -> float:
-        return max(self.critical, self.per_slot, self.group)
-
-    @property
-    def bound_by(self) -> str:
-        return {self.critical: "critical path", self.per_slot: "work/slots"}.get(
-            self.value, "scope group"
-        )
-
-
-def lower_bound(jobs: Sequence[Job], dur: dict[str, float], limit: int) -> Bound:
-    return Bound(
-        critical_path(jobs, dur), sum(dur.values()) / limit, max(group_work(jobs, dur).values())
-    )
-
-
-def simulate(
-    jobs: Sequence[Job],
-    dur: dict[str, float],
-    limit: int,
-    priority: Callable[[Job], Any],
-    merge_delay: dict[str, float] | None = None,
-) -> float:
-    """List scheduling as the planner does it: a slot is held while running, the scope group
-    until merged, and a dependency counts once merged. No controller overhead."""
-    delay = merge_delay or {}
-    order = sorted(jobs, key=priority)
-    t = 0.0
-    running: dict[str, float] = {}
-    pending: dict[str, float] = {}
-    merged: set[str] = set()
-    started: set[str] = set()
-    group = {j.id: j.group for j in jobs}
-    while len(merged) < len(jobs):
-        held = {group[i] for i in (*running, *pending)}
-        for j in order:
-            if len(running) >= limit:
-                break
-            if j.id in started or j.group in held or not set(j.deps) <= merged:
-                continue
-            started.add(j.id)
-            running[j.id] = t + dur[j.id]
-            held.add(j.group)
-        t = min([*running.values(), *pending.values()])
-        for i, end in list(running.items()):
-            if end <= t:
-                del running[i]
-                pending[i] = end + delay.get(i, 0.0)
-        for i, at in list(pending.items()):
-            if at <= t:
-                del pending[i]
-                merged.add(i)
-    return t
-
-
-def bottom_levels(jobs: Sequence[Job], dur: dict[str, float]) -> dict[str, float]:
-    """Longest path from each task to the end of the DAG, the task included."""
-    children: dict[str, list[str]] = {j.id: [] for j in jobs}
-    for j in jobs:
-        for d in j.deps:
-            children[d].append(j.id)
-    level: dict[str, float] = {}
-    for j in reversed(jobs):
-        level[j.id] = dur[j.id] + max((level[c] for c in children[j.id]), default=0.0)
-    return level
-
-
-def best_found(jobs: Sequence[Job], dur: dict[str, float], limit: int, tries: int) -> float:
-    """The best of critical-path priority and `tries` random priorities (an upper bound on OPT)."""
-    level = bottom_levels(jobs, dur)
-    rng = random.Random(0)
-    best = simulate(jobs, dur, limit, lambda j: -level[j.id])
-    for _ in range(tries):
-        keys = {j.id: rng.random() for j in jobs}
-        best = min(best, simulate(jobs, dur, limit, lambda j, k=keys: k[j.id]))
-    return best
-
-
-# -- a real run --------------------------------------------------------------------------------
-def spec_dict(jobs: Sequence[Job], parallel: int, agent: Path) -> dict[str, Any]:
-    return {
-        "apiVersion": "orchestrator/v1",
-        "repo": "../repo",
-        "integrationBranch": "main",
-        "maxParallel": parallel,
-        "pollInterval": "30s",
-        "retries": 2,
-        "backoff": {"initial": "0.2s", "max": "1s"},
-        "timeout": "60s",
-        # the bench's own load must not cut admission below maxParallel
-        "resources": {"cpu": [{"parallel": 8}], "memory": [{"parallel": 8}]},
-        "agents": {"dev": {"command": [sys.executable, str(agent)], "owns": ["**"]}},
-        "backlog": [
-            {
-                "id": j.id,
-                "agent": "dev",
-                "paths": [f"group{j.group}/**"],
-                "prompt": f"sleep {j.sleep}\nwrite group{j.group}/{j.id}.txt: {j.id}\n"
-                f"commit {j.id}",
-                **({"dependsOn": list(j.deps)} if j.deps else {}),
-            }
-            for j in jobs
-        ],
-    }
-
-
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-
-
-def make_project(root: Path, jobs: Sequence[Job], parallel: int) -> Path:
-    repo = root / "repo"
-    repo.mkdir(parents=True)
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README.md").write_text("# bench\n")
-    git(repo, "add", "README.md")
-    git(repo, "commit", "-q", "-m", "initial")
-    spec_file = root / "specs" / "orchestrator.yaml"
-    spec_file.parent.mkdir(parents=True)
-    # a private copy: test suites running meanwhile kill stray tests/support/agents/fake_agent.py
-    agent = shutil.copy(FAKE_AGENT, root / "fake_agent.py")
-    spec_file.write_text(json.dumps(spec_dict(jobs, parallel, Path(agent)), indent=1))
-    return spec_file
-
-
-@dataclass
-class TaskTrace:
-    started: float  # attempt.started_at (the runner's start, before the shim runs)
-    ended: float  # attempt.ended_at (the shim's exit record)
-    exit_seen: float  # ts of the `exit` event (record_exits in a pass)
-    merged: float  # ts of the `merge` event
-    shim_at: float  # the shim's start record (its interpreter is up)
-    agent_at: float  # the fake agent's own start line in $FAKE_AGENT_LOG
-
-
-@dataclass
-class Run:
-    parallel: int
-    t0: float
-    makespan: float
-    traces: dict[str, TaskTrace]
-    attempts: int
-    not_merged: list[str]
-    problems: list[str]
-    pass_s: list[float] = field(default_factory=list)
-    observe_s: list[float] = field(default_factory=list)
-
-    def latencies(self) -> list[float]:
-        return [t.merged - t.ended for t in self.traces.values()]
-
-
-def run_controller(root: Path, jobs: Sequence[Job], parallel: int, budget_s: float) -> Run:
-    spec_file = make_project(root, jobs, parallel)
-    spec = load_spec(spec_file)
-    agent_log = root / "agents.log"
-    os.environ["FAKE_AGENT_LOG"] = str(agent_log)  # the agents inherit the environment
-    controller = Controller(spec_file, spec)
-    ids = [j.id for j in jobs]
-    pass_s: list[float] = []
-    observe_s: list[float] = []
-    inner_pass, inner_observe = controller.run_pass, controller.observe
-
-    def timed_pass(*, sync_merges: bool) -> Plan:
-        t = time.perf_counter()
-        try:
-            return inner_pass(sync_merges=sync_merges)
-        finally:
-            pass_s.append(time.perf_counter() - t)
-
-    def timed_observe(now: float) -> Observed:
-        t = time.perf_counter()
-        try:
-            return inner_observe(now)
-        finally:
-            observe_s.append(time.perf_counter() - t)
-
-    def on_pass(result: Plan, _observed: Observed) -> None:
-        if all(result.phases.get(i) in TERMINAL for i in ids):
-            controller.draining = True
-
-    controller.run_pass = timed_pass  # type: ignore[method-assign]
-    controller.observe = timed_observe  # type: ignore[method-assign]
-    controller.on_pass = on_pass
-    with controller:
-        t0 = time.time()
-        controller.watch(max_seconds=budget_s)
-        store = controller.store
-        rows = store.attempts()
-        events = store.events(kinds=["merge", "exit"])
-        problems = store.events(kinds=["stop_requested", "action_error", "spawn_failed"])
-        phases = dict(controller.last_plan.phases) if controller.last_plan else {}
-    merge_ts = {e.task: e.ts for e in events if e.kind == "merge"}
-    exit_ts = {(e.task, (e.data or {}).get("attempt")): e.ts for e in events if e.kind == "exit"}
-    agent_ts: dict[tuple[str, int], float] = {}
-    for line in agent_log.read_text().splitlines() if agent_log.exists() else []:
-        _, task, n, _pid, ts = line.split()
-        agent_ts[(task, int(n))] = float(ts)
-    paths = StatePaths(spec.state_path)
-    traces: dict[str, TaskTrace] = {}
-    for a in rows:
-        if a.outcome == "merged" and a.task in merge_ts and a.started_at and a.ended_at:
-            seen = exit_ts.get((a.task, a.number), a.ended_at)
-            start = json.loads(paths.start_record(a.task, a.number).read_text())
-            traces[a.task] = TaskTrace(
-                a.started_at,
-                a.ended_at,
-                seen,
-                merge_ts[a.task],
-                float(start["started_at"]),
-                agent_ts.get((a.task, a.number), a.started_at),
-            )
-    end = max((t.merged for t in traces.values()), default=time.time())
-    return Run(
-        parallel=parallel,
-        t0=t0,
-        makespan=end - t0,
-        traces=traces,
-        attempts=len(rows),
-        not_merged=[i for i in ids if phases.get(i) != "merged"],
-        problems=[f"{e.task} {e.kind}: {e.message}" for e in problems]
-        + [f"{a.task}#{a.number} {a.outcome}: {a.reason}" for a in rows if a.outcome != "merged"],
-        pass_s=pass_s,
-        observe_s=observe_s,
-    )
-
-
-# -- where the time went -----------------------------------------------------------------------
-def critical_chain(run: Run, jobs: Sequence[Job]) -> tuple[dict[str, float], list[str]]:
-    """Walk back from the last merge through whatever released each task's start: the merge
-    of a dependency or of a scope-group mate that started earlier, or (when every slot was
-    busy) the last exit before it. Returns the chain's time by kind (the kinds sum to the
-    makespan) and the chain, first task first.
-
-    A `merge` event is written when the loop collects the finished merge, which can be a
-    moment after the pass that already saw the new tip spawned the dependent; such a release
-    is clamped to the dependent's start.
-    """
-    tr = run.traces
-    by_id = {j.id: j for j in jobs if j.id in tr}
-    kinds = ("startup", "sleep", "process", "exit_merge", "release_spawn")
-    out = dict.fromkeys(kinds, 0.0)
-    chain: list[str] = []
-    if not by_id:
-        return out, chain
-    task, end = max(by_id, key=lambda i: tr[i].merged), "merge"
-    tail = tr[task].merged
-    while True:
-        t, job = tr[task], by_id[task]
-        chain.append(task)
-        if end == "merge":
-            out["exit_merge"] += tail - t.ended
-        out["sleep"] += job.sleep
-        out["process"] += (t.ended - t.started) - job.sleep
-        before = [i for i, o in tr.items() if i != task and o.started < t.started]
-        releases = [
-            (min(tr[i].merged, t.started), i, "merge")
-            for i in before
-            if i in job.deps or by_id[i].group == job.group
-        ]
-        exits = [(tr[i].ended, i, "exit") for i in before if tr[i].ended <= t.started]
-        if exits:
-            last = max(exits)
-            if sum(1 for o in tr.values() if o.started < last[0] <= o.ended) >= run.parallel:
-                releases.append(last)  # every slot was taken until that exit
-        if not releases:
-            out["startup"] += t.started - run.t0
-            return out, chain[::-1]
-        tail, task, end = max(releases)
-        out["release_spawn"] += t.started - tail
-
-
-# -- idle CPU ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Idle:
-    percent: float  # of one core, the process and its reaped children
-    threads: list[float]  # per thread, busiest first (psutil's 10 ms tick resolution)
-    passes: int  # reconcile passes seen in the window (0 or 1: `last_pass` moved)
-
-
-def idle_cpu(spec_file: Path, seconds: float) -> Idle:
-    """CPU used by `orchestrator reconcile --watch` on a converged spec, after it settled."""
-    exe = Path(sys.executable).parent / "orchestrator"
-    argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "controller"]
-    log = spec_file.parent / "idle-watch.log"
-    db = spec_file.parent.parent / "state" / "orchestrator.db"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [*argv, "reconcile", "--watch", "-f", str(spec_file)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=spec_file.parent.parent,
-            start_new_session=True,
-        )
-    try:
-        started = time.time()
-        while last_pass(db) < started and time.time() - started < 30:
-            time.sleep(0.1)
-        time.sleep(2.0)  # let the first pass's prunes and imports settle
-        ps = psutil.Process(proc.pid)
-        passes0, cpu0, wall0 = last_pass(db), cpu_seconds(ps), time.monotonic()
-        threads0 = {t.id: t.user_time + t.system_time for t in ps.threads()}
-        time.sleep(seconds)
-        cpu1, wall1 = cpu_seconds(ps), time.monotonic()
-        threads1 = {t.id: t.user_time + t.system_time for t in ps.threads()}
-        wall = wall1 - wall0
-        per_thread = [100 * (v - threads0.get(k, 0.0)) / wall for k, v in threads1.items()]
-        return Idle(
-            100.0 * (cpu1 - cpu0) / wall,
-            sorted(per_thread, reverse=True),
-            int(last_pass(db) != passes0),
-        )
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def cpu_seconds(ps: psutil.Process) -> float:
-    t = ps.cpu_times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-def last_pass(db: Path) -> float:
-    store = Store.open_readonly(db) if db.exists() else None
-    if store is None:
-        return 0.0
-    try:
-        return float(store.get_meta("last_pass") or 0.0)
-    finally:
-        store.close()
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -500,17 +124,16 @@ def parse(argv: list[str]) -> Options:
 
 def figures(opt: Options, jobs: Sequence[Job], par: Run, seq: Run, idle: Idle) -> dict[str, bool]:
     """Print the headline table; returns which targets were met."""
-    med = statistics.median
     sleeps = {j.id: j.sleep for j in jobs}
     total = sum(sleeps.values())
     b = lower_bound(jobs, sleeps, opt.parallel)
     measured = {j.id: par.traces[j.id].ended - par.traces[j.id].started for j in jobs}
     bm = lower_bound(jobs, measured, opt.parallel)
-    lat, slat = par.latencies(), seq.latencies()
+    lat = par.latencies()
     ratio = par.makespan / b.value
     ok = {
         "makespan": ratio <= MAKESPAN_TARGET,
-        "latency": med(lat) < LATENCY_TARGET_S,
+        "latency": statistics.median(lat) < LATENCY_TARGET_S,
         "idle": idle.percent < IDLE_TARGET_PCT,
     }
     edges = sum(len(j.deps) for j in jobs)
@@ -524,7 +147,21 @@ def figures(opt: Options, jobs: Sequence[Job], par: Run, seq: Run, idle: Idle) -
     print()
     print("| figure | value | target | |")
     print("|---|---:|---:|---|")
-    rows = [
+    rows = _makespan_rows(opt, par, seq, b, bm, total, ok) + _latency_idle_rows(
+        opt, par, seq, idle, ok
+    )
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return ok
+
+
+Row = tuple[str, str, str, str]
+
+
+def _makespan_rows(
+    opt: Options, par: Run, seq: Run, b: Bound, bm: Bound, total: float, ok: dict[str, bool]
+) -> list[Row]:
+    return [
         (f"makespan, maxParallel {opt.parallel}", f"{par.makespan:.2f} s", "", ""),
         (
             f"lower bound, sleeps: max(CP {b.critical:.2f}, work/{opt.parallel} "
@@ -533,7 +170,12 @@ def figures(opt: Options, jobs: Sequence[Job], par: Run, seq: Run, idle: Idle) -
             "",
             b.bound_by,
         ),
-        ("makespan / bound", f"{ratio:.2f}x", f"<= {MAKESPAN_TARGET}x", verdict(ok["makespan"])),
+        (
+            "makespan / bound",
+            f"{par.makespan / b.value:.2f}x",
+            f"<= {MAKESPAN_TARGET}x",
+            verdict(ok["makespan"]),
+        ),
         (
             f"lower bound, measured attempt durations: max(CP {bm.critical:.2f}, "
             f"work/{opt.parallel} {bm.per_slot:.2f}, heaviest group {bm.group:.2f})",
@@ -544,6 +186,15 @@ def figures(opt: Options, jobs: Sequence[Job], par: Run, seq: Run, idle: Idle) -
         ("makespan, maxParallel 1 (same run)", f"{seq.makespan:.2f} s", "", ""),
         ("speedup vs maxParallel 1", f"{seq.makespan / par.makespan:.2f}x", "", ""),
         (f"speedup vs sum of sleeps ({total:.1f} s)", f"{total / par.makespan:.2f}x", "", ""),
+    ]
+
+
+def _latency_idle_rows(
+    opt: Options, par: Run, seq: Run, idle: Idle, ok: dict[str, bool]
+) -> list[Row]:
+    med = statistics.median
+    lat, slat = par.latencies(), seq.latencies()
+    return [
         (
             f"exit -> merge, median / p95 / max (maxParallel {opt.parallel})",
             f"{med(lat):.3f} / {pct(lat, 95):.3f} / {max(lat):.3f} s",
@@ -564,14 +215,24 @@ def figures(opt: Options, jobs: Sequence[Job], par: Run, seq: Run, idle: Idle) -
             + ", ".join(f"{t:.2f}%" for t in idle.threads[:4]),
         ),
     ]
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-    return ok
 
 
 def analysis(opt: Options, jobs: Sequence[Job], par: Run) -> None:
     """Print where the makespan went: simulations, the critical chain, per-attempt costs."""
-    med = statistics.median
+    _simulations(opt, jobs, par)
+    _survey(opt)
+    chain, ids = critical_chain(par, jobs)
+    print()
+    print(
+        f"critical chain of the real run ({' > '.join(ids)}): startup {chain['startup']:.2f} + "
+        f"sleep {chain['sleep']:.2f} + process overhead {chain['process']:.2f} + exit->merge "
+        f"{chain['exit_merge']:.2f} + release->spawn {chain['release_spawn']:.2f} = "
+        f"{sum(chain.values()):.2f} s"
+    )
+    _steps(opt, jobs, par)
+
+
+def _simulations(opt: Options, jobs: Sequence[Job], par: Run) -> None:
     sleeps = {j.id: j.sleep for j in jobs}
     tr = par.traces
     measured = {j.id: tr[j.id].ended - tr[j.id].started for j in jobs}
@@ -606,7 +267,10 @@ def analysis(opt: Options, jobs: Sequence[Job], par: Run) -> None:
     print("|---|---:|---:|")
     for label, value in rows:
         print(f"| {label} | {value:.2f} s | {value / bound:.2f}x |")
-    survey = policy_survey(opt, 50)
+
+
+def _survey(opt: Options) -> None:
+    survey = policy_survey(opt.seed, 50, opt.tasks, opt.groups, opt.edge_p, opt.parallel)
     print()
     print(
         f"| policy alone over seeds {opt.seed}-{opt.seed + 49} (zero overhead, sleeps) "
@@ -615,15 +279,15 @@ def analysis(opt: Options, jobs: Sequence[Job], par: Run) -> None:
     print("|---|---:|---:|---:|")
     for label, ratios in survey.items():
         within = sum(r <= MAKESPAN_TARGET for r in ratios) / len(ratios)
-        print(f"| {label} | {med(ratios):.3f}x | {statistics.mean(ratios):.3f}x | {within:.0%} |")
-    chain, ids = critical_chain(par, jobs)
-    print()
-    print(
-        f"critical chain of the real run ({' > '.join(ids)}): startup {chain['startup']:.2f} + "
-        f"sleep {chain['sleep']:.2f} + process overhead {chain['process']:.2f} + exit->merge "
-        f"{chain['exit_merge']:.2f} + release->spawn {chain['release_spawn']:.2f} = "
-        f"{sum(chain.values()):.2f} s"
-    )
+        print(
+            f"| {label} | {statistics.median(ratios):.3f}x | {statistics.mean(ratios):.3f}x "
+            f"| {within:.0%} |"
+        )
+
+
+def _steps(opt: Options, jobs: Sequence[Job], par: Run) -> None:
+    sleeps = {j.id: j.sleep for j in jobs}
+    tr = par.traces
     t = list(tr.values())
     steps = [
         ("runner start -> shim's start record", [x.shim_at - x.started for x in t]),
@@ -644,26 +308,8 @@ def analysis(opt: Options, jobs: Sequence[Job], par: Run) -> None:
     print(f"| per attempt, maxParallel {opt.parallel} | median | p95 |")
     print("|---|---:|---:|")
     for label, values in steps:
+        med = statistics.median
         print(f"| {label} | {med(values) * 1000:.0f} ms | {pct(values, 95) * 1000:.0f} ms |")
-
-
-def policy_survey(opt: Options, seeds: int) -> dict[str, list[float]]:
-    """Makespan / bound of each scheduling policy, simulated, over `seeds` workloads."""
-    out: dict[str, list[float]] = {"backlog order (the planner)": [], "critical path": []}
-    out["best of CP + 100 random priorities"] = []
-    for seed in range(opt.seed, opt.seed + seeds):
-        jobs = make_workload(seed, opt.tasks, opt.groups, opt.edge_p)
-        dur = {j.id: j.sleep for j in jobs}
-        bound = lower_bound(jobs, dur, opt.parallel).value
-        level = bottom_levels(jobs, dur)
-        runs = (
-            simulate(jobs, dur, opt.parallel, lambda j: int(j.id[1:])),
-            simulate(jobs, dur, opt.parallel, lambda j, lv=level: -lv[j.id]),
-            best_found(jobs, dur, opt.parallel, 100),
-        )
-        for key, value in zip(out, runs, strict=True):
-            out[key].append(value / bound)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -129,58 +129,73 @@ def fill_store(paths: StatePaths, tasks: int, per_task: int, runs: bool) -> list
         task = f"t{i:04d}"
         base = now - 86400 + i * 60
         for n in range(1, per_task + 1):
-            start = base + n * 5
+            row = _failed_row(task, n, base + n * 5, f"agent{i % 4}")
             last = n == per_task
-            row = {
-                "task": task,
-                "number": n,
-                "created_at": start - 0.1,
-                "pid": 10_000 + n,
-                "create_time": start,
-                "started_at": start,
-                "ended_at": start + 3 + n % 3,
-                "exit_code": 1,
-                "outcome": "failed",
-                "reason": "exit 1",
-                "retry_at": start + 4,
-                "agent": f"agent{i % 4}",
-            }
             if last and i < tasks * 0.9:
                 row.update(exit_code=0, outcome="merged", reason="")
                 merged.append(task)
             elif last and live < 4 and i % 25 == 0:
                 live += 1
-                row.update(
-                    pid=me.pid,
-                    create_time=me.create_time(),
-                    started_at=now - 30,
-                    ended_at=None,
-                    exit_code=None,
-                    outcome=None,
-                    reason="",
-                    retry_at=None,
-                )
-                pf = paths.progress_file(task, n)
-                pf.parent.mkdir(parents=True, exist_ok=True)
-                pf.write_text("40\n")
+                _make_live(row, paths, me, now)
             rows.append(row)
             if runs:
-                d = paths.task_runs(task)
-                d.mkdir(parents=True, exist_ok=True)
-                (d / f"{n}.start.json").write_text(
-                    json.dumps(
-                        {
-                            "pid": row["pid"],
-                            "create_time": row["create_time"],
-                            "started_at": row["started_at"],
-                        }
-                    )
-                )
-                if row["ended_at"] is not None:
-                    (d / f"{n}.exit.json").write_text(
-                        json.dumps({"exit_code": row["exit_code"], "ended_at": row["ended_at"]})
-                    )
-    con = sqlite3.connect(paths.db)
+                _write_run_records(paths, row)
+    _insert(paths.db, rows, now)
+    return merged
+
+
+def _failed_row(task: str, n: int, start: float, agent: str) -> dict[str, Any]:
+    return {
+        "task": task,
+        "number": n,
+        "created_at": start - 0.1,
+        "pid": 10_000 + n,
+        "create_time": start,
+        "started_at": start,
+        "ended_at": start + 3 + n % 3,
+        "exit_code": 1,
+        "outcome": "failed",
+        "reason": "exit 1",
+        "retry_at": start + 4,
+        "agent": agent,
+    }
+
+
+def _make_live(row: dict[str, Any], paths: StatePaths, me: psutil.Process, now: float) -> None:
+    """Turn `row` into a running attempt of this very process, with a progress file."""
+    row.update(
+        pid=me.pid,
+        create_time=me.create_time(),
+        started_at=now - 30,
+        ended_at=None,
+        exit_code=None,
+        outcome=None,
+        reason="",
+        retry_at=None,
+    )
+    pf = paths.progress_file(row["task"], row["number"])
+    pf.parent.mkdir(parents=True, exist_ok=True)
+    pf.write_text("40\n")
+
+
+def _write_run_records(paths: StatePaths, row: dict[str, Any]) -> None:
+    """The shim's start record and (when it ended) exit record of the attempt `row`."""
+    d = paths.task_runs(row["task"])
+    d.mkdir(parents=True, exist_ok=True)
+    n = row["number"]
+    (d / f"{n}.start.json").write_text(
+        json.dumps(
+            {"pid": row["pid"], "create_time": row["create_time"], "started_at": row["started_at"]}
+        )
+    )
+    if row["ended_at"] is not None:
+        (d / f"{n}.exit.json").write_text(
+            json.dumps({"exit_code": row["exit_code"], "ended_at": row["ended_at"]})
+        )
+
+
+def _insert(db: Path, rows: list[dict[str, Any]], now: float) -> None:
+    con = sqlite3.connect(db)
     with con:
         con.executemany(
             "INSERT INTO attempts(task, number, created_at, pid, create_time, started_at, "
@@ -195,7 +210,6 @@ def fill_store(paths: StatePaths, tasks: int, per_task: int, runs: bool) -> list
         )
         con.execute("INSERT INTO controller(key, value) VALUES ('last_pass', ?)", (str(now),))
     con.close()
-    return merged
 
 
 OBSERVE_MS: list[float] = []

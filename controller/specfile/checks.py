@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from controller.core.graph import find_cycles
 from controller.model.globs import glob_within
 from controller.model.problems import Loc, Problem, did_you_mean, format_path
 from controller.model.spec import Spec
@@ -52,35 +53,6 @@ def bad_dependencies(spec: Spec) -> Iterator[Finding]:
                 yield loc, f"task '{task.id}' depends on itself"
             elif dep not in known:
                 yield loc, f"unknown dependency '{dep}'{did_you_mean(dep, ids)}"
-
-
-def find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """Every elementary cycle found by one depth-first walk, each as [a, b, ..., a]."""
-    white, grey, black = 0, 1, 2
-    color = dict.fromkeys(graph, white)
-    cycles: list[list[str]] = []
-    for root in graph:
-        if color[root] != white:
-            continue
-        stack: list[tuple[str, Iterator[str]]] = [(root, iter(graph[root]))]
-        path = [root]
-        color[root] = grey
-        while stack:
-            node, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                stack.pop()
-                path.pop()
-                color[node] = black
-            elif child not in color or child == node:
-                continue  # unknown or self dependency: reported elsewhere
-            elif color[child] == grey:
-                cycles.append(path[path.index(child) :] + [child])
-            elif color[child] == white:
-                color[child] = grey
-                path.append(child)
-                stack.append((child, iter(graph[child])))
-    return cycles
 
 
 def dependency_cycles(spec: Spec) -> Iterator[Finding]:

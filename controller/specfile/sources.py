@@ -14,10 +14,16 @@ from pydantic import ValidationError
 from controller.model.problems import Loc, Problem, SpecError
 from controller.model.spec import Spec, Task
 from controller.specfile.roadmap import backlog_entries, completed_ids, parse_roadmap
+from controller.specfile.roadmap.problems import (
+    CYCLE,
+    DUPLICATE,
+    SELF_DEPENDENCY,
+    UNKNOWN_DEPENDENCY,
+)
 
 # roadmap problems that make the backlog ambiguous reject it; the rest are warnings
 # (a heading the parser cannot place, an unrecognised status, a non-path scope entry)
-FATAL_KINDS = frozenset({"duplicate", "unknown-dependency", "self-dependency", "cycle"})
+FATAL_KINDS = frozenset({DUPLICATE, UNKNOWN_DEPENDENCY, SELF_DEPENDENCY, CYCLE})
 
 
 def roadmap_path(spec: Spec) -> Path | None:

@@ -270,30 +270,17 @@ def task_views(
     views = []
     for task_id in ids:
         attempts = timed.get(task_id, ())
-        last = attempts[-1] if attempts else None
+        recorded = attempts[-1] if attempts else None
         task = spec_tasks.get(task_id)
-        agent = (last.agent if last and last.agent else None) or (task.agent if task else None)
+        agent = (recorded.agent if recorded and recorded.agent else None) or (
+            task.agent if task else None
+        )
         free = sum(1 for a in attempts if is_free(a))
         max_attempts = spec.max_attempts(task) + free if task else len(attempts)
-        live = last is not None and classify_attempt(last, now) in LIVE
-        if live and last is not None:  # the agent's own clock, as the planner's reason shows
-            seen = observed.attempts.get(task_id, ())
-            if seen and seen[-1].number == last.number and seen[-1].started_at is not None:
-                last = seen[-1]
-        started = last.started_at if last else None
-        elapsed = None
-        if started is not None:
-            end = now if live else last.ended_at if last else None
-            elapsed = None if end is None else max(0.0, end - started)
+        last, live = _current_attempt(task_id, recorded, observed, now)
+        elapsed = _elapsed(last, live, now)
         pct = progress.get(task_id) if live else None
-        eta = NO_ETA
-        if live and last is not None:
-            earlier = [
-                d
-                for t, n, d in history.get(agent or "", [])
-                if not (t == task_id and n == last.number)
-            ]
-            eta = estimate_eta(pct, elapsed, earlier, agent)
+        eta = _eta(task_id, last, live, pct, elapsed, history, agent)
         wt = observed.worktrees.get(task_id)
         has_branch = task_id in observed.branches or wt is not None
         views.append(
@@ -308,7 +295,7 @@ def task_views(
                 pid=last.pid if live and last else None,
                 worktree=wt.path if wt else None,
                 branch=branch_for(task_id) if has_branch else None,
-                started_at=started,
+                started_at=last.started_at if last else None,
                 elapsed_s=elapsed,
                 progress=pct,
                 eta=eta,
@@ -317,6 +304,44 @@ def task_views(
             )
         )
     return views
+
+
+def _current_attempt(
+    task_id: str, recorded: AttemptObs | None, observed: Observed, now: float
+) -> tuple[AttemptObs | None, bool]:
+    """The latest attempt and whether it is live; a live one as observed, on the agent's own
+    clock (the one the planner's reason and timeout use)."""
+    live = recorded is not None and classify_attempt(recorded, now) in LIVE
+    if live and recorded is not None:
+        seen = observed.attempts.get(task_id, ())
+        if seen and seen[-1].number == recorded.number and seen[-1].started_at is not None:
+            return seen[-1], live
+    return recorded, live
+
+
+def _elapsed(last: AttemptObs | None, live: bool, now: float) -> float | None:
+    if last is None or last.started_at is None:
+        return None
+    end = now if live else last.ended_at
+    return None if end is None else max(0.0, end - last.started_at)
+
+
+def _eta(
+    task_id: str,
+    last: AttemptObs | None,
+    live: bool,
+    pct: float | None,
+    elapsed: float | None,
+    history: Mapping[str, list[tuple[str, int, float]]],
+    agent: str | None,
+) -> Eta:
+    """ETA of a live attempt, from earlier attempts of its agent other than itself."""
+    if not live or last is None:
+        return NO_ETA
+    earlier = [
+        d for t, n, d in history.get(agent or "", []) if not (t == task_id and n == last.number)
+    ]
+    return estimate_eta(pct, elapsed, earlier, agent)
 
 
 def backlog_parallelism(

@@ -166,21 +166,7 @@ def build_summary(
     for task_id in ids:
         rows = attempts.get(task_id, ())
         phase = phases.get(task_id) or ("orphan" if task_id not in agent_of else "queued")
-        n_in, dur = 0, 0.0
-        for i, a in enumerate(rows):
-            span = _span(a, start, now)
-            agent = a.agent or agent_of.get(task_id)
-            if span is not None:
-                n_in += 1
-                dur += span[1] - span[0]
-                bars.append(
-                    Bar(task_id, a.number, span[0], span[1], attempt_outcome(a, now), agent)
-                )
-            ended_in = a.ended_at is not None and start <= a.ended_at <= now
-            if ended_in and _failed(a, now):
-                failures[failure_key(a)] += 1
-            if i > 0 and a.started_at is not None and start <= a.started_at <= now:
-                retries[failure_key(rows[i - 1])] += 1
+        n_in, dur = _count_window(task_id, rows, agent_of, start, now, bars, failures, retries)
         last = rows[-1] if rows else None
         activity = TaskActivity(
             task=task_id,
@@ -211,3 +197,31 @@ def build_summary(
         attempts=len(bars),
         bars=tuple(sorted(bars, key=lambda b: (b.start, b.task, b.number))),
     )
+
+
+def _count_window(
+    task_id: str,
+    rows: Sequence[AttemptObs],
+    agent_of: Mapping[str, str],
+    start: float,
+    now: float,
+    bars: list[Bar],
+    failures: Counter[str],
+    retries: Counter[str],
+) -> tuple[int, float]:
+    """Add one task's attempts in the window to `bars`, `failures` and `retries`; return how
+    many ran in the window and for how long in all."""
+    n_in, dur = 0, 0.0
+    for i, a in enumerate(rows):
+        span = _span(a, start, now)
+        agent = a.agent or agent_of.get(task_id)
+        if span is not None:
+            n_in += 1
+            dur += span[1] - span[0]
+            bars.append(Bar(task_id, a.number, span[0], span[1], attempt_outcome(a, now), agent))
+        ended_in = a.ended_at is not None and start <= a.ended_at <= now
+        if ended_in and _failed(a, now):
+            failures[failure_key(a)] += 1
+        if i > 0 and a.started_at is not None and start <= a.started_at <= now:
+            retries[failure_key(rows[i - 1])] += 1
+    return n_in, dur

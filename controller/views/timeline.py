@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from controller.model.durations import format_duration
@@ -95,6 +96,48 @@ def _svg_text(x: float, y: float, text: str, **attrs: str) -> str:
     return f'<text x="{x:.1f}" y="{y:.1f}"{extra}>{escape(text)}</text>'
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """The SVG's layout: lanes on top, the concurrency strip, the time axis, the legend."""
+
+    start: float
+    end: float
+    width: int
+    lanes: int
+    label_w: int = 150
+    right: int = 20
+    top: int = 62
+    row_h: int = 22
+    strip_h: int = 44
+
+    @property
+    def span(self) -> float:
+        return max(self.end - self.start, 1e-9)
+
+    @property
+    def plot_w(self) -> int:
+        return self.width - self.label_w - self.right
+
+    @property
+    def lanes_h(self) -> int:
+        return max(1, self.lanes) * self.row_h
+
+    @property
+    def axis_y(self) -> int:
+        return self.top + self.lanes_h + self.strip_h + 14
+
+    @property
+    def legend_y(self) -> int:
+        return self.axis_y + 34
+
+    @property
+    def height(self) -> int:
+        return self.legend_y + 24
+
+    def x(self, t: float) -> float:
+        return self.label_w + (t - self.start) / self.span * self.plot_w
+
+
 def timeline_svg(
     bars: Sequence[Bar],
     start: float,
@@ -106,83 +149,95 @@ def timeline_svg(
 ) -> str:
     """The timeline as a standalone SVG document."""
     lanes = lane_order(bars)
-    label_w, right, top, row_h = 150, 20, 62, 22
-    plot_w = width - label_w - right
-    strip_h = 44
-    lanes_h = max(1, len(lanes)) * row_h
-    axis_y = top + lanes_h + strip_h + 14
-    legend_y = axis_y + 34
-    height = legend_y + 24
-    span = max(end - start, 1e-9)
-
-    def x(t: float) -> float:
-        return label_w + (t - start) / span * plot_w
-
+    f = _Frame(start, end, width, len(lanes))
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="Menlo, Consolas, monospace" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{f.height}" '
+        f'viewBox="0 0 {width} {f.height}" font-family="Menlo, Consolas, monospace" '
         'font-size="12">',
-        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<rect width="{width}" height="{f.height}" fill="#ffffff"/>',
         _svg_text(12, 24, title, font_size="16", font_weight="bold", fill="#222"),
         _svg_text(12, 44, subtitle, fill="#555"),
     ]
     for i, task in enumerate(lanes):
-        y = top + i * row_h
+        y = f.top + i * f.row_h
         if i % 2 == 0:
-            parts.append(f'<rect x="0" y="{y}" width="{width}" height="{row_h}" fill="#f5f6f8"/>')
+            parts.append(f'<rect x="0" y="{y}" width="{width}" height="{f.row_h}" fill="#f5f6f8"/>')
         parts.append(_svg_text(12, y + 15, task, fill="#222"))
-    # axis
-    parts.append(
-        f'<line x1="{label_w}" y1="{axis_y}" x2="{label_w + plot_w}" y2="{axis_y}" stroke="#888"/>'
-    )
-    step = tick_step(span)
+    parts += _svg_axis(f)
+    parts += _svg_bars(f, bars, lanes)
+    parts += _svg_strip(f, bars)
+    parts += _svg_legend(f, bars)
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def _svg_axis(f: _Frame) -> list[str]:
+    parts = [
+        f'<line x1="{f.label_w}" y1="{f.axis_y}" x2="{f.label_w + f.plot_w}" y2="{f.axis_y}" '
+        'stroke="#888"/>'
+    ]
+    step = tick_step(f.span)
     k = 0
-    while k * step <= span + 1e-9:
-        tx = x(start + k * step)
+    while k * step <= f.span + 1e-9:
+        tx = f.x(f.start + k * step)
         parts.append(
-            f'<line x1="{tx:.1f}" y1="{top}" x2="{tx:.1f}" y2="{axis_y + 4}" stroke="#ddd"/>'
+            f'<line x1="{tx:.1f}" y1="{f.top}" x2="{tx:.1f}" y2="{f.axis_y + 4}" stroke="#ddd"/>'
         )
         parts.append(
-            _svg_text(tx, axis_y + 18, tick_label(k * step), text_anchor="middle", fill="#555")
+            _svg_text(tx, f.axis_y + 18, tick_label(k * step), text_anchor="middle", fill="#555")
         )
         k += 1
+    return parts
+
+
+def _svg_bars(f: _Frame, bars: Sequence[Bar], lanes: Sequence[str]) -> list[str]:
+    """One bar per attempt, coloured by its outcome, with a tooltip."""
+    parts = []
     lane_of = {t: i for i, t in enumerate(lanes)}
     for b in bars:
-        y = top + lane_of[b.task] * row_h + 3
-        w = max(1.5, x(b.end) - x(b.start))
+        y = f.top + lane_of[b.task] * f.row_h + 3
+        w = max(1.5, f.x(b.end) - f.x(b.start))
         colour = OUTCOMES.get(b.outcome, UNKNOWN)[1]
         tip = (
             f"{b.task} attempt {b.number} ({b.agent or '?'}): {b.outcome}, "
             f"{format_duration(b.end - b.start)}"
         )
         parts.append(
-            f'<rect x="{x(b.start):.1f}" y="{y}" width="{w:.1f}" height="{row_h - 6}" '
+            f'<rect x="{f.x(b.start):.1f}" y="{y}" width="{w:.1f}" height="{f.row_h - 6}" '
             f'rx="3" fill="{colour}"><title>{escape(tip)}</title></rect>'
         )
-    # concurrency strip: how many agents ran at each moment
+    return parts
+
+
+def _svg_strip(f: _Frame, bars: Sequence[Bar]) -> list[str]:
+    """The concurrency strip: how many agents ran at each moment."""
     steps = concurrency(bars)
     peak = max((c for _, c in steps), default=0)
-    base = top + lanes_h + strip_h
-    parts.append(_svg_text(12, base - strip_h / 2 + 4, f"agents (max {peak})", fill="#555"))
+    base = f.top + f.lanes_h + f.strip_h
+    parts = [_svg_text(12, base - f.strip_h / 2 + 4, f"agents (max {peak})", fill="#555")]
     if peak:
-        path = [f"M{x(start):.1f},{base}"]
+        path = [f"M{f.x(f.start):.1f},{base}"]
         level = 0
         for t, count in steps:
-            path.append(f"L{x(t):.1f},{base - level / peak * (strip_h - 8):.1f}")
+            path.append(f"L{f.x(t):.1f},{base - level / peak * (f.strip_h - 8):.1f}")
             level = count
-            path.append(f"L{x(t):.1f},{base - level / peak * (strip_h - 8):.1f}")
-        path.append(f"L{x(end):.1f},{base - level / peak * (strip_h - 8):.1f}")
-        path.append(f"L{x(end):.1f},{base}Z")
+            path.append(f"L{f.x(t):.1f},{base - level / peak * (f.strip_h - 8):.1f}")
+        path.append(f"L{f.x(f.end):.1f},{base - level / peak * (f.strip_h - 8):.1f}")
+        path.append(f"L{f.x(f.end):.1f},{base}Z")
         parts.append(f'<path d="{" ".join(path)}" fill="#9cc3e6" stroke="#3b7dd8"/>')
-    # legend: only the outcomes present
+    return parts
+
+
+def _svg_legend(f: _Frame, bars: Sequence[Bar]) -> list[str]:
+    """The legend: only the outcomes present."""
+    parts = []
     present = [o for o in OUTCOMES if any(b.outcome == o for b in bars)]
-    lx = label_w
+    lx: float = f.label_w
     for outcome in present:
         _, colour, label = OUTCOMES[outcome]
         parts.append(
-            f'<rect x="{lx}" y="{legend_y - 10}" width="12" height="12" rx="2" fill="{colour}"/>'
+            f'<rect x="{lx}" y="{f.legend_y - 10}" width="12" height="12" rx="2" fill="{colour}"/>'
         )
-        parts.append(_svg_text(lx + 16, legend_y, label, fill="#333"))
+        parts.append(_svg_text(lx + 16, f.legend_y, label, fill="#333"))
         lx += 30 + 7.5 * len(label)
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+    return parts
