@@ -14,6 +14,7 @@ import pytest
 from controller import git as gitlayer
 from controller.model import names
 from tests.security.hostile import head, hostile_project, job, passes, phase, run_json
+from tests.support.oracle import blob_text
 from tests.support.project import wait_until
 from tests.support.repo import git
 
@@ -57,7 +58,7 @@ def test_a_revert_hidden_behind_a_second_merge_base_is_rejected(tmp_path: Path) 
     passes(p, until=lambda: phase(p, "sb")[0] in ("rejected", "merged"))
     assert phase(p, "sb")[0] == "rejected", phase(p, "sb")
     assert "conf/secret.txt" in phase(p, "sb")[1]
-    assert p.file_on_main("conf/secret.txt") == "fixed secret"
+    assert blob_text(p.repo, "main", "conf/secret.txt") == "fixed secret\n"
     assert "sb" not in p.merges()
 
 
@@ -80,6 +81,7 @@ def test_a_submodule_pointer_hidden_from_diff_is_rejected(tmp_path: Path) -> Non
     assert phase(p, "gl")[0] == "rejected", phase(p, "gl")
     assert "vendor/lib" in phase(p, "gl")[1]
     assert git(p.repo, "ls-tree", "main", "vendor/lib") == ""
+    assert blob_text(p.repo, "main", "src/ok.py") is None  # nothing of the attempt landed
 
 
 # --- 2. a `.git` file edited by the agent does not redirect the controller's writes -----------
