@@ -48,7 +48,7 @@ from controller.observe import observe  # noqa: E402
 from controller.state.paths import StatePaths  # noqa: E402
 
 PLAN_TARGET_MS = 200.0
-OBSERVE_TARGET_RATIO = 1.5
+OBSERVE_TARGET_RATIO = 1.2
 NOW = 1_700_000_000.0
 
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from controller import git
-from controller.model.observed import BranchObs, Observed, ResourcesObs, WorktreeObs
+from controller.model.observed import Observed, ResourcesObs, WorktreeObs
 from controller.observe.assemble import assemble, integration_checkout_of, settled_attempts
 from controller.observe.procs import is_alive
 from controller.observe.resources import ResourceSampler
@@ -69,24 +69,13 @@ def _checkout_dirty(repo: git.Repo, checkout: WorktreeObs | None) -> bool | None
     return git.is_dirty(place)
 
 
-def _read_git(
-    repo: git.Repo, integration: str, worktree_root: Path, sha: str | None
-) -> tuple[list[WorktreeObs], bool | None, dict[str, BranchObs], frozenset[str]]:
-    """The git readings of a pass, side by side: worktrees (and whether the integration
-    checkout is dirty), task branches, merged tasks."""
-
-    def read_worktrees() -> tuple[list[WorktreeObs], bool | None]:
-        found = [_resolved(w) for w in git.list_worktrees(repo)]
-        found += leftover_dirs(worktree_root, found)
-        return found, _checkout_dirty(repo, integration_checkout_of(found, integration))
-
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="observe") as pool:
-        wt_future = pool.submit(read_worktrees)
-        # one sha for the whole pass, so branches and merged_tasks agree with integration_sha
-        br_future = pool.submit(git.task_branches, repo, sha)
-        merged = git.merged_tasks(repo, sha) if sha else frozenset()
-        worktrees, dirty = wt_future.result()
-        return worktrees, dirty, br_future.result(), merged
+def _read_worktrees(
+    repo: git.Repo, integration: str, worktree_root: Path
+) -> tuple[list[WorktreeObs], bool | None]:
+    """Every worktree (and leftover directory), and whether the integration checkout is dirty."""
+    found = [_resolved(w) for w in git.list_worktrees(repo)]
+    found += leftover_dirs(worktree_root, found)
+    return found, _checkout_dirty(repo, integration_checkout_of(found, integration))
 
 
 def observe(
@@ -108,11 +97,17 @@ def observe(
     pinned = git.open_repo(repo)
     root = Path(os.path.realpath(worktree_root))
     sha = git.rev_parse(pinned, _integration_ref(integration))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="observe-git") as pool:
-        git_future = pool.submit(_read_git, pinned, integration, root, sha)
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="observe") as pool:
+        wt_future = pool.submit(_read_worktrees, pinned, integration, root)
+        # one sha for the whole pass, so branches and merged_tasks agree with integration_sha
+        br_future = pool.submit(git.task_branches, pinned, sha)
+        merged_future = pool.submit(
+            lambda: git.merged_tasks(pinned, sha) if sha else frozenset[str]()
+        )
         store_rows = store.attempts_by_task() if store is not None else {}
         resources = sampler.sample(now) if sampler is not None else ResourcesObs()
-        worktrees, dirty, branches, merged = git_future.result()
+        worktrees, dirty = wt_future.result()
+        branches, merged = br_future.result(), merged_future.result()
 
     def build() -> Observed:
         return assemble(
