@@ -21,7 +21,7 @@ from controller.core.plan import Plan
 from controller.loop.controller import Controller
 from controller.model.observed import Observed
 from controller.specfile.load import load_spec
-from controller.store import Store
+from controller.state.store import Store
 
 TERMINAL = {"merged", "failed", "rejected"}
 CONFLICT_TASK = "pm-changelog"
