@@ -217,3 +217,32 @@ def test_stdout_is_plain_only_when_rich_sees_no_terminal(
     if not env:  # the cases that matter: a pipe skips rich, a terminal gets colours
         assert plain is not tty
         assert rich_terminal is tty
+
+
+FINALIZE = """
+import gc, sys
+sys.argv = ["orchestrator", "version"]
+from controller.cli.app import main
+try:
+    main()
+except SystemExit:
+    pass
+class Flush:
+    def __del__(self):
+        with open({path!r}, "w") as f:
+            f.write("finalized")
+garbage = Flush()
+garbage.cycle = garbage  # only the garbage collector can free it
+del garbage
+gc.disable()  # so that only a collection at exit can
+"""
+
+
+def test_garbage_left_at_exit_is_still_finalized(tmp_path: Path) -> None:
+    """main() freezes the heap at exit to spare the shutdown's collections; it collects the
+    garbage first, so the finalizers that a normal shutdown runs still run."""
+    marker = tmp_path / "finalized"
+    done = python(FINALIZE.format(path=str(marker)), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"orchestrator {__version__}\n"
+    assert marker.read_text() == "finalized"
