@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 
 from controller.model.durations import format_duration
 from controller.views.status import PHASE_STYLE, StatusModel, TaskView
-from controller.views.summary import Summary, TaskActivity
 
 if TYPE_CHECKING:
     from rich.text import Text
+
+    from controller.views.summary import Summary, TaskActivity
 
 GAP = "   "
 
