@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from controller.model.spec import Spec
+    from controller.views.summary import Summary
 
 SpecOpt = Annotated[Path, typer.Option("--file", "-f", help="The spec file.", show_default=True)]
 RepoOpt = Annotated[
@@ -210,12 +211,10 @@ def activity_summary(
     """
     from controller.cli.app import fail, load, out
     from controller.cli.render import to_json
-    from controller.model.durations import format_duration
     from controller.views.cpu import OneShotCpu
     from controller.views.snapshot import take
     from controller.views.summary import build_summary
     from controller.views.text import summary_lines, summary_markdown
-    from controller.views.timeline import timeline_svg
 
     if not (hours > 0 and hours <= 24 * 365 * 100):
         raise fail(f"--hours must be a positive number of hours, got {hours:g}")
@@ -227,22 +226,7 @@ def activity_summary(
         raise fail(str(exc)) from None
     s = build_summary(spec, snap.attempts, snap.plan.phases, hours=hours, now=snap.now)
     if svg is not None:
-        start = min((b.start for b in s.bars), default=s.start)
-        end = max((b.end for b in s.bars), default=s.now)
-        p = s.parallelism
-        text = timeline_svg(
-            s.bars,
-            start,
-            end,
-            title=f"orchestrator: {len(s.bars)} attempts of {len({b.task for b in s.bars})} tasks",
-            subtitle=f"speedup {p.speedup:.2f}x measured · efficiency {s.efficiency:.0%} of "
-            f"maxParallel {s.limit} · 2+ agents {p.parallelization_rate:.0%} of busy time · "
-            f"{format_duration(p.time_saved_s)} saved",
-        )
-        try:
-            svg.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise fail(f"cannot write {svg}: {exc}") from None
+        _write_timeline(s, svg)
     if output is SummaryOutput.json:
         out.print(to_json(s.as_dict()), markup=False)
     elif output is SummaryOutput.markdown:
@@ -251,6 +235,30 @@ def activity_summary(
         sys.stdout.write("\n".join(summary_lines(s)) + "\n")
     if svg is not None and output is not SummaryOutput.json:
         sys.stdout.write(f"\ntimeline written to {svg}\n")
+
+
+def _write_timeline(s: "Summary", svg: Path) -> None:
+    """The summary's attempts as an SVG timeline in `svg`, its figures in the subtitle."""
+    from controller.cli.app import fail
+    from controller.model.durations import format_duration
+    from controller.views.timeline import timeline_svg
+
+    start = min((b.start for b in s.bars), default=s.start)
+    end = max((b.end for b in s.bars), default=s.now)
+    p = s.parallelism
+    text = timeline_svg(
+        s.bars,
+        start,
+        end,
+        title=f"orchestrator: {len(s.bars)} attempts of {len({b.task for b in s.bars})} tasks",
+        subtitle=f"speedup {p.speedup:.2f}x measured · efficiency {s.efficiency:.0%} of "
+        f"maxParallel {s.limit} · 2+ agents {p.parallelization_rate:.0%} of busy time · "
+        f"{format_duration(p.time_saved_s)} saved",
+    )
+    try:
+        svg.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {svg}: {exc}") from None
 
 
 def events(
