@@ -1,6 +1,6 @@
 """How fast do `orchestrator --help`, `version` and `status` start? Run from the repository root:
 
-    .venv/bin/python bench/startup.py [--runs 15] [--baseline-rev 7fdb3b1]
+    .venv/bin/python bench/startup.py [--runs 15] [--baseline-rev 7fdb3b1] [--breakdown]
 
 Targets: `--help` and `version` within 150 ms of a bare `python -c pass` (the same
 interpreter, in the same run); `status` on the state of a demo run under 300 ms in all.
