@@ -4,9 +4,11 @@ Exit codes follow kubectl/terraform conventions: 0 success (for `diff`: no chang
 1 error (including usage errors and invalid specs, never a traceback), 2 `diff` has changes.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads every command's annotations at
+# each start, and real annotation objects spare it compiling and evaluating the strings.
 
-import sqlite3
+import atexit
+import gc
 import sys
 import time
 from enum import StrEnum
@@ -14,17 +16,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from controller import __version__
+from controller.cli.lazy import LazyConsole, silence_loguru
 from controller.cli.render import plan_lines, to_json
 
 if TYPE_CHECKING:
     from controller.model.problems import SpecError
     from controller.model.spec import Spec
 
-# Heavier modules are imported inside the commands that need them, so that `--help`,
-# `validate` and `stop` start fast.
+# Heavier modules (pydantic, rich, loguru, the layers below) are imported inside the
+# commands that need them, so that `--help` and `version` start fast (see cli.lazy and
+# bench/startup.py).
 
 app = typer.Typer(
     name="orchestrator",
@@ -39,8 +42,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = LazyConsole(highlight=False, soft_wrap=True)
+err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_SPEC = Path("specs/orchestrator.yaml")
 
@@ -66,7 +69,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def report_problems(exc: SpecError, output: Output) -> typer.Exit:
+def report_problems(exc: "SpecError", output: Output) -> typer.Exit:
     if output is Output.json:
         out.print(to_json({"valid": False, "problems": [p.as_dict() for p in exc.problems]}))
     else:
@@ -77,7 +80,7 @@ def report_problems(exc: SpecError, output: Output) -> typer.Exit:
     return typer.Exit(1)
 
 
-def load(file: Path, output: Output = Output.text, repo: Path | None = None) -> Spec:
+def load(file: Path, output: Output = Output.text, repo: Path | None = None) -> "Spec":
     from controller.model.problems import SpecError
     from controller.specfile.load import load_spec
 
@@ -138,6 +141,8 @@ def diff(
 
 
 def _run_controller(file: Path, repo: Path | None, watch: bool, output: Output) -> int:
+    import sqlite3
+
     from controller.loop.controller import Controller
     from controller.state.lock import LockHeld
     from controller.state.store import StoreError
@@ -260,7 +265,7 @@ def demo(
         if directory.exists() and any(directory.iterdir()):
             raise fail(f"{directory} is not empty; choose a new folder")
         directory.mkdir(parents=True, exist_ok=True)
-    with LiveTable(out) as live:
+    with LiveTable(out.console) as live:
         code, _ = run_demo(directory, seconds=seconds, echo=live.echo, on_pass=live.update)
     raise typer.Exit(code)
 
@@ -295,7 +300,7 @@ def import_roadmap(
 @app.command()
 def version() -> None:
     """Print the version."""
-    out.print(f"orchestrator {__version__}")
+    sys.stdout.write(f"orchestrator {__version__}\n")  # what rich would print, without rich
 
 
 def _register_views() -> None:
@@ -307,14 +312,37 @@ def _register_views() -> None:
 _register_views()
 
 
+def _help_defaults(command: object) -> dict[str, object]:
+    """`--help` is False unless given, for the app and every command (a click `default_map`).
+
+    Without a default the flag's value is None, and typer coerces None through a pydantic
+    TypeAdapter, which imports pydantic (~100 ms) for every command, even `version`.
+    """
+    names = getattr(command, "commands", {})
+    return {"help": False, **{name: {"help": False} for name in names}}
+
+
+def _collect_and_freeze() -> None:
+    """At exit: collect the garbage (its finalizers run as usual), then freeze what is left.
+
+    The interpreter's shutdown runs several full garbage collections over every object still
+    alive, ~60 ms after `status` (pydantic, typer and rich make many); frozen objects are
+    skipped, and are still freed by reference counting as the modules are torn down.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def main() -> None:
     """Console-script entry point: usage errors exit 1 (2 means 'changes pending')."""
-    from loguru import logger
-
-    logger.remove()  # logs go to state/logs/controller.log, not the terminal
+    silence_loguru()  # logs go to state/logs/controller.log, not the terminal
+    atexit.unregister(_collect_and_freeze)  # once per process, however often main() runs
+    atexit.register(_collect_and_freeze)  # runs after the threads are joined
     command = typer.main.get_command(app)
     try:
-        result = command.main(prog_name="orchestrator", standalone_mode=False)
+        result = command.main(
+            prog_name="orchestrator", standalone_mode=False, default_map=_help_defaults(command)
+        )
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

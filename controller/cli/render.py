@@ -6,14 +6,17 @@ Pure string building: the CLI decides where the text goes.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from controller.core.plan import SYMBOLS, Plan
+if TYPE_CHECKING:
+    from controller.core.plan import Plan
 
 _ORDER = ("spawn", "retry", "merge", "prune", "stop")
 
 
 def plan_lines(plan: Plan, *, show_waits: bool = True) -> list[str]:
+    from controller.core.plan import SYMBOLS  # not at module level: it loads the pydantic spec
+
     rows: list[tuple[str, str, str, str]] = []
     for a in plan.actions:
         rows.append((SYMBOLS[a.kind], a.kind, a.task, a.reason))

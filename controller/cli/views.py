@@ -6,18 +6,24 @@ not a controller runs. The heavy modules are imported inside the commands so tha
 commands do not pay for them.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads every command's annotations at
+# each start, and real annotation objects spare it compiling and evaluating the strings.
 
 import io
 import json
-import sqlite3
 import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from controller.model.spec import Spec
+    from controller.views.summary import Summary
 
 SpecOpt = Annotated[Path, typer.Option("--file", "-f", help="The spec file.", show_default=True)]
 RepoOpt = Annotated[
@@ -45,6 +51,8 @@ class EventsOutput(StrEnum):
 
 
 def _read_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
     from controller.git import GitError
     from controller.state.store import StoreError
 
@@ -65,7 +73,11 @@ def status(
     agent's progress rate when it writes progress, else from the median duration of earlier
     attempts of the same agent type; the ETA column says which.
     """
+    from controller.views.cpu import OneShotCpu
+
+    cpu = OneShotCpu()  # CPU% is measured from here, so the read need not wait for it
     from controller.cli.app import fail, load, out
+    from controller.cli.lazy import stdout_is_plain
     from controller.cli.render import to_json
     from controller.views.snapshot import take
     from controller.views.status import build_status
@@ -73,14 +85,14 @@ def status(
 
     spec = load(file, repo=repo)
     try:
-        model = build_status(take(spec))
+        model = build_status(take(spec, cpu=cpu))
     except _read_errors() as exc:
         raise fail(str(exc)) from None
     if output is StatusOutput.json:
         out.print(to_json(model.as_dict()), markup=False)
         return
     lines = status_lines(model, wide=output is StatusOutput.wide)
-    if out.is_terminal:
+    if not stdout_is_plain() and out.is_terminal:  # rich loads only for a terminal
         out.print(styled(lines, model), markup=False)
     else:
         sys.stdout.write("\n".join(lines) + "\n")
@@ -112,18 +124,11 @@ def dashboard(
     Designed to fit an 80x24 terminal (over SSH too). When stdout is not a terminal it
     prints one frame, as with --once.
     """
-    from rich.console import Console
-
     from controller.cli.app import fail, load, out
     from controller.observe.resources import ResourceSampler
     from controller.views.dashboard import Dashboard, Frame, Keys, render, run_live
 
-    if not interval > 0 or interval != interval:
-        raise fail(f"--interval must be a positive number of seconds, got {interval}")
-    if svg is not None and (width < 40 or height < 10):
-        raise fail("--width must be at least 40 and --height at least 10")
-    if frames < 1:
-        raise fail(f"--frames must be at least 1, got {frames}")
+    _check_dashboard_options(interval, svg, width, height, frames)
     spec = load(file, repo=repo)
     one_frame = (once or svg is not None) and frames == 1
     sampler = None if one_frame else ResourceSampler(disk_path=spec.repo_path)
@@ -137,19 +142,7 @@ def dashboard(
 
     try:
         if svg is not None:
-            shot = Console(
-                record=True,
-                width=width,
-                height=height,
-                file=io.StringIO(),
-                force_terminal=True,
-                color_system="truecolor",
-            )
-            shot.print(render(last_frame(), width, height))
-            try:
-                shot.save_svg(str(svg), title="orchestrator dashboard")
-            except OSError as exc:
-                raise fail(f"cannot write {svg}: {exc}") from None
+            _save_svg(render(last_frame(), width, height), svg, width, height)
             out.print(f"dashboard frame saved to {svg}", markup=False)
             return
         if once or not out.is_terminal:  # a pipe or a file gets one frame, not a loop
@@ -157,11 +150,45 @@ def dashboard(
             out.print(render(last_frame(), w, h), markup=False)
             return
         try:
-            run_live(dash, out, Keys())
+            run_live(dash, out.console, Keys())
         except KeyboardInterrupt:
             return
     except _read_errors() as exc:
         raise fail(str(exc)) from None
+
+
+def _check_dashboard_options(
+    interval: float, svg: Path | None, width: int, height: int, frames: int
+) -> None:
+    from controller.cli.app import fail
+
+    if not interval > 0 or interval != interval:
+        raise fail(f"--interval must be a positive number of seconds, got {interval}")
+    if svg is not None and (width < 40 or height < 10):
+        raise fail("--width must be at least 40 and --height at least 10")
+    if frames < 1:
+        raise fail(f"--frames must be at least 1, got {frames}")
+
+
+def _save_svg(frame: "Text", svg: Path, width: int, height: int) -> None:
+    """Write one rendered dashboard frame to `svg` as a screenshot of a width x height terminal."""
+    from rich.console import Console
+
+    from controller.cli.app import fail
+
+    shot = Console(
+        record=True,
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+    )
+    shot.print(frame)
+    try:
+        shot.save_svg(str(svg), title="orchestrator dashboard")
+    except OSError as exc:
+        raise fail(f"cannot write {svg}: {exc}") from None
 
 
 def activity_summary(
@@ -184,37 +211,22 @@ def activity_summary(
     """
     from controller.cli.app import fail, load, out
     from controller.cli.render import to_json
-    from controller.model.durations import format_duration
+    from controller.views.cpu import OneShotCpu
     from controller.views.snapshot import take
     from controller.views.summary import build_summary
     from controller.views.text import summary_lines, summary_markdown
-    from controller.views.timeline import timeline_svg
 
     if not (hours > 0 and hours <= 24 * 365 * 100):
         raise fail(f"--hours must be a positive number of hours, got {hours:g}")
+    cpu = OneShotCpu()  # as in `status`: the read need not wait for the CPU window
     spec = load(file, repo=repo)
     try:
-        snap = take(spec)
+        snap = take(spec, cpu=cpu)
     except _read_errors() as exc:
         raise fail(str(exc)) from None
     s = build_summary(spec, snap.attempts, snap.plan.phases, hours=hours, now=snap.now)
     if svg is not None:
-        start = min((b.start for b in s.bars), default=s.start)
-        end = max((b.end for b in s.bars), default=s.now)
-        p = s.parallelism
-        text = timeline_svg(
-            s.bars,
-            start,
-            end,
-            title=f"orchestrator: {len(s.bars)} attempts of {len({b.task for b in s.bars})} tasks",
-            subtitle=f"speedup {p.speedup:.2f}x measured · efficiency {s.efficiency:.0%} of "
-            f"maxParallel {s.limit} · 2+ agents {p.parallelization_rate:.0%} of busy time · "
-            f"{format_duration(p.time_saved_s)} saved",
-        )
-        try:
-            svg.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise fail(f"cannot write {svg}: {exc}") from None
+        _write_timeline(s, svg)
     if output is SummaryOutput.json:
         out.print(to_json(s.as_dict()), markup=False)
     elif output is SummaryOutput.markdown:
@@ -223,6 +235,30 @@ def activity_summary(
         sys.stdout.write("\n".join(summary_lines(s)) + "\n")
     if svg is not None and output is not SummaryOutput.json:
         sys.stdout.write(f"\ntimeline written to {svg}\n")
+
+
+def _write_timeline(s: "Summary", svg: Path) -> None:
+    """The summary's attempts as an SVG timeline in `svg`, its figures in the subtitle."""
+    from controller.cli.app import fail
+    from controller.model.durations import format_duration
+    from controller.views.timeline import timeline_svg
+
+    start = min((b.start for b in s.bars), default=s.start)
+    end = max((b.end for b in s.bars), default=s.now)
+    p = s.parallelism
+    text = timeline_svg(
+        s.bars,
+        start,
+        end,
+        title=f"orchestrator: {len(s.bars)} attempts of {len({b.task for b in s.bars})} tasks",
+        subtitle=f"speedup {p.speedup:.2f}x measured · efficiency {s.efficiency:.0%} of "
+        f"maxParallel {s.limit} · 2+ agents {p.parallelization_rate:.0%} of busy time · "
+        f"{format_duration(p.time_saved_s)} saved",
+    )
+    try:
+        svg.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {svg}: {exc}") from None
 
 
 def events(
@@ -246,21 +282,25 @@ def events(
 
     Filter with --task and --kind; --follow tails it (polling the store; Ctrl-C exits 0).
     """
-    from controller.cli.app import err, fail, load
-    from controller.views.events import (
-        KNOWN_KINDS,
-        event_dict,
-        event_line,
-        max_event_id,
-        read_events,
-        split_kinds,
-    )
-    from controller.views.events import (
-        follow as follow_events,
-    )
+    from controller.cli.app import fail, load
 
     if tail is not None and tail < 0:
         raise fail(f"--tail must be zero or more, got {tail}")
+    kinds = _event_kinds(kind)
+    spec = load(file)
+    try:
+        _print_events(spec, task, kinds, tail, follow, as_json=output is EventsOutput.json)
+    except _read_errors() as exc:
+        raise fail(str(exc)) from None
+    except BrokenPipeError:  # `orchestrator events | head`
+        sys.stderr.close()
+
+
+def _event_kinds(kind: list[str] | None) -> list[str] | None:
+    """The --kind filter, split at commas; warns about kinds the controller never writes."""
+    from controller.cli.app import err
+    from controller.views.events import KNOWN_KINDS, split_kinds
+
     kinds = split_kinds(kind)
     unknown = sorted(set(kinds or ()) - set(KNOWN_KINDS))
     if unknown:
@@ -269,33 +309,41 @@ def events(
             f"(known: {', '.join(KNOWN_KINDS)})",
             markup=False,
         )
-    spec = load(file)
-    as_json = output is EventsOutput.json
+    return kinds
+
+
+def _print_events(
+    spec: "Spec",
+    task: str | None,
+    kinds: list[str] | None,
+    tail: int | None,
+    follow: bool,
+    *,
+    as_json: bool,
+) -> None:
+    """Print the matching events; with `follow`, then every new one until Ctrl-C."""
+    from controller.views.events import event_dict, event_line, max_event_id, read_events
+    from controller.views.events import follow as follow_events
 
     def emit_lines(lines: list[str]) -> None:
         if lines:
             sys.stdout.write("\n".join(lines) + "\n")
             sys.stdout.flush()
 
+    rows = read_events(spec, task=task, kinds=kinds, tail=tail)
+    if not follow:
+        if as_json:
+            sys.stdout.write(json.dumps([event_dict(e) for e in rows], indent=2) + "\n")
+        else:
+            emit_lines([event_line(e) for e in rows])
+        return
+    emit_lines([json.dumps(event_dict(e)) if as_json else event_line(e) for e in rows])
+    since = rows[-1].id if rows else max_event_id(spec)
     try:
-        rows = read_events(spec, task=task, kinds=kinds, tail=tail)
-        if not follow:
-            if as_json:
-                sys.stdout.write(json.dumps([event_dict(e) for e in rows], indent=2) + "\n")
-            else:
-                emit_lines([event_line(e) for e in rows])
-            return
-        emit_lines([json.dumps(event_dict(e)) if as_json else event_line(e) for e in rows])
-        since = rows[-1].id if rows else max_event_id(spec)
-        try:
-            for e in follow_events(spec, task=task, kinds=kinds, since_id=since):
-                emit_lines([json.dumps(event_dict(e)) if as_json else event_line(e)])
-        except KeyboardInterrupt:
-            return
-    except _read_errors() as exc:
-        raise fail(str(exc)) from None
-    except BrokenPipeError:  # `orchestrator events | head`
-        sys.stderr.close()
+        for e in follow_events(spec, task=task, kinds=kinds, since_id=since):
+            emit_lines([json.dumps(event_dict(e)) if as_json else event_line(e)])
+    except KeyboardInterrupt:
+        return
 
 
 def register(app: typer.Typer) -> None:

