@@ -55,6 +55,18 @@ class Controller:
         return self.session.store
 
     @property
+    def last_plan(self) -> Plan | None:
+        return self.reconciler.last_plan
+
+    @property
+    def on_pass(self) -> Callable[[Plan, Observed], None] | None:
+        return self.reconciler.on_pass
+
+    @on_pass.setter
+    def on_pass(self, value: Callable[[Plan, Observed], None] | None) -> None:
+        self.reconciler.on_pass = value
+
+    @property
     def draining(self) -> bool:
         return self.reconciler.draining
 
