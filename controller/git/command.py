@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import NoReturn
 
 from controller.git.config_guard import overrides_for
-from controller.git.runner import GIT_TIMEOUT_S, GitError, Place, git_argv, git_env, pinned, spawn
+from controller.git.runner import (
+    GIT_TIMEOUT_S,
+    GitError,
+    Place,
+    git_argv,
+    git_env,
+    pinned,
+    run_bounded,
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,7 @@ def _execute(
     input: bytes | None = None,
 ) -> Result:
     try:
-        proc = spawn(argv, git_env(env), timeout_s, cwd=cwd, input=input)
+        proc = run_bounded(argv, git_env(env), timeout_s, cwd=cwd, input=input)
     except subprocess.TimeoutExpired:
         raise GitError(argv, -9, f"timed out after {timeout_s:g}s") from None
     except OSError as exc:

@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 
 from controller.git.places import read_pointer
-from controller.git.runner import GitError, Place, git_argv, git_env, spawn
+from controller.git.runner import GitError, Place, git_argv, git_env, run_bounded
 
 UNTRUSTED_SCOPES = frozenset({"local", "worktree"})
 MERGE_FILE = "git merge-file --marker-size=%L %A %O %B"
@@ -99,7 +99,7 @@ def _signature(git_dir: Path) -> tuple[object, ...]:
 
 def _read(place: Place) -> tuple[tuple[str, ...], bool]:
     argv = git_argv(Place(place.git_dir), ["config", "--list", "-z", "--show-scope"])
-    proc = spawn(argv, git_env(), 30.0)
+    proc = run_bounded(argv, git_env(), 30.0)
     if proc.returncode not in (0, 1):  # 1: no config at all
         err = proc.stderr.decode(errors="replace")
         raise GitError(argv, proc.returncode, err)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from controller.git.runner import GitError, Place, git_env, pinned, spawn
+from controller.git.runner import GitError, Place, git_env, pinned, run_bounded
 
 MAX_POINTER_BYTES = 4096  # a `.git` file or registration file is one short line
 
@@ -57,7 +57,7 @@ def open_repo(path: Path) -> Repo:
 def _rev_parse_paths(path: Path, *queries: str) -> list[Path] | None:
     argv = [*pinned(), "-C", str(path), "rev-parse", "--path-format=absolute", *queries]
     try:
-        proc = spawn(argv, git_env(), 30.0)
+        proc = run_bounded(argv, git_env(), 30.0)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise GitError(argv, -1, str(exc)) from None
     lines = proc.stdout.decode("utf-8", errors="surrogateescape").splitlines()

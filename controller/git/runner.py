@@ -111,7 +111,13 @@ def run_bounded(
     cwd: Path | None = None,
     input: bytes | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run `argv` to completion, killed after `timeout_s` (raises TimeoutExpired then)."""
+    """Run `argv` to completion, killed after `timeout_s` (raises TimeoutExpired then).
+
+    Every git process the controller starts passes here (and is counted in `calls`).
+    """
+    global calls
+    with _calls_lock:  # observe runs its git calls from several threads
+        calls += 1
     proc = subprocess.Popen(
         list(argv),
         stdout=subprocess.PIPE,
@@ -136,18 +142,3 @@ def run_bounded(
     if fired.is_set():
         raise subprocess.TimeoutExpired(list(argv), timeout_s)
     return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
-
-
-def spawn(
-    argv: Sequence[str],
-    env: Mapping[str, str],
-    timeout_s: float,
-    *,
-    cwd: Path | None = None,
-    input: bytes | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    """`run_bounded`, counted: every git process the controller starts passes here."""
-    global calls
-    with _calls_lock:  # observe runs its git calls from several threads
-        calls += 1
-    return run_bounded(argv, env, timeout_s, cwd=cwd, input=input)

@@ -25,7 +25,7 @@ from pathlib import Path
 from controller.git.command import out, run
 from controller.git.places import Repo, as_repo
 from controller.git.refs import create_archive_ref, rev_parse
-from controller.git.runner import Place, git_env, pinned, spawn
+from controller.git.runner import Place, git_env, pinned, run_bounded
 
 STALE_LOCK_S = 5.0
 ORCHESTRATOR_IDENTITY: dict[str, str] = {
@@ -42,7 +42,8 @@ def user_excludes() -> tuple[str, ...]:
     """The user's global excludes file (`core.excludesFile`, else git's default), if any."""
     argv = [*pinned(), "config", "--global", "--path", "--get", "core.excludesFile"]
     try:
-        configured = spawn(argv, git_env(), 30.0).stdout.decode(errors="surrogateescape").strip()
+        proc = run_bounded(argv, git_env(), 30.0)
+        configured = proc.stdout.decode(errors="surrogateescape").strip()
     except (OSError, subprocess.TimeoutExpired):
         configured = ""
     xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.marking import mark_folder
+
 HERE = Path(__file__).resolve().parent
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.resolve().is_relative_to(HERE):
-            item.add_marker(pytest.mark.e2e)
+    mark_folder(items, HERE, pytest.mark.e2e)
