@@ -169,8 +169,8 @@ def mark(name, t0):
     marks[name] = (clock() - t0) * 1000
 t = clock(); import typer; mark("import typer", t)
 t = clock()
-from controller.cli import app as cli
-typer.main.get_command(cli.app)
+from controller.cli import app as cli_app, common as cli
+typer.main.get_command(cli_app.app)
 mark("import the CLI, build typer's command tree", t)
 t = clock()
 import controller.model.spec, typer._adapters

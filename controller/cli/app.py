@@ -1,7 +1,10 @@
-"""The `orchestrator` command line: parse arguments, call the core, render. Nothing else.
+"""The `orchestrator` command line: the typer app, its commands and the entry point.
 
-Exit codes follow kubectl/terraform conventions: 0 success (for `diff`: no changes),
-1 error (including usage errors and invalid specs, never a traceback), 2 `diff` has changes.
+The commands live in `controller_commands` (validate, diff, reconcile, start, stop, demo,
+import-roadmap, version) and `views` (status, dashboard, activity-summary, events); what
+they share in `common`. Exit codes follow kubectl/terraform conventions: 0 success (for
+`diff`: no changes), 1 error (usage errors and invalid specs included, never a traceback),
+2 `diff` has changes.
 """
 
 # No `from __future__ import annotations` here: typer reads every command's annotations at
@@ -10,24 +13,12 @@ Exit codes follow kubectl/terraform conventions: 0 success (for `diff`: no chang
 import atexit
 import gc
 import sys
-import time
-from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from controller import __version__
-from controller.cli.lazy import LazyConsole, silence_loguru
-from controller.cli.render import plan_lines, to_json
-
-if TYPE_CHECKING:
-    from controller.model.problems import SpecError
-    from controller.model.spec import Spec
-
-# Heavier modules (pydantic, rich, loguru, the layers below) are imported inside the
-# commands that need them, so that `--help` and `version` start fast (see cli.lazy and
-# bench/startup.py).
+from controller.cli import controller_commands, views
+from controller.cli.common import err
+from controller.cli.lazy import silence_loguru
 
 app = typer.Typer(
     name="orchestrator",
@@ -42,274 +33,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = LazyConsole(highlight=False, soft_wrap=True)
-err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
-
-DEFAULT_SPEC = Path("specs/orchestrator.yaml")
-
-
-class Output(StrEnum):
-    text = "text"
-    json = "json"
-
-
-SpecOpt = Annotated[
-    Path,
-    typer.Option("--file", "-f", help="The spec file.", show_default=True),
-]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format.")]
-RepoOpt = Annotated[
-    Path | None,
-    typer.Option("--repo", help="Work on this repository instead of the spec's `repo`."),
-]
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"error: {message}", markup=False)
-    return typer.Exit(code)
-
-
-def report_problems(exc: "SpecError", output: Output) -> typer.Exit:
-    if output is Output.json:
-        out.print(to_json({"valid": False, "problems": [p.as_dict() for p in exc.problems]}))
-    else:
-        for problem in exc.problems:
-            err.print(str(problem), markup=False)
-        n = len(exc.problems)
-        err.print(f"{n} problem{'s' if n != 1 else ''} found; nothing was done.", markup=False)
-    return typer.Exit(1)
-
-
-def load(file: Path, output: Output = Output.text, repo: Path | None = None) -> "Spec":
-    from controller.model.problems import SpecError
-    from controller.specfile.load import load_spec
-
-    try:
-        spec = load_spec(file, repo=repo)
-    except SpecError as exc:
-        raise report_problems(exc, output) from None
-    if output is Output.text:
-        for warning in spec.warnings:
-            err.print(f"warning: {warning}", markup=False)
-    return spec
-
-
-@app.command()
-def validate(file: SpecOpt = DEFAULT_SPEC, output: OutputOpt = Output.text) -> None:
-    """Check a spec: exit 0 when valid, 1 with file:line:col messages when not."""
-    spec = load(file, output)
-    if output is Output.json:
-        out.print(to_json({"valid": True, "problems": [], "tasks": len(spec.backlog)}))
-        return
-    out.print(
-        f"{file}: valid ({len(spec.agents)} agents, {len(spec.backlog)} tasks, "
-        f"repo {spec.repo_path}, integration branch {spec.integration_branch})",
-        markup=False,
-    )
-
-
-@app.command()
-def diff(
-    file: SpecOpt = DEFAULT_SPEC,
-    output: OutputOpt = Output.text,
-    repo: RepoOpt = None,
-    waits: Annotated[bool, typer.Option(help="Show why the other tasks wait.")] = True,
-) -> None:
-    """Show what the next reconcile pass would do, without doing it.
-
-    Exit 0 when there is nothing to do, 2 when changes are pending, 1 on error.
-    """
-    from controller.core.plan import plan
-    from controller.observe.clock import local_timezone
-    from controller.observe.resources import ResourceSampler
-    from controller.observe.world import observe_spec, open_store
-
-    spec = load(file, output, repo)
-    store = open_store(spec, readonly=True)
-    try:
-        observed = observe_spec(spec, store, ResourceSampler())
-    finally:
-        if store is not None:
-            store.close()
-    result = plan(spec, observed, time.time(), tz=local_timezone())
-    if output is Output.json:
-        out.print(to_json(result.as_dict()))
-    else:
-        for line in plan_lines(result, show_waits=waits):
-            out.print(line, markup=False)
-    raise typer.Exit(2 if result.has_changes else 0)
-
-
-def _run_controller(file: Path, repo: Path | None, watch: bool, output: Output) -> int:
-    import sqlite3
-
-    from controller.loop.controller import Controller
-    from controller.state.lock import LockHeld
-    from controller.state.store import StoreError
-
-    spec = load(file, output, repo)
-    echo = (
-        (lambda line: None)
-        if output is Output.json
-        else (lambda line: out.print(line, markup=False))
-    )
-    try:
-        controller = Controller(file, spec, repo_override=repo, echo=echo)
-        with controller:
-            if watch:
-                echo(
-                    f"watching {file} (repo {spec.repo_path}, {len(spec.backlog)} tasks); "
-                    "Ctrl-C or `orchestrator stop` drains and exits"
-                )
-                return controller.watch()
-            result = controller.reconcile_once()
-    except StoreError as exc:
-        raise fail(f"cannot use the state database: {exc}") from None
-    except (sqlite3.OperationalError, OSError) as exc:
-        raise fail(f"cannot use the state directory {spec.state_path}: {exc}") from None
-    except LockHeld as exc:
-        raise fail(f"{exc}; one controller per state directory") from None
-    if output is Output.json:
-        out.print(to_json(result.as_dict()))
-    else:
-        for line in plan_lines(result, show_waits=False):
-            out.print(line, markup=False)
-    return 0
-
-
-@app.command()
-def reconcile(
-    file: SpecOpt = DEFAULT_SPEC,
-    watch: Annotated[
-        bool, typer.Option("--watch", "-w", help="Keep converging until stopped.")
-    ] = False,
-    repo: RepoOpt = None,
-    output: OutputOpt = Output.text,
-) -> None:
-    """Make the world match the spec: one pass, or continuously with --watch.
-
-    A pass spawns agents for ready tasks, retries failures after their backoff, verifies and
-    merges finished work, and prunes what is done. With --watch it reacts at once to spec
-    edits, agent exits and stop requests, and resyncs every pollInterval.
-    """
-    raise typer.Exit(_run_controller(file, repo, watch, output))
-
-
-@app.command()
-def start(file: SpecOpt = DEFAULT_SPEC, repo: RepoOpt = None) -> None:
-    """Alias of `reconcile --watch` (the original guide's name)."""
-    raise typer.Exit(_run_controller(file, repo, True, Output.text))
-
-
-@app.command()
-def stop(
-    file: SpecOpt = DEFAULT_SPEC,
-    force: Annotated[
-        bool, typer.Option("--force", help="Stop running agents now (their work is snapshotted).")
-    ] = False,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for the controller to exit.")] = 30.0,
-) -> None:
-    """Ask the running controller to stop: start nothing new, let running agents finish.
-
-    With --force the agents are stopped now; uncommitted work is kept in
-    refs/orchestrator/archive/<task>/<n>. Without a running controller, --force stops the
-    agents directly.
-    """
-    from controller.loop.controller import Controller
-    from controller.loop.stop import write_stop_request
-    from controller.state.lock import is_locked, read_holder
-    from controller.state.paths import StatePaths
-
-    spec = load(file)
-    paths = StatePaths(spec.state_path)
-    if not is_locked(paths.lock):
-        if not force:
-            out.print("no controller is running; nothing to stop")
-            return
-        with Controller(file, spec) as controller:
-            controller.force = controller.draining = True
-            controller.run_pass(sync_merges=True)
-        out.print("agents stopped; their work is kept in their worktrees and archive refs")
-        return
-    holder = read_holder(paths.lock) or {}
-    write_stop_request(paths, force)
-    mode = "force" if force else "graceful"
-    out.print(f"{mode} stop requested from controller PID {holder.get('pid', '?')}")
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if not is_locked(paths.lock):
-            out.print("controller stopped")
-            return
-        time.sleep(0.1)
-    out.print(f"controller still running after {wait:.0f}s (it waits for agents to finish)")
-
-
-@app.command()
-def demo(
-    directory: Annotated[
-        Path | None,
-        typer.Option("--dir", help="Where to create the demo (default: a new temp folder)."),
-    ] = None,
-    seconds: Annotated[float, typer.Option(help="How long each scripted agent works.")] = 1.2,
-) -> None:
-    """Run the whole product on a scratch repository with bundled scripted agents.
-
-    Creates a repo and a spec with ten tasks across three agent types, runs the reconcile
-    loop to convergence (a crash, a retry and a merge conflict included) and prints the
-    measured speedup against sequential. Offline; takes a few seconds.
-    """
-    from controller.cli.live import LiveTable
-    from controller.demo.run import run_demo
-
-    if directory is not None:
-        if directory.exists() and any(directory.iterdir()):
-            raise fail(f"{directory} is not empty; choose a new folder")
-        directory.mkdir(parents=True, exist_ok=True)
-    with LiveTable(out.console) as live:
-        code, _ = run_demo(directory, seconds=seconds, echo=live.echo, on_pass=live.update)
-    raise typer.Exit(code)
-
-
-@app.command("import-roadmap")
-def import_roadmap(
-    path: Annotated[Path, typer.Argument(help="The markdown ROADMAP to read.")],
-    agent: Annotated[str, typer.Option(help="Agent for the imported tasks.")] = "code_developer",
-) -> None:
-    """Print a markdown ROADMAP's planned items as a YAML `backlog:` for the spec.
-
-    Items marked complete are left out (dependencies on them are already satisfied);
-    blocked items come out with `paused: true`. Problems are reported with their line.
-    """
-    from controller.specfile.roadmap import parse_roadmap, to_backlog_yaml
-    from controller.specfile.sources import FATAL_KINDS
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise fail(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise fail(f"{path}: cannot read: {exc}") from None
-    parsed = parse_roadmap(text, str(path))
-    for problem in parsed.problems:
-        err.print(f"{path}:{problem.line}:{problem.column}: {problem.message}", markup=False)
-    out.print(to_backlog_yaml(parsed.items, agent), markup=False, end="")
-    fatal = [p for p in parsed.problems if p.kind in FATAL_KINDS]
-    raise typer.Exit(1 if fatal else 0)
-
-
-@app.command()
-def version() -> None:
-    """Print the version."""
-    sys.stdout.write(f"orchestrator {__version__}\n")  # what rich would print, without rich
-
-
-def _register_views() -> None:
-    from controller.cli import views as cli_views
-
-    cli_views.register(app)
-
-
-_register_views()
+controller_commands.register(app)
+views.register(app)
 
 
 def _help_defaults(command: object) -> dict[str, object]:

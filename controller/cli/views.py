@@ -19,18 +19,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from controller.cli.common import DEFAULT_SPEC, RepoOpt, SpecOpt
+
 if TYPE_CHECKING:
     from rich.text import Text
 
     from controller.model.spec import Spec
     from controller.views.summary import Summary
-
-SpecOpt = Annotated[Path, typer.Option("--file", "-f", help="The spec file.", show_default=True)]
-RepoOpt = Annotated[
-    Path | None,
-    typer.Option("--repo", help="Work on this repository instead of the spec's `repo`."),
-]
-DEFAULT_SPEC = Path("specs/orchestrator.yaml")
 
 
 class StatusOutput(StrEnum):
@@ -76,7 +71,7 @@ def status(
     from controller.views.cpu import OneShotCpu
 
     cpu = OneShotCpu()  # CPU% is measured from here, so the read need not wait for it
-    from controller.cli.app import fail, load, out
+    from controller.cli.common import fail, load, out
     from controller.cli.lazy import stdout_is_plain
     from controller.cli.render import to_json
     from controller.views.snapshot import take
@@ -124,7 +119,7 @@ def dashboard(
     Designed to fit an 80x24 terminal (over SSH too). When stdout is not a terminal it
     prints one frame, as with --once.
     """
-    from controller.cli.app import fail, load, out
+    from controller.cli.common import fail, load, out
     from controller.observe.resources import ResourceSampler
     from controller.views.dashboard import Dashboard, Frame, Keys, render, run_live
 
@@ -160,7 +155,7 @@ def dashboard(
 def _check_dashboard_options(
     interval: float, svg: Path | None, width: int, height: int, frames: int
 ) -> None:
-    from controller.cli.app import fail
+    from controller.cli.common import fail
 
     if not interval > 0 or interval != interval:
         raise fail(f"--interval must be a positive number of seconds, got {interval}")
@@ -174,7 +169,7 @@ def _save_svg(frame: "Text", svg: Path, width: int, height: int) -> None:
     """Write one rendered dashboard frame to `svg` as a screenshot of a width x height terminal."""
     from rich.console import Console
 
-    from controller.cli.app import fail
+    from controller.cli.common import fail
 
     shot = Console(
         record=True,
@@ -209,7 +204,7 @@ def activity_summary(
     two or more agents running; time saved = agent time - busy time. All measured from the
     recorded attempts, clipped to the window.
     """
-    from controller.cli.app import fail, load, out
+    from controller.cli.common import fail, load, out
     from controller.cli.render import to_json
     from controller.views.cpu import OneShotCpu
     from controller.views.snapshot import take
@@ -239,7 +234,7 @@ def activity_summary(
 
 def _write_timeline(s: "Summary", svg: Path) -> None:
     """The summary's attempts as an SVG timeline in `svg`, its figures in the subtitle."""
-    from controller.cli.app import fail
+    from controller.cli.common import fail
     from controller.model.durations import format_duration
     from controller.views.timeline import timeline_svg
 
@@ -282,7 +277,7 @@ def events(
 
     Filter with --task and --kind; --follow tails it (polling the store; Ctrl-C exits 0).
     """
-    from controller.cli.app import fail, load
+    from controller.cli.common import fail, load
 
     if tail is not None and tail < 0:
         raise fail(f"--tail must be zero or more, got {tail}")
@@ -298,7 +293,7 @@ def events(
 
 def _event_kinds(kind: list[str] | None) -> list[str] | None:
     """The --kind filter, split at commas; warns about kinds the controller never writes."""
-    from controller.cli.app import err
+    from controller.cli.common import err
     from controller.views.events import KNOWN_KINDS, split_kinds
 
     kinds = split_kinds(kind)
