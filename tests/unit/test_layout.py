@@ -64,3 +64,36 @@ def test_the_checks_see_long_code(tmp_path: Path) -> None:
     short.write_text("def g() -> int:\n    return 1\n")
     assert long_modules([long, short]) == [f"{long}: 471 lines"]
     assert long_functions([long, short]) == [f"{long}:1 f: 71 lines"]
+
+
+def import_cycles(package: str) -> list[tuple[str, str]]:
+    """Pairs of modules that import each other, directly or through others (imports inside
+    functions included: grimp reads every import statement)."""
+    import grimp
+
+    graph = grimp.build_graph(package)
+    found = set()
+    for module in graph.modules:
+        for imported in graph.find_modules_directly_imported_by(module):
+            if graph.chain_exists(importer=imported, imported=module):
+                found.add(tuple(sorted((module, imported))))
+    return sorted(found)  # type: ignore[arg-type]
+
+
+def test_no_import_cycles() -> None:
+    assert import_cycles("controller") == []
+
+
+def test_the_cycle_check_sees_a_cycle(tmp_path: Path) -> None:
+    import sys
+
+    pkg = tmp_path / "cyclic"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from cyclic import b\n")
+    (pkg / "b.py").write_text("from cyclic import a\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert import_cycles("cyclic") == [("cyclic.a", "cyclic.b")]
+    finally:
+        sys.path.remove(str(tmp_path))
