@@ -4,23 +4,27 @@
 function, so what `diff` shows is exactly what a pass would do. Every task in the spec gets
 either an action or a visible wait reason; tasks that left the spec are stopped and pruned.
 
-Decision order per pass, deterministic (backlog order is priority):
+Decision order per pass, deterministic (`order.start_order` says which task goes first):
 1. merged tasks: prune their worktree (if `prune`);
 2. running attempts: stop them when over their timeout, else they hold a slot and a scope;
 3. finished attempts (exit 0): merge, holding their scope until merged;
 4. failed attempts: retry once the backoff is over and attempts remain;
-5. new tasks: spawn when dependencies are merged, a slot is free and the scope is free;
+5. new tasks: spawn when every start gate lets them through (`gates`: dependencies merged,
+   a slot free, the scope free, ...);
 6. tasks no longer in the spec: stop their agent, prune their worktree (never their branch).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 from typing import Any
 
-from controller.core.lifecycle import TaskState, failure_reason, is_free, retry_at, task_state
-from controller.core.schedule import Admission, ScopeHolders, admission, unmet_dependencies
+from controller.core.gates import first_hold
+from controller.core.lifecycle import TaskState, failure_reason, task_state
+from controller.core.order import start_order
+from controller.core.passstate import PassState
+from controller.core.schedule import Admission, admission
 from controller.model.durations import format_duration
 from controller.model.names import branch_for
 from controller.model.observed import Observed
@@ -87,15 +91,12 @@ class _Planner:
     """One planning pass; a class only to share the pass's bookkeeping between steps."""
 
     def __init__(self, spec: Spec, observed: Observed, now: float, tz: tzinfo):
-        self.spec, self.obs, self.now, self.tz = spec, observed, now, tz
+        self.spec, self.obs, self.now = spec, observed, now
+        self.ps = PassState(spec, observed, now, tz, admission(spec, observed.resources))
+        self.ps.done = set(observed.merged_tasks) | set(spec.completed)
         self.actions: list[Action] = []
         self.waits: list[Wait] = []
         self.phases: dict[str, str] = {}
-        self.admission = admission(spec, observed.resources)
-        self.holders = ScopeHolders()
-        self.running = 0
-        self.per_agent: dict[str, int] = {}
-        self.done = set(observed.merged_tasks) | set(spec.completed)
         self.in_spec = {t.id for t in spec.backlog}
         self.guarded = not spec.backlog and not spec.prune_on_empty_backlog
 
@@ -116,12 +117,6 @@ class _Planner:
             self.spec.max_attempts(task),
         )
 
-    def total_attempts(self, task: Task) -> int:
-        """The last attempt number allowed: a free attempt (see `is_free`) adds one."""
-        attempts = self.obs.attempts.get(task.id, ())
-        free = sum(1 for a in attempts if is_free(a))
-        return self.spec.max_attempts(task) + free
-
     def worktree_label(self, task_id: str) -> str:
         root = self.spec.worktree_root_path
         try:
@@ -133,39 +128,35 @@ class _Planner:
     # -- passes ----------------------------------------------------------------------------
     def run(self) -> Plan:
         states = {t.id: self.state(t) for t in self.spec.backlog}
+        self.ps.states = states
         # occupancy first, so that slots and scopes are known before anything new is admitted
         for task in self.spec.backlog:
-            self.occupy(task, states[task.id])
+            if states[task.id].stage in ("running", "starting"):
+                self.ps.take_slot(task)
+            elif states[task.id].stage == "pending_merge":
+                self.ps.holders.add(task.id, self.spec.scope_of(task))
         self.occupy_orphans()
-        for task in self.spec.backlog:
-            self.decide(task, states[task.id], states)
+        for task in start_order(self.spec, self.obs, states):
+            self.decide(task, states[task.id])
         self.orphans()
         return Plan(
             actions=tuple(self.actions),
             waits=tuple(self.waits),
-            admission=self.admission,
-            running=self.running,
+            admission=self.ps.admission,
+            running=self.ps.running,
             now=self.now,
             phases=self.phases,
         )
 
-    def occupy(self, task: Task, st: TaskState) -> None:
-        if st.stage in ("running", "starting"):
-            self.running += 1
-            self.per_agent[task.agent] = self.per_agent.get(task.agent, 0) + 1
-            self.holders.add(task.id, self.spec.scope_of(task))
-        elif st.stage == "pending_merge":
-            self.holders.add(task.id, self.spec.scope_of(task))
-
     def occupy_orphans(self) -> None:
         for task_id, attempts in self.obs.attempts.items():
             if task_id not in self.in_spec and attempts and attempts[-1].alive:
-                self.running += 1
+                self.ps.running += 1
                 agent = attempts[-1].agent  # stopped after this pass's spawns: still counts
                 if agent is not None:
-                    self.per_agent[agent] = self.per_agent.get(agent, 0) + 1
+                    self.ps.per_agent[agent] = self.ps.per_agent.get(agent, 0) + 1
 
-    def decide(self, task: Task, st: TaskState, states: dict[str, TaskState]) -> None:
+    def decide(self, task: Task, st: TaskState) -> None:
         stage = st.stage
         if stage == "merged":
             self.decide_merged(task)
@@ -179,7 +170,7 @@ class _Planner:
             tries = f"{st.attempts} attempt{'s' if st.attempts != 1 else ''}"
             self.wait(task.id, "failed", f"retries exhausted after {tries}: {st.reason}")
         else:
-            self.decide_start(task, st, states)
+            self.decide_start(task, st)
 
     def decide_merged(self, task: Task) -> None:
         if task.id in self.obs.worktrees and self.spec.prune:
@@ -192,7 +183,7 @@ class _Planner:
         assert last is not None
         limit = self.spec.timeout_of(task)
         started = last.started_at or last.created_at
-        n, m = last.number, self.total_attempts(task)
+        n, m = last.number, self.ps.total_attempts(task)
         if last.alive and started is not None and self.now - started > limit:
             reason = f"timed out after {format_duration(limit)} (attempt {n} of {m})"
             self.act(Action(STOP, task.id, reason, task.agent, n, outcome="timeout"), "running")
@@ -225,64 +216,24 @@ class _Planner:
         reason = f"{branch_for(task.id)} into {branch} (verify: {verify})"
         self.act(Action(MERGE, task.id, reason, task.agent, n), "merging")
 
-    def decide_start(self, task: Task, st: TaskState, states: dict[str, TaskState]) -> None:
+    def decide_start(self, task: Task, st: TaskState) -> None:
         retrying = st.stage == "failed"
+        hold = first_hold(self.ps, task, st)
+        if hold is not None:
+            phase = hold.phase or ("retrying" if retrying else "queued")
+            self.wait(task.id, phase, hold.reason, hold.until)
+            return
+        self.ps.take_slot(task)
         number = st.attempts + 1
-        total = self.total_attempts(task)
-        phase = "retrying" if retrying else "queued"
-        if retrying and st.last is not None:
-            due = retry_at(self.spec, task, st.last)
-            if self.now < due:
-                self.wait(
-                    task.id,
-                    "retrying",
-                    f"backoff until {clock_time(due, self.tz)} ({format_duration(due - self.now)}) "
-                    f"after attempt {st.last.number}: {st.reason}",
-                    until=due,
-                )
-                return
-        if self.spec.paused or task.paused:
-            self.wait(task.id, "paused", "paused in the spec")
-            return
-        blockers = unmet_dependencies(task, self.done)
-        if blockers:
-            shown = ", ".join(f"{b} ({_dep_phase(states.get(b))})" for b in blockers)
-            self.wait(task.id, "blocked", f"blocked by {shown}")
-            return
-        if self.obs.draining:
-            self.wait(task.id, phase, "stopping: no new agents are started")
-            return
-        if self.obs.integration_sha is None:
-            self.wait(task.id, phase, f"branch {self.spec.integration_branch} not found")
-            return
-        if self.obs.runner_error:
-            self.wait(task.id, phase, f"runner unavailable: {self.obs.runner_error}")
-            return
-        holder = self.holders.conflict(task.id, self.spec.scope_of(task))
-        if holder:
-            self.wait(task.id, phase, f"scope held by {holder}")
-            return
-        limit = self.admission.limit
-        if self.running >= limit:
-            self.wait(
-                task.id, phase, f"no slot: {self.running}/{limit} ({self.admission.bound_by})"
-            )
-            return
-        agent_cap = self.spec.agents[task.agent].max_parallel
-        in_use = self.per_agent.get(task.agent, 0)
-        if agent_cap is not None and in_use >= agent_cap:
-            self.wait(task.id, phase, f"agent {task.agent} at its limit: {in_use}/{agent_cap}")
-            return
-        self.running += 1
-        self.per_agent[task.agent] = in_use + 1
-        self.holders.add(task.id, self.spec.scope_of(task))
-        where = f"{task.agent} in {self.worktree_label(task.id)} (branch {branch_for(task.id)})"
         if retrying and st.last is not None:
             fresh = st.last.outcome == "conflict"
-            why = f"attempt {number} of {total}: {failure_reason(st.last)}"
+            why = f"attempt {number} of {self.ps.total_attempts(task)}: "
+            why += failure_reason(st.last)
             why += ", fresh start on the new tip" if fresh else ", backoff over"
             self.act(Action(RETRY, task.id, why, task.agent, number, fresh=fresh), "starting")
         else:
+            branch = branch_for(task.id)
+            where = f"{task.agent} in {self.worktree_label(task.id)} (branch {branch})"
             self.act(Action(SPAWN, task.id, where, task.agent, number), "starting")
 
     def orphans(self) -> None:
@@ -310,24 +261,6 @@ class _Planner:
             elif task_id in self.obs.worktrees and self.spec.prune:
                 reason = "removed from the spec; uncommitted work archived, branch kept"
                 self.act(Action(PRUNE, task_id, reason), "orphan")
-
-
-def clock_time(ts: float, tz: tzinfo) -> str:
-    """`HH:MM:SS` of the moment `ts` in time zone `tz`."""
-    return datetime.fromtimestamp(ts, tz).strftime("%H:%M:%S")
-
-
-def _dep_phase(st: TaskState | None) -> str:
-    if st is None:
-        return "not merged"
-    return {
-        "exhausted": "failed",
-        "rejected": "rejected",
-        "running": "running",
-        "starting": "running",
-        "pending_merge": "merging",
-        "failed": "retrying",
-    }.get(st.stage, "not merged")
 
 
 def plan(spec: Spec, observed: Observed, now: float, *, tz: tzinfo = UTC) -> Plan:

@@ -1,0 +1,124 @@
+"""The rules a task must pass before it may start, in the order they are asked.
+
+Each gate is a pure function of (pass state, task, task state) that returns a `Hold` (why the
+task waits, and until when if that is known) or None. The first gate that holds a task back
+gives its wait reason, so the order matters: reasons a user can act on (backoff, pause,
+dependencies) come before the machine's (slots). A new admission rule is a new gate, added to
+`START_GATES` where its reason belongs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from controller.core.lifecycle import TaskState, retry_at
+from controller.core.passstate import PassState
+from controller.core.schedule import unmet_dependencies
+from controller.model.durations import format_duration
+from controller.model.spec import Task
+
+
+@dataclass(frozen=True)
+class Hold:
+    reason: str
+    phase: str | None = None  # None: the task's own waiting phase (queued or retrying)
+    until: float | None = None  # when the hold ends by itself, if known
+
+
+Gate = Callable[[PassState, Task, TaskState], Hold | None]
+
+
+def backoff(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    if st.stage != "failed" or st.last is None:
+        return None
+    due = retry_at(ps.spec, task, st.last)
+    if ps.now >= due:
+        return None
+    reason = (
+        f"backoff until {ps.clock(due)} ({format_duration(due - ps.now)}) "
+        f"after attempt {st.last.number}: {st.reason}"
+    )
+    return Hold(reason, "retrying", due)
+
+
+def paused(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    return Hold("paused in the spec", "paused") if ps.spec.paused or task.paused else None
+
+
+def dependencies(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    blockers = unmet_dependencies(task, ps.done)
+    if not blockers:
+        return None
+    shown = ", ".join(f"{b} ({dependency_phase(ps.states.get(b))})" for b in blockers)
+    return Hold(f"blocked by {shown}", "blocked")
+
+
+def draining(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    return Hold("stopping: no new agents are started") if ps.obs.draining else None
+
+
+def integration(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    if ps.obs.integration_sha is not None:
+        return None
+    return Hold(f"branch {ps.spec.integration_branch} not found")
+
+
+def runner(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    error = ps.obs.runner_error
+    return Hold(f"runner unavailable: {error}") if error else None
+
+
+def scope(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    holder = ps.holders.conflict(task.id, ps.spec.scope_of(task))
+    return Hold(f"scope held by {holder}") if holder else None
+
+
+def slots(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    limit = ps.admission.limit
+    if ps.running < limit:
+        return None
+    return Hold(f"no slot: {ps.running}/{limit} ({ps.admission.bound_by})")
+
+
+def agent_limit(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    cap = ps.spec.agents[task.agent].max_parallel
+    in_use = ps.per_agent.get(task.agent, 0)
+    if cap is None or in_use < cap:
+        return None
+    return Hold(f"agent {task.agent} at its limit: {in_use}/{cap}")
+
+
+START_GATES: tuple[Gate, ...] = (
+    backoff,
+    paused,
+    dependencies,
+    draining,
+    integration,
+    runner,
+    scope,
+    slots,
+    agent_limit,
+)
+
+
+def first_hold(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    for gate in START_GATES:
+        hold = gate(ps, task, st)
+        if hold is not None:
+            return hold
+    return None
+
+
+def dependency_phase(st: TaskState | None) -> str:
+    """How a dependency that is not merged yet stands, in a blocked task's reason."""
+    if st is None:
+        return "not merged"
+    return {
+        "exhausted": "failed",
+        "rejected": "rejected",
+        "running": "running",
+        "starting": "running",
+        "pending_merge": "merging",
+        "failed": "retrying",
+    }.get(st.stage, "not merged")

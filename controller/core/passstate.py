@@ -1,0 +1,51 @@
+"""What one planning pass knows and has decided so far: the inputs, and the slots, scopes and
+per-agent counts taken by running work and by the tasks admitted earlier in the pass.
+
+Shared by the planner (`plan`) and the rules a task must pass to start (`gates`), so that each
+rule can be a small function of (pass state, task, its state).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+
+from controller.core.lifecycle import TaskState, is_free
+from controller.core.schedule import Admission, ScopeHolders
+from controller.model.observed import Observed
+from controller.model.spec import Spec, Task
+
+
+@dataclass
+class PassState:
+    spec: Spec
+    obs: Observed
+    now: float
+    tz: tzinfo
+    admission: Admission
+    states: dict[str, TaskState] = field(default_factory=dict)
+    holders: ScopeHolders = field(default_factory=ScopeHolders)
+    running: int = 0
+    per_agent: dict[str, int] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+
+    def take_slot(self, task: Task) -> None:
+        """`task` runs (or is admitted): it holds a slot, an agent instance and its scope."""
+        self.running += 1
+        self.per_agent[task.agent] = self.per_agent.get(task.agent, 0) + 1
+        self.holders.add(task.id, self.spec.scope_of(task))
+
+    def total_attempts(self, task: Task) -> int:
+        """The last attempt number allowed: a free attempt (see `is_free`) adds one."""
+        attempts = self.obs.attempts.get(task.id, ())
+        free = sum(1 for a in attempts if is_free(a))
+        return self.spec.max_attempts(task) + free
+
+    def clock(self, ts: float) -> str:
+        """`HH:MM:SS` of the moment `ts` in the pass's time zone."""
+        return clock_time(ts, self.tz)
+
+
+def clock_time(ts: float, tz: tzinfo) -> str:
+    """`HH:MM:SS` of the moment `ts` in time zone `tz`."""
+    return datetime.fromtimestamp(ts, tz).strftime("%H:%M:%S")
