@@ -2,6 +2,8 @@
 
 Exit codes follow kubectl/terraform conventions: 0 success (for `diff`: no changes),
 1 error (including usage errors and invalid specs, never a traceback), 2 `diff` has changes.
+Every line meant for a person passes `model.safe_text.shown` (credentials redacted, control
+characters escaped); JSON output carries the exact text.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rich.console import Console
 
 from controller import __version__
 from controller.cli.render import plan_lines, to_json
+from controller.model.safe_text import shown
 
 if TYPE_CHECKING:
     from controller.model.problems import SpecError
@@ -62,7 +65,7 @@ RepoOpt = Annotated[
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"error: {message}", markup=False)
+    err.print(f"error: {shown(message)}", markup=False)
     return typer.Exit(code)
 
 
@@ -71,7 +74,7 @@ def report_problems(exc: SpecError, output: Output) -> typer.Exit:
         out.print(to_json({"valid": False, "problems": [p.as_dict() for p in exc.problems]}))
     else:
         for problem in exc.problems:
-            err.print(str(problem), markup=False)
+            err.print(shown(str(problem)), markup=False)
         n = len(exc.problems)
         err.print(f"{n} problem{'s' if n != 1 else ''} found; nothing was done.", markup=False)
     return typer.Exit(1)
@@ -87,7 +90,7 @@ def load(file: Path, output: Output = Output.text, repo: Path | None = None) -> 
         raise report_problems(exc, output) from None
     if output is Output.text:
         for warning in spec.warnings:
-            err.print(f"warning: {warning}", markup=False)
+            err.print(f"warning: {shown(str(warning))}", markup=False)
     return spec
 
 
@@ -96,7 +99,9 @@ def validate(file: SpecOpt = DEFAULT_SPEC, output: OutputOpt = Output.text) -> N
     """Check a spec: exit 0 when valid, 1 with file:line:col messages when not."""
     spec = load(file, output)
     if output is Output.json:
-        out.print(to_json({"valid": True, "problems": [], "tasks": len(spec.backlog)}))
+        warnings = [w.as_dict() for w in spec.warnings]
+        data = {"valid": True, "problems": [], "warnings": warnings, "tasks": len(spec.backlog)}
+        out.print(to_json(data))
         return
     out.print(
         f"{file}: valid ({len(spec.agents)} agents, {len(spec.backlog)} tasks, "
@@ -146,7 +151,7 @@ def _run_controller(file: Path, repo: Path | None, watch: bool, output: Output) 
     echo = (
         (lambda line: None)
         if output is Output.json
-        else (lambda line: out.print(line, markup=False))
+        else (lambda line: out.print(shown(line), markup=False))
     )
     try:
         controller = Controller(file, spec, repo_override=repo, echo=echo)
