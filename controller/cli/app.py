@@ -291,7 +291,8 @@ def import_roadmap(
         raise fail(f"{path}: cannot read: {exc}") from None
     parsed = parse_roadmap(text, str(path))
     for problem in parsed.problems:
-        err.print(f"{path}:{problem.line}:{problem.column}: {problem.message}", markup=False)
+        where = f"{path}:{problem.line}:{problem.column}"
+        err.print(shown(f"{where}: {problem.message}"), markup=False)
     out.print(to_backlog_yaml(parsed.items, agent), markup=False, end="")
     fatal = [p for p in parsed.problems if p.kind in FATAL_KINDS]
     raise typer.Exit(1 if fatal else 0)

@@ -53,6 +53,8 @@ def _escape(match: re.Match[str]) -> str:
 def terminal_safe(text: str, *, multiline: bool = False) -> str:
     """`text` with every character a terminal could interpret shown as an escape
     (`\\x1b`, `\\x07`, `\\u202e`, ...); newlines and tabs kept only when `multiline`."""
+    if text.isascii() and text.isprintable():  # the common case, decided in C
+        return text
     pattern = _UNSAFE_BLOCK if multiline else _UNSAFE_LINE
     return pattern.sub(_escape, text)
 

@@ -35,16 +35,20 @@ def ray_address() -> Iterator[str]:
         yield address
 
 
-def ray_project(tmp_path: Path, address: str, remote: str, backlog: list[dict]) -> HostileProject:
+def ray_project(
+    tmp_path: Path, address: str, remote: str, backlog: list[dict], *, settings: bool = True
+) -> HostileProject:
+    """A hostile project on the Ray runner; with `settings`, its agent has a plain `env:`
+    value and passes the worker's API key through by name."""
     p = hostile_project(tmp_path, backlog=[])
     p.extra_env.update(RAY_ENV)
-    agent = {
+    agent: dict[str, object] = {
         "command": [sys.executable, HOSTILE_AGENT],
         "owns": ["src/**"],
-        "env": {"AGENT_MODE": "visible-mode"},
-        "passEnv": ["ORCH_TEST_API_KEY"],
         "resources": {"cpus": 0.5, "memoryMB": 64},
     }
+    if settings:
+        agent |= {"env": {"AGENT_MODE": "visible-mode"}, "passEnv": ["ORCH_TEST_API_KEY"]}
     runner = {"kind": "ray", "address": address, "remote": remote, "python": sys.executable}
     p.write_spec(runner=runner, agents={"dev": agent}, backlog=backlog)
     return p
@@ -102,7 +106,9 @@ def test_credentials_in_a_remote_url_never_reach_people(tmp_path: Path, ray_addr
     """A push to `http://user:TOKEN@host/...` fails: the error is recorded and shown in
     events, controller.log, status, diff and the reconcile output, never with the token."""
     remote = f"http://bot:{URL_TOKEN}@127.0.0.1:{free_port()}/nothing.git"
-    p = ray_project(tmp_path, ray_address, remote, [job("push", "write src/p.py: p")])
+    p = ray_project(
+        tmp_path, ray_address, remote, [job("push", "write src/p.py: p")], settings=False
+    )
     first = p.cli("reconcile")
     passes(p, n=3, until=lambda: phase(p, "push")[0] in ("retrying", "failed"))
     shown = {
@@ -114,10 +120,10 @@ def test_credentials_in_a_remote_url_never_reach_people(tmp_path: Path, ray_addr
         "diff": p.cli("diff").stdout,
         "controller.log": (p.state / "logs" / "controller.log").read_text(),
     }
-    assert "http://***@127.0.0.1" in shown["events"], shown["events"]
-    assert "could not start" in shown["status"], shown["status"]
     leaks = [name for name, text in shown.items() if URL_TOKEN in text]
     assert leaks == [], {name: shown[name] for name in leaks}
+    assert "http://***@127.0.0.1" in shown["events"], shown["events"]
+    assert "could not start" in shown["status"], shown["status"]
 
 
 # --- verify runs agent-written code: it gets a scrubbed environment ---------------------------

@@ -77,18 +77,24 @@ def test_a_commit_straight_onto_the_integration_branch_is_shown(tmp_path: Path) 
         run_json("git", "update-ref", "refs/heads/main", "HEAD"),
         "write src/s.py: s",
     )
-    p = hostile_project(tmp_path, trustedAuthors=["mate@example.com"], backlog=[sneak])
+    p = hostile_project(tmp_path, backlog=[sneak])
     git(p.repo, "checkout", "-q", "-b", "work")  # the user works on a branch of their own
     passes(p, until=lambda: "sneak" in p.merges())
     assert "sneak" in p.merges()
     agent_commit = git(p.repo, "rev-parse", "main^")
     assert git(p.repo, "log", "-1", "--format=%s", agent_commit) == "tweak config"
     commit_onto_main(p.repo, "my own fix", GIT_ENV["GIT_AUTHOR_NAME"], GIT_ENV["GIT_AUTHOR_EMAIL"])
-    commit_onto_main(p.repo, "teammate's fix", "Mate", "mate@example.com")
+    mate = commit_onto_main(p.repo, "teammate's fix", "Mate", "mate@example.com")
     git(p.repo, "checkout", "-q", "main")
     commit_on_main(p.repo, "notes.txt", "n\n", "a commit in my checkout")
-    status = json.loads(p.cli("status", "-o", "json").stdout)
-    found = status["unattributed_commits"]["commits"]
+
+    def unattributed() -> list[dict]:
+        status = json.loads(p.cli("status", "-o", "json").stdout)
+        return status["unattributed_commits"]["commits"]
+
+    assert [c["sha"] for c in unattributed()] == [mate, agent_commit]
+    p.write_spec(trustedAuthors=["mate@example.com"], backlog=[sneak])
+    found = unattributed()
     assert [c["sha"] for c in found] == [agent_commit], found
     assert found[0]["committer"]["email"] == "sneak@agents.orchestrator.invalid"
     text = p.cli("status").stdout
