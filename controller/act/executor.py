@@ -21,6 +21,7 @@ from controller.act.launch import launch_request
 from controller.act.merge import MergeJob
 from controller.act.records import apply_verdict, record_event
 from controller.act.runners.base import Runner
+from controller.act.verify import verify_environment
 from controller.core.outcomes import merge_verdict, spawn_failure_verdict, stop_verdict
 from controller.core.plan import MERGE, PRUNE, RETRY, SPAWN, STOP, Action
 from controller.model.observed import Observed
@@ -167,6 +168,8 @@ class Executor:
             verify_timeout_s=self.spec.verify_timeout,
             verify_log=self.paths.verify_log(action.task, n),
             scratch_root=self.paths.scratch,
+            verify_env=verify_environment(self.spec.verify_pass_env, self.spec.verify_env),
+            allow_external_symlinks=self.spec.allow_external_symlinks,
         )
 
     def record_merge(self, action: Action, outcome: MergeOutcome) -> None:
@@ -180,6 +183,10 @@ class Executor:
         if verdict.outcome == "merged":
             branch = self.spec.integration_branch
             self._say(f"> merge  {task} -> {branch} ({(outcome.sha or '')[:10]})")
+            for path, target in outcome.external_links:  # accepted: allowExternalSymlinks
+                message = f"merged a symlink pointing outside the repository: {path} -> {target}"
+                record_event(self.store, "external_symlink", message, task, {"path": path})
+                self._say(f"! merge  {task}: {message}")
         elif verdict.outcome == "conflict":
             self._say(
                 f"! merge  {task}: {verdict.reason}; a fresh attempt will start on the new tip"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from controller.act.runners.base import LaunchRequest
-from controller.model.names import branch_for
+from controller.model.names import agent_committer, branch_for
 from controller.model.spec import Spec, Task
 from controller.state.paths import StatePaths
 
@@ -38,8 +38,8 @@ def launch_request(
     }
     argv = tuple(arg.format_map(values) for arg in agent.command)
     progress = paths.progress_file(task.id, n)
+    identity = {k: v for k, v in agent_committer(task.id).items() if k not in agent.pass_env}
     env = {
-        **agent.env,
         "ORCHESTRATOR_TASK": task.id,
         "ORCHESTRATOR_TITLE": task.display_title,
         "ORCHESTRATOR_PROMPT": task.prompt,
@@ -65,4 +65,6 @@ def launch_request(
         fresh=fresh,
         cpus=resources.cpus if resources else None,
         memory_mb=resources.memory_mb if resources else None,
+        agent_env={**identity, **agent.env},
+        pass_env=tuple(agent.pass_env),
     )

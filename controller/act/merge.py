@@ -9,13 +9,15 @@ leaves every ref and every checkout exactly as it was, and the caller can simply
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from controller import git
 from controller.act.verify import run_verify
 from controller.model import names
 from controller.model.globs import path_matches
+from controller.model.links import escaping_links
 from controller.model.outcomes import MergeOutcome
 
 ATTEMPT_TRAILER = "Orchestrator-Attempt"
@@ -85,18 +87,36 @@ def _commit_leftovers(repo: git.Repo, task: str, attempt: int, worktree: Path | 
     git.commit_leftovers(repo, place, branch, message)
 
 
-def _scope_problem(
-    repo: git.Repo, task: str, old: str, tree: str, scope: list[str]
-) -> MergeOutcome | None:
+def _scope_problem(task: str, changes: list[git.Change], scope: list[str]) -> MergeOutcome | None:
     """Rejected when what the merge would land (old tip -> merged tree) leaves the scope."""
-    changed = [c.path for c in git.landed_changes(repo, old, tree)]
-    offending = out_of_scope(changed, scope)
+    offending = out_of_scope([c.path for c in changes], scope)
     if not offending:
         return None
     return MergeOutcome(
         "rejected",
         offending=offending,
         message=f"{len(offending)} changed file(s) outside the write scope of {task}",
+    )
+
+
+def external_links(repo: git.Repo, changes: list[git.Change]) -> dict[str, str]:
+    """The symlinks the merge would land that point outside the repository (path -> target)."""
+    links = [c for c in changes if c.adds_symlink]
+    if not links:
+        return {}
+    targets = git.blob_texts(repo, [c.new_sha for c in links])
+    return escaping_links({c.path: targets.get(c.new_sha, "") for c in links})
+
+
+def _link_problem(links: dict[str, str], allowed: bool) -> MergeOutcome | None:
+    """Rejected when the merge lands symlinks out of the repository (unless allowed)."""
+    if not links or allowed:
+        return None
+    shown = ", ".join(f"{path} -> {target}" for path, target in sorted(links.items()))
+    return MergeOutcome(
+        "rejected",
+        message=f"symlink(s) pointing outside the repository: {shown} "
+        "(set allowExternalSymlinks: true in the spec to accept them)",
     )
 
 
@@ -113,6 +133,8 @@ def land_task(
     verify_timeout_s: float,
     verify_log: Path,
     scratch_root: Path,
+    verify_env: Mapping[str, str] | None = None,
+    allow_external_symlinks: bool = False,
 ) -> MergeOutcome:
     """Merge `orchestrator/<task>` into `integration` (see the module docstring).
 
@@ -143,16 +165,19 @@ def land_task(
         return MergeOutcome(
             "conflict", conflicts=merged.conflicts, message=f"{branch} conflicts with {integration}"
         )
-    rejected = _scope_problem(repo, task, old, merged.tree, scope)
+    changes = git.landed_changes(repo, old, merged.tree)
+    links = external_links(repo, changes)
+    rejected = _scope_problem(task, changes, scope) or _link_problem(links, allow_external_symlinks)
     if rejected is not None:
         return rejected
     new = git.commit_tree(repo, merged.tree, [old, branch_sha], merge_message(task, title, attempt))
     if verify:
         with git.scratch_worktree(repo, scratch_root, new) as scratch:
-            failure = run_verify(verify, scratch, verify_log, verify_timeout_s)
+            failure = run_verify(verify, scratch, verify_log, verify_timeout_s, verify_env)
         if failure:
             return MergeOutcome("verify_failed", sha=None, message=failure)
-    return _publish(repo, integration, new, old)
+    published = _publish(repo, integration, new, old)
+    return replace(published, external_links=tuple(sorted(links.items())))
 
 
 @dataclass(frozen=True)
@@ -170,6 +195,8 @@ class MergeJob:
     verify_timeout_s: float
     verify_log: Path
     scratch_root: Path
+    verify_env: dict[str, str] | None = None  # None: the scrubbed default (act.verify)
+    allow_external_symlinks: bool = False
 
     def run(self) -> MergeOutcome:
         try:
@@ -185,6 +212,8 @@ class MergeJob:
                 verify_timeout_s=self.verify_timeout_s,
                 verify_log=self.verify_log,
                 scratch_root=self.scratch_root,
+                verify_env=self.verify_env,
+                allow_external_symlinks=self.allow_external_symlinks,
             )
         except (git.GitError, git.WorktreeError, OSError) as exc:
             return MergeOutcome("error", message=f"merge failed, will retry: {exc}")

@@ -1,6 +1,9 @@
 """Recording what happened: attempt verdicts and events, in the store and the log.
 
 The verdicts themselves are decided by `core.outcomes`; this module only writes them.
+Credentials in URLs are cut out of every message and reason before it is stored or logged
+(`model.safe_text.redact`); control characters are kept (`-o json` shows the exact file
+names) and escaped where text is shown.
 `record_exits` runs at the start of every pass, so an exit that happened while no
 controller was running is recorded the same way as one seen live.
 """
@@ -15,6 +18,7 @@ from loguru import logger
 from controller.core.outcomes import exit_verdict
 from controller.model.observed import AttemptObs, Observed
 from controller.model.outcomes import Verdict
+from controller.model.safe_text import redact
 from controller.model.spec import Spec
 from controller.state.store import Store
 
@@ -26,6 +30,9 @@ def record_event(
     task: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
+    message = redact(message)
+    if data:
+        data = {k: redact(v) if isinstance(v, str) else v for k, v in data.items()}
     store.add_event(kind, message, task=task, data=data)
     logger.bind(task=task or "-", kind=kind).info(f"{kind} {task or ''} {message}".strip())
 
@@ -36,7 +43,7 @@ def apply_verdict(store: Store, task: str, number: int, verdict: Verdict) -> Non
         task,
         number,
         outcome=verdict.outcome,
-        reason=verdict.reason,
+        reason=redact(verdict.reason),
         exit_code=verdict.exit_code,
         ended_at=verdict.ended_at,
         retry_at=verdict.retry_at,

@@ -3,6 +3,8 @@ spec with located problems.
 
 Exit codes follow kubectl/terraform conventions: 0 success (for `diff`: no changes),
 1 error (including usage errors and invalid specs, never a traceback), 2 `diff` has changes.
+Every line meant for a person passes `model.safe_text.shown` (credentials redacted, control
+characters escaped); JSON output carries the exact text.
 """
 
 # No `from __future__ import annotations` in the CLI modules: typer reads every command's
@@ -16,6 +18,7 @@ import typer
 
 from controller.cli.lazy import LazyConsole
 from controller.cli.render import to_json
+from controller.model.safe_text import shown
 
 if TYPE_CHECKING:
     from controller.model.problems import SpecError
@@ -44,7 +47,7 @@ RepoOpt = Annotated[
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"error: {message}", markup=False)
+    err.print(f"error: {shown(message)}", markup=False)
     return typer.Exit(code)
 
 
@@ -53,7 +56,7 @@ def report_problems(exc: "SpecError", output: Output) -> typer.Exit:
         out.print(to_json({"valid": False, "problems": [p.as_dict() for p in exc.problems]}))
     else:
         for problem in exc.problems:
-            err.print(str(problem), markup=False)
+            err.print(shown(str(problem)), markup=False)
         n = len(exc.problems)
         err.print(f"{n} problem{'s' if n != 1 else ''} found; nothing was done.", markup=False)
     return typer.Exit(1)
@@ -69,5 +72,5 @@ def load(file: Path, output: Output = Output.text, repo: Path | None = None) -> 
         raise report_problems(exc, output) from None
     if output is Output.text:
         for warning in spec.warnings:
-            err.print(f"warning: {warning}", markup=False)
+            err.print(f"warning: {shown(str(warning))}", markup=False)
     return spec

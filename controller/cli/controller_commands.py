@@ -25,13 +25,16 @@ from controller.cli.common import (
     out,
 )
 from controller.cli.render import plan_lines, to_json
+from controller.model.safe_text import shown
 
 
 def validate(file: SpecOpt = DEFAULT_SPEC, output: OutputOpt = Output.text) -> None:
     """Check a spec: exit 0 when valid, 1 with file:line:col messages when not."""
     spec = load(file, output)
     if output is Output.json:
-        out.print(to_json({"valid": True, "problems": [], "tasks": len(spec.backlog)}))
+        warnings = [w.as_dict() for w in spec.warnings]
+        data = {"valid": True, "problems": [], "warnings": warnings, "tasks": len(spec.backlog)}
+        out.print(to_json(data))
         return
     out.print(
         f"{file}: valid ({len(spec.agents)} agents, {len(spec.backlog)} tasks, "
@@ -82,7 +85,7 @@ def _run_controller(file: Path, repo: Path | None, watch: bool, output: Output) 
     echo = (
         (lambda line: None)
         if output is Output.json
-        else (lambda line: out.print(line, markup=False))
+        else (lambda line: out.print(shown(line), markup=False))
     )
     try:
         controller = Controller(file, spec, repo_override=repo, echo=echo)
@@ -217,7 +220,8 @@ def import_roadmap(
         raise fail(f"{path}: cannot read: {exc}") from None
     parsed = parse_roadmap(text, str(path))
     for problem in parsed.problems:
-        err.print(f"{path}:{problem.line}:{problem.column}: {problem.message}", markup=False)
+        where = f"{path}:{problem.line}:{problem.column}"
+        err.print(shown(f"{where}: {problem.message}"), markup=False)
     out.print(to_backlog_yaml(parsed.items, agent), markup=False, end="")
     fatal = [p for p in parsed.problems if p.kind in FATAL_KINDS]
     raise typer.Exit(1 if fatal else 0)

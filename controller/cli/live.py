@@ -1,7 +1,8 @@
 """A live task table for long-running commands (`demo`, `reconcile --watch` on a terminal).
 
 On a terminal it redraws a rich table in place while log lines scroll above it; elsewhere
-(CI, pipes) it prints the log lines only, so output stays readable in files.
+(CI, pipes) it prints the log lines only, so output stays readable in files. Lines and
+reasons are made safe for a terminal first (`model.safe_text.shown`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from types import TracebackType
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from controller.core.plan import Plan
 from controller.model.observed import Observed
+from controller.model.safe_text import shown
 
 _STYLE = {
     "merged": "green",
@@ -50,7 +53,7 @@ class LiveTable:
             self.live.__exit__(t, e, tb)
 
     def echo(self, line: str) -> None:
-        self.console.print(line, markup=False, highlight=False)
+        self.console.print(shown(line), markup=False, highlight=False)
 
     def update(self, plan: Plan, observed: Observed) -> None:
         if self.live is None:
@@ -63,5 +66,6 @@ class LiveTable:
         reasons.update({a.task: f"{a.kind}: {a.reason}" for a in plan.actions})
         for task, phase in plan.phases.items():
             style = _STYLE.get(phase, "")
-            table.add_row(task, f"[{style}]{phase}[/]" if style else phase, reasons.get(task, ""))
+            reason = shown(reasons.get(task, ""))
+            table.add_row(task, f"[{style}]{phase}[/]" if style else phase, Text(reason))
         self.live.update(table)

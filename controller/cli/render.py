@@ -1,12 +1,16 @@
 """Rendering plans and problems for people (terraform-like text) and scripts (JSON).
 
-Pure string building: the CLI decides where the text goes.
+Pure string building: the CLI decides where the text goes. Text lines are made safe for a
+terminal (`model.safe_text.shown`: agent-chosen file names in reasons can hold escape
+sequences); JSON carries the exact text.
 """
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
+
+from controller.model.safe_text import shown
 
 if TYPE_CHECKING:
     from controller.core.plan import Plan
@@ -19,10 +23,10 @@ def plan_lines(plan: Plan, *, show_waits: bool = True) -> list[str]:
 
     rows: list[tuple[str, str, str, str]] = []
     for a in plan.actions:
-        rows.append((SYMBOLS[a.kind], a.kind, a.task, a.reason))
+        rows.append((SYMBOLS[a.kind], a.kind, shown(a.task), shown(a.reason)))
     if show_waits:
         for w in plan.waits:
-            rows.append((SYMBOLS["wait"], "wait", w.task, w.reason))
+            rows.append((SYMBOLS["wait"], "wait", shown(w.task), shown(w.reason)))
     width = max((len(r[2]) for r in rows), default=0)
     lines = [f"{sym} {kind:<6} {task:<{width}}  {reason}" for sym, kind, task, reason in rows]
     lines.append(plan_summary(plan))

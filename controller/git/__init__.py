@@ -8,12 +8,14 @@
 - `snapshots`: saving an agent's uncommitted work, committing what it left;
 - `worktrees`: creating, resetting, removing task worktrees;
 - `scratch`: throw-away worktrees for verify runs;
-- `merging`: in-memory merges, what a merge lands, fast-forwarding a checkout.
+- `merging`: in-memory merges, what a merge lands, fast-forwarding a checkout;
+- `history`: tree entries of a commit, first-parent commits and who made them.
 
 The names below are the layer's public API; callers import them from `controller.git`.
 """
 
 from controller.git.command import Result, out, run
+from controller.git.history import existing_paths, first_parent_commits, user_emails
 from controller.git.merging import (
     Change,
     MergeTreeResult,
@@ -81,6 +83,8 @@ __all__ = [
     "commit_tree",
     "create_archive_ref",
     "ensure_worktree",
+    "existing_paths",
+    "first_parent_commits",
     "fast_forward_checkout",
     "has_uncommitted",
     "is_ancestor",
@@ -103,6 +107,7 @@ __all__ = [
     "snapshot",
     "task_branches",
     "task_place",
+    "user_emails",
     "worktree_for_branch",
     "worktree_place",
 ]

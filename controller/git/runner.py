@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.model.safe_text import redact
+
 GIT_TIMEOUT_S = 120.0
 # settings that make git run a program, pinned off for every call the controller makes
 PINNED_CONFIG: tuple[str, ...] = (
@@ -55,13 +57,18 @@ _calls_lock = threading.Lock()
 
 
 class GitError(RuntimeError):
-    """A git command failed (or could not run, or timed out)."""
+    """A git command failed (or could not run, or timed out).
+
+    Its message and `stderr` have the credentials of any URL cut out (a push to
+    `https://user:token@host/...` fails with the URL in its argv): the message travels into
+    events, `controller.log`, `status` and the terminal. `argv` keeps the exact call.
+    """
 
     def __init__(self, argv: Sequence[str], returncode: int, stderr: str) -> None:
         self.argv = tuple(argv)
         self.returncode = returncode
-        self.stderr = stderr
-        super().__init__(f"{' '.join(self.argv)} exited {returncode}: {stderr.strip()}")
+        self.stderr = redact(stderr)
+        super().__init__(redact(f"{' '.join(self.argv)} exited {returncode}: {stderr.strip()}"))
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,14 @@ from controller.git.command import out, run
 from controller.git.places import Repo, as_repo
 from controller.git.refs import create_archive_ref, rev_parse
 from controller.git.runner import Place, git_env, pinned, run_bounded
+from controller.model.names import CONTROLLER_EMAIL
 
 STALE_LOCK_S = 5.0
 ORCHESTRATOR_IDENTITY: dict[str, str] = {
     "GIT_AUTHOR_NAME": "orchestrator",
-    "GIT_AUTHOR_EMAIL": "orchestrator@localhost",
+    "GIT_AUTHOR_EMAIL": CONTROLLER_EMAIL,
     "GIT_COMMITTER_NAME": "orchestrator",
-    "GIT_COMMITTER_EMAIL": "orchestrator@localhost",
+    "GIT_COMMITTER_EMAIL": CONTROLLER_EMAIL,
 }
 _LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}
 

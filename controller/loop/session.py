@@ -17,6 +17,7 @@ from loguru import logger
 
 from controller import git
 from controller.act.records import record_event
+from controller.loop.log_format import log_line
 from controller.model.spec import Spec, spec_generation
 from controller.state.lock import ControllerLock
 from controller.state.paths import StatePaths
@@ -35,7 +36,7 @@ def setup_logging(paths: StatePaths) -> int:
         rotation="20 MB",
         retention=5,
         enqueue=False,
-        format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level:<7} {message}",
+        format=log_line,
     )
 
 
@@ -80,6 +81,7 @@ class Session:
                 logger.warning(f"could not hide {folder} from git: {exc}")
         self.repair_registrations()
         self.clear_scratch()
+        self.record_integration_base()
         meta = {
             "pid": str(os.getpid()),
             "started_at": str(time.time()),
@@ -100,6 +102,19 @@ class Session:
             logger.remove(self.log_sink)
         self.store.close()
         self.lock.release()
+
+    def record_integration_base(self) -> None:
+        """The integration tip when a controller first ran here: `status` lists the commits
+        since then that bypassed the controller (`views.foreign`)."""
+        if self.store.get_meta("integration_base"):
+            return
+        try:
+            tip = git.rev_parse(self.spec.repo_path, f"refs/heads/{self.spec.integration_branch}")
+        except git.GitError as exc:
+            logger.warning(f"could not read the integration branch: {exc}")
+            return
+        if tip:
+            self.store.set_meta("integration_base", tip)
 
     def repair_registrations(self) -> None:
         """Worktree registrations a controller killed inside `git worktree add` left broken."""

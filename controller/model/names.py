@@ -14,6 +14,8 @@ _TASK_ID_RE = re.compile(TASK_ID_PATTERN)
 BRANCH_PREFIX = "orchestrator/"
 ARCHIVE_PREFIX = "refs/orchestrator/archive/"
 MERGE_TRAILER = "Orchestrator-Task"
+AGENT_EMAIL_DOMAIN = "agents.orchestrator.invalid"
+CONTROLLER_EMAIL = "orchestrator@localhost"  # author and committer of the controller's commits
 
 
 def task_id_problem(task_id: str) -> str | None:
@@ -50,6 +52,15 @@ def task_for_branch(branch: str) -> str | None:
         return None
     candidate = branch[len(BRANCH_PREFIX) :]
     return candidate if task_id_problem(candidate) is None else None
+
+
+def agent_committer(task_id: str) -> dict[str, str]:
+    """The committer identity an agent's own commits get (its environment's default): a
+    commit an agent puts straight on the integration branch then shows whose it is."""
+    return {
+        "GIT_COMMITTER_NAME": f"orchestrator agent {_checked(task_id)}",
+        "GIT_COMMITTER_EMAIL": f"{task_id}@{AGENT_EMAIL_DOMAIN}",
+    }
 
 
 def archive_ref(task_id: str, number: int) -> str:

@@ -11,6 +11,20 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class CommitInfo:
+    """One commit as `git log` shows it: who authored and committed it, which task merges
+    its `Orchestrator-Task` trailers name, its subject line."""
+
+    sha: str
+    author_email: str
+    committer_email: str
+    author_name: str = ""
+    committer_name: str = ""
+    tasks: tuple[str, ...] = ()
+    subject: str = ""
+
+
+@dataclass(frozen=True)
 class AttemptObs:
     """One attempt of one task, as the store, the runs directory and the OS see it.
 

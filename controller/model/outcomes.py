@@ -19,6 +19,8 @@ class MergeOutcome:
     conflicts: tuple[str, ...] = ()  # conflicting files (conflict)
     offending: tuple[str, ...] = ()  # files outside the write scope (rejected)
     message: str = ""
+    # symlinks landed that point outside the repository (allowExternalSymlinks: true)
+    external_links: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

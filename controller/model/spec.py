@@ -102,6 +102,15 @@ class Agent(SpecModel):
     timeout: PositiveDuration | None = None
     max_parallel: Annotated[int, Field(ge=1)] | None = None
     resources: AgentResources | None = None
+    # --- security: secrets stay out of the spec and out of Ray job listings (issue 16) ----
+    pass_env: list[EnvName] = Field(
+        default_factory=list,
+        description="Names of environment variables the agent gets from where it runs (for "
+        "secrets such as API keys): the local runner passes the controller's value, the Ray "
+        "runner the worker's own; the value is never written into the spec, the state folder "
+        "or a Ray job's entrypoint. Unlike `env:` values, which a Ray cluster shows to anyone "
+        "who can list its jobs.",
+    )
 
     @field_validator("command", mode="before")
     @classmethod
@@ -186,6 +195,34 @@ class Spec(SpecModel):
     backlog: list[Task] = Field(default_factory=list)
     backlog_from: RoadmapSource | None = None
     runner: Runner = Field(default_factory=lambda: LocalRunnerSpec())
+    # --- security: what verify sees, what may land, who may commit (issue 16) -------------
+    verify_env: dict[EnvName, str] = Field(
+        default_factory=dict,
+        description="Environment variables set for the verify command. Verify runs "
+        "agent-written code, so it gets a scrubbed environment: PATH, HOME, LANG, LC_*, TERM, "
+        "TMPDIR, TZ, USER, LOGNAME, SHELL, VIRTUAL_ENV, CONDA_PREFIX from the controller, then "
+        "`verifyPassEnv`, then these.",
+    )
+    verify_pass_env: list[EnvName] = Field(
+        default_factory=list,
+        description="Names of further environment variables the verify command gets from the "
+        "controller's environment (e.g. PYTHONPATH, a proxy); all others are withheld.",
+    )
+    allow_external_symlinks: bool = Field(
+        default=False,
+        description="Merge symlinks that point outside the repository (an absolute target, or "
+        "one climbing above the root). Off by default: such a merge is rejected; when on, "
+        "each one is reported as an `external_symlink` event.",
+    )
+    trusted_authors: list[Annotated[str, Field(min_length=3, pattern=r"^[^\s@]+@[^\s@]+$")]] = (
+        Field(
+            default_factory=list,
+            description="Email addresses of people whose commits on the integration branch are "
+            "expected, besides your own git identity. `status` lists commits on that branch's "
+            "first-parent history, since the controller first ran, that are neither the "
+            "controller's merges nor authored and committed by a known person.",
+        )
+    )
 
     # filled in by the loader: where things are on disk, and roadmap items already complete
     _locations: Locations | None = PrivateAttr(default=None)

@@ -81,6 +81,42 @@ def verify_gate(spec: Spec) -> Iterator[Finding]:
         yield ("verify", 0), "the verify program must not be empty"
 
 
+def env_given_twice(spec: Spec) -> Iterator[Finding]:
+    """A variable both set (`env:`) and passed through (`passEnv:`): which one wins?"""
+    pairs: list[tuple[Loc, dict[str, str], list[str]]] = [
+        (("verifyPassEnv",), spec.verify_env, spec.verify_pass_env)
+    ]
+    pairs += [(("agents", n, "passEnv"), a.env, a.pass_env) for n, a in spec.agents.items()]
+    for loc, values, names in pairs:
+        for j, name in enumerate(names):
+            if name in values:
+                where = "verifyEnv" if loc == ("verifyPassEnv",) else "env"
+                yield (*loc, j), f"{name} is also set in {where}: give it in one place only"
+
+
+SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
+
+
+def looks_secret(name: str) -> bool:
+    upper = name.upper()
+    return any(word in upper for word in SECRET_WORDS)
+
+
+def secrets_in_ray_env(spec: Spec) -> Iterator[Finding]:
+    """Warnings: with the Ray runner, `env:` values are visible to anyone who lists jobs."""
+    if spec.runner.kind != "ray":
+        return
+    for name, agent in spec.agents.items():
+        for var in agent.env:
+            if looks_secret(var):
+                yield (
+                    ("agents", name, "env", var),
+                    f"{var} looks like a secret: with the Ray runner, env values are shown to "
+                    "anyone who can list the cluster's jobs (runtime_env); use "
+                    f"passEnv: [{var}] and set it on the workers instead",
+                )
+
+
 CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     duplicate_ids,
     unknown_agents,
@@ -88,7 +124,9 @@ CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     dependency_cycles,
     scopes_outside_owns,
     verify_gate,
+    env_given_twice,
 )
+WARNINGS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (secrets_in_ray_env,)
 
 
 def findings(spec: Spec) -> list[Finding]:
@@ -96,8 +134,17 @@ def findings(spec: Spec) -> list[Finding]:
 
 
 def semantic_problems(spec: Spec, locator: Locator, source: str) -> list[Problem]:
+    return located(findings(spec), spec, locator, source)
+
+
+def semantic_warnings(spec: Spec, locator: Locator, source: str) -> list[Problem]:
+    """Located findings that do not invalidate the spec."""
+    return located([f for check in WARNINGS for f in check(spec)], spec, locator, source)
+
+
+def located(found: list[Finding], spec: Spec, locator: Locator, source: str) -> list[Problem]:
     problems = []
-    for loc, message in findings(spec):
+    for loc, message in found:
         located = locate_task_finding(spec, loc)
         if located is not None:
             file, line, col = located

@@ -19,8 +19,9 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from controller import git
 from controller.model.problems import Problem, SpecError
 from controller.model.spec import Locations, Spec, default_locations
-from controller.specfile.checks import semantic_problems
+from controller.specfile.checks import semantic_problems, semantic_warnings
 from controller.specfile.errors import validation_problems
+from controller.specfile.locations import location_problems
 from controller.specfile.sources import with_roadmap
 from controller.specfile.yaml_tree import Locator, decode_text, parse_yaml, plain_values
 
@@ -93,6 +94,7 @@ def _validated(spec: Spec, source: str, base_dir: Path, locator: Locator) -> tup
     problems = semantic_problems(spec, locator, source)
     if problems:
         raise SpecError(problems)
+    spec._warnings = [*spec._warnings, *semantic_warnings(spec, locator, source)]
     return spec, locator
 
 
@@ -158,6 +160,8 @@ def load_spec(path: Path, *, check_repo: bool = True, repo: Path | None = None) 
     spec, locator = read_spec_text(text, source, path.parent.resolve(), repo)
     if check_repo:
         problems = _repo_problems(spec, locator, source) + _runner_problems(spec, locator, source)
+        if not problems:
+            problems = location_problems(spec, locator, source)
         if problems:
             raise SpecError(problems)
     return spec

@@ -31,6 +31,7 @@ from rich.text import Text
 from controller.git import GitError
 from controller.model.durations import format_duration
 from controller.model.problems import SpecError
+from controller.model.safe_text import shown
 from controller.model.spec import Spec, Threshold
 from controller.observe.resources import ResourceSampler
 from controller.specfile.load import load_spec
@@ -215,7 +216,7 @@ def task_line(v: TaskView, width: int) -> Text:
     if v.eta.seconds is not None:
         eta = ("~" if v.eta.basis == "history" else "") + format_duration(v.eta.seconds)
     line.append(f" {_cell(elapsed, 6)} {_cell(eta, 6)} ")
-    line.append(v.reason, style="dim")
+    line.append(shown(v.reason), style="dim")
     return line
 
 
@@ -273,7 +274,7 @@ def event_text(e: EventRow) -> Text:
     stamp = time.strftime("%H:%M:%S", time.localtime(e.ts))
     line = Text(f"{stamp} ")
     line.append(f"{e.kind:<9}", style="bold")
-    line.append(f" {(e.task or '-'):<12} {e.message}")
+    line.append(f" {shown(e.task or '-'):<12} {shown(e.message)}")
     return line
 
 
@@ -314,7 +315,7 @@ def render(frame: Frame, width: int, height: int) -> Text:
     lines += [event_text(e) for e in frame.events[-n_events:]] if n_events else []
     footer = Text(f"q quit · every {frame.interval:g}s · {time.strftime('%H:%M:%S')}", style="dim")
     for note in frame.notes:
-        footer.append(f" · {note}", style="yellow")
+        footer.append(f" · {shown(note)}", style="yellow")
     lines.append(footer)
     lines = lines[: max(1, height)]
     for line in lines:

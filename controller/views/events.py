@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from controller.model.safe_text import shown
 from controller.model.spec import Spec
 from controller.observe.world import open_store
 from controller.state.store import EventRow, Store
@@ -38,6 +39,7 @@ KNOWN_KINDS = (
     "spec_reloaded",
     "spec_invalid",
     "action_error",
+    "external_symlink",
 )
 PAGE = 500
 
@@ -64,7 +66,8 @@ def event_dict(e: EventRow) -> dict[str, Any]:
 
 def event_line(e: EventRow, task_width: int = 12) -> str:
     stamp = dt.datetime.fromtimestamp(e.ts).strftime("%Y-%m-%d %H:%M:%S")
-    return f"{stamp}  {e.kind:<15} {(e.task or '-'):<{task_width}}  {e.message}"
+    task = shown(e.task or "-")
+    return f"{stamp}  {shown(e.kind):<15} {task:<{task_width}}  {shown(e.message)}"
 
 
 def read_events(

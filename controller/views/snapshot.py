@@ -35,6 +35,7 @@ from controller.state.lock import is_locked, read_holder
 from controller.state.paths import StatePaths
 from controller.state.store import AttemptRow, EventRow, Store
 from controller.views.cpu import OneShotCpu
+from controller.views.foreign import ForeignCommits, foreign_commits
 from controller.views.measure import with_recorded_times
 
 
@@ -64,6 +65,8 @@ class Snapshot:
     has_store: bool
     # the observed attempts with the store's recorded times (what the figures measure)
     attempts: dict[str, tuple[AttemptObs, ...]]
+    # commits on the integration branch neither the controller nor a known person made
+    foreign: ForeignCommits = ForeignCommits()
 
 
 class _RowsTap:
@@ -163,6 +166,7 @@ def take(
     tap = _RowsTap(store) if store is not None else None
     try:
         info = controller_info(paths, store)
+        base = store.get_meta("integration_base") if store is not None else None
         moment = time.time() if now is None else now
         observed = observe_spec(spec, cast(Store, tap), sampler, now=moment)
     finally:
@@ -183,6 +187,7 @@ def take(
         now=moment,
         has_store=store is not None,
         attempts=with_recorded_times(observed.attempts, tap.rows if tap else {}),
+        foreign=foreign_commits(spec, base),
     )
 
 

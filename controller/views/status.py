@@ -26,6 +26,7 @@ from controller.model.durations import format_duration
 from controller.model.names import branch_for
 from controller.model.observed import AttemptObs, Observed
 from controller.model.spec import Spec
+from controller.views.foreign import ForeignCommits
 from controller.views.measure import attempt_duration, finished_work, run_intervals
 from controller.views.snapshot import ControllerInfo, Snapshot
 
@@ -137,6 +138,7 @@ class StatusModel:
     has_store: bool = True
     worktree_root: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    foreign: ForeignCommits = ForeignCommits()  # commits that bypassed the controller
 
     @property
     def generation_current(self) -> bool | None:
@@ -189,6 +191,7 @@ class StatusModel:
                 "limit": self.limit,
             },
             "has_store": self.has_store,
+            "unattributed_commits": self.foreign.as_dict(),
         }
 
 
@@ -379,6 +382,7 @@ def build_status(snap: Snapshot) -> StatusModel:
         limit=spec.max_parallel,
         has_store=snap.has_store,
         worktree_root=str(spec.worktree_root_path),
+        foreign=snap.foreign,
     )
 
 

@@ -4,7 +4,8 @@ A header block of `Key: value` lines, then a table whose columns are padded to t
 cell (like kubectl's tabwriter; the last column is never cut). Tables are built as plain
 strings, not rich `Table`s: rich measures every cell, which costs over a second for a
 thousand tasks, while this stays linear and cheap. On a terminal the phase column is
-coloured (rich `Text` spans); elsewhere the lines are plain.
+coloured (rich `Text` spans); elsewhere the lines are plain. Every cell and value is made
+safe for a terminal first (`model.safe_text.shown`): reasons carry agent-chosen file names.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from controller.model.durations import format_duration
+from controller.model.safe_text import shown
+from controller.views.foreign import SCAN_LIMIT
 from controller.views.status import PHASE_STYLE, StatusModel, TaskView
 
 if TYPE_CHECKING:
@@ -73,6 +76,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """Aligned columns; the last one is left ragged. Pure strings."""
     if not headers:
         return []
+    rows = [[shown(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row[:-1]):
@@ -87,7 +91,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def header(pairs: Sequence[tuple[str, str]]) -> list[str]:
     width = max(len(k) for k, _ in pairs) + 2
-    return [f"{(k + ':').ljust(width)}{v}" for k, v in pairs]
+    return [f"{(k + ':').ljust(width)}{shown(v)}" for k, v in pairs]
 
 
 # --- status -----------------------------------------------------------------------------
@@ -156,6 +160,26 @@ def task_row(v: TaskView, wide: bool) -> list[str]:
     return [*row, v.reason]
 
 
+def foreign_lines(m: StatusModel) -> list[str]:
+    """The commits on the integration branch that bypassed the controller, if any."""
+    f = m.foreign
+    if not f.commits:
+        return []
+    n = len(f.commits)
+    scope = f" (of the newest {SCAN_LIMIT})" if f.truncated else ""
+    lines = [
+        "",
+        f"Unattributed commits on {m.integration_branch}{scope}: {n} not merged by the "
+        "controller and not made by a known person (your git identity or trustedAuthors):",
+    ]
+    for c in f.commits:
+        who = f"author {c.author_name} <{c.author_email}>"
+        if c.committer_email != c.author_email:
+            who += f", committer {c.committer_name} <{c.committer_email}>"
+        lines.append(shown(f"  {c.sha[:12]}  {c.subject}  ({who})"))
+    return lines
+
+
 def status_lines(m: StatusModel, *, wide: bool = False) -> list[str]:
     p = m.parallelism
     counts = ", ".join(f"{n} {phase}" for phase, n in m.counts.items()) or "none in the spec"
@@ -184,6 +208,7 @@ def status_lines(m: StatusModel, *, wide: bool = False) -> list[str]:
             ("Tasks", counts),
         ]
     )
+    lines += foreign_lines(m)
     if not m.tasks:
         return lines
     heads = ["TASK", "PHASE", "ATTEMPT", "AGENT", "PID", "ELAPSED", "PROGRESS", "ETA"]
@@ -257,12 +282,12 @@ def summary_lines(s: Summary) -> list[str]:
             lines += ["", f"{title}:", *("  " + ln for ln in table(heads, _task_rows(tasks)))]
     for title, counts in (("Failures by reason", s.failures), ("Retries by reason", s.retries)):
         if counts:
-            lines += ["", f"{title}:", *(f"  {n:>3}  {reason}" for reason, n in counts.items())]
+            lines += ["", f"{title}:", *(f"  {n:>3}  {shown(r)}" for r, n in counts.items())]
     return lines
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return shown(text.replace("|", "\\|").replace("\n", " "))
 
 
 def summary_markdown(s: Summary) -> str:

@@ -52,7 +52,8 @@ def test_validate_accepts_a_valid_spec(project: Path) -> None:
 def test_validate_json_on_a_valid_spec(project: Path) -> None:
     done = orchestrator("validate", "-f", "specs/orchestrator.yaml", "-o", "json", cwd=project)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"valid": True, "problems": [], "tasks": 10}
+    expected = {"valid": True, "problems": [], "warnings": [], "tasks": 10}
+    assert json.loads(done.stdout) == expected
 
 
 def test_usage_errors_exit_1_not_2(tmp_path: Path) -> None:

@@ -13,9 +13,19 @@ from tests.support.repo import git
 
 
 class HostileProject(Project):
-    """A scratch project whose agent `dev` is the hostile agent (scope `src/**`)."""
+    """A scratch project whose agent `dev` is the hostile agent (scope `src/**`).
+
+    `extra_env` is added to the environment of every CLI process (and so of the agents).
+    """
 
     owns: tuple[str, ...] = ("src/**",)
+
+    def __init__(self, tmp: Path, **spec: Any) -> None:
+        self.extra_env: dict[str, str] = {}
+        super().__init__(tmp, **spec)
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), **self.extra_env}
 
     def base_spec(self) -> dict[str, Any]:
         spec = super().base_spec()
@@ -63,3 +73,12 @@ def phase(p: Project, task: str) -> tuple[str, str]:
 
 def head(repo: Path, ref: str = "main") -> str:
     return git(repo, "rev-parse", ref)
+
+
+def commit_on_main(repo: Path, rel: str, text: str, message: str) -> str:
+    """A person's commit in the user's checkout (on main when main is checked out)."""
+    (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+    (repo / rel).write_text(text)
+    git(repo, "add", rel)
+    git(repo, "commit", "-q", "-m", message)
+    return head(repo, "HEAD")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -28,10 +29,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def local_ray_cluster(cpus: int = 2) -> Iterator[str]:
-    """Start `ray start --head` on loopback; yields the Jobs API address; stops it after."""
+def local_ray_cluster(cpus: int = 2, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start `ray start --head` on loopback; yields the Jobs API address; stops it after.
+
+    `env` is added to the cluster's environment (what its workers, and so jobs, inherit).
+    """
     ray_bin = str(Path(sys.executable).parent / "ray")
-    env = {**os.environ, **RAY_ENV}
+    env = {**os.environ, **RAY_ENV, **(env or {})}
     dashboard = free_port()
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     argv = [
@@ -51,4 +55,29 @@ def local_ray_cluster(cpus: int = 2) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{dashboard}"
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], env=env, timeout=120, capture_output=True)
+        stop_cluster(temp)
+
+
+def stop_cluster(temp: str, grace_s: float = 10.0) -> None:
+    """Stop the cluster whose processes name the temp folder `temp`, and their children.
+
+    Not `ray stop --force`: that stops every Ray process of this user on the machine,
+    other tests' and other people's clusters included.
+    """
+    import psutil
+
+    procs: dict[int, psutil.Process] = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if any(temp in arg for arg in proc.info["cmdline"] or ()):
+                procs[proc.pid] = proc
+                procs.update({c.pid: c for c in proc.children(recursive=True)})
+        except psutil.Error:
+            continue
+    for proc in procs.values():
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(list(procs.values()), timeout=grace_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()

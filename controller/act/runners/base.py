@@ -8,7 +8,8 @@ controller restarted at any moment can still observe attempts it launched before
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,7 +26,7 @@ class LaunchRequest:
     number: int
     argv: tuple[str, ...]
     cwd: Path
-    env: dict[str, str]  # added to the controller's environment (ORCHESTRATOR_* etc.)
+    env: dict[str, str]  # the controller's own variables (ORCHESTRATOR_*): win over all
     log_path: Path
     start_record: Path
     exit_record: Path
@@ -38,6 +39,15 @@ class LaunchRequest:
     fresh: bool = False  # start the branch over from base_sha (after a merge conflict)
     cpus: float | None = None
     memory_mb: int | None = None
+    # the spec's `env:` values (under `env`), and the names of `passEnv:`, whose values the
+    # runner takes from where the agent runs (never carried in the request)
+    agent_env: dict[str, str] = field(default_factory=dict)
+    pass_env: tuple[str, ...] = ()
+
+    def local_env(self, base: Mapping[str, str]) -> dict[str, str]:
+        """The agent's environment when it runs where `base` is the environment."""
+        passed = {k: base[k] for k in self.pass_env if k in base}
+        return {**base, **self.agent_env, **passed, **self.env}
 
 
 @dataclass(frozen=True)

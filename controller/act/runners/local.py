@@ -79,7 +79,7 @@ class LocalRunner:
             proc = subprocess.Popen(
                 shim_argv(req),
                 cwd=req.cwd,
-                env={**os.environ, **req.env},
+                env=req.local_env(os.environ),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,

@@ -13,6 +13,12 @@ record and an exit record in `state/runs/<task>/<n>.*`, the agent's output in
 remote (archiving a local tip it would replace), copies the job's logs, then writes the exit
 record; the planner then scope-checks, verifies and merges exactly as for local agents. An
 unreachable cluster is reported as the reason nothing new starts, never as a crash.
+
+Secrets: anyone who can list the cluster's jobs sees each job's entrypoint, metadata and
+`runtime_env`. The entrypoint carries only the controller's own variables (task, prompt,
+branch); the spec's `env:` values go into the job's `runtime_env` env_vars (visible to job
+listers: `validate` warns when a name looks like a secret); `passEnv:` travels as names
+only, and the job takes their values from the worker's own environment.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from controller import git
 from controller.act.runners.base import Launched, LaunchRequest
 from controller.act.runners.ray_entry import encode_payload
 from controller.model import names
+from controller.model.safe_text import redact
 from controller.state.paths import StatePaths
 from controller.state.store import Store
 
@@ -106,12 +113,15 @@ class RayRunner:
                 "remote": self.remote,
                 "argv": list(req.argv),
                 "env": {k: v for k, v in req.env.items() if k != "ORCHESTRATOR_PROGRESS_FILE"},
+                "pass_env": list(req.pass_env),
                 "timeout_s": req.timeout_s,
             }
             entrypoint = shlex.join(
                 [self.python, "-m", "controller.act.runners.ray_entry", encode_payload(payload)]
             )
             kwargs: dict[str, Any] = {}
+            if req.agent_env:
+                kwargs["runtime_env"] = {"env_vars": dict(req.agent_env)}
             if req.cpus is not None:
                 kwargs["entrypoint_num_cpus"] = req.cpus
             if req.memory_mb is not None:
@@ -157,7 +167,8 @@ class RayRunner:
             self._jobs = {j.submission_id: j for j in self.client().list_jobs()}
         except Exception as exc:
             self._client = None
-            return f"cannot reach the Ray cluster at {self.address} ({type(exc).__name__})"
+            where = redact(self.address)
+            return f"cannot reach the Ray cluster at {where} ({type(exc).__name__})"
         now = time.time()
         for task, rows in store.attempts_by_task().items():
             if rows:

@@ -5,6 +5,9 @@ is base64 JSON written by the controller (`ray.RayRunner`). All task fields trav
 the payload and reach the agent only as argv elements and environment variables: the job's
 entrypoint string that Ray hands to a shell contains nothing but the interpreter, this module
 and base64 text. The worker needs git, this package and the agent's CLI; nothing else.
+The payload holds no secret: the spec's `env:` values arrive through the job's runtime_env,
+and `passEnv:` names are looked up in the worker's own environment (a missing one is said in
+the job's log).
 
 Steps: fetch the base commit the controller chose (`refs/orchestrator/base/<task>/<n>` on the
 remote) and, for a retry that continues, the task branch; run the agent in that checkout
@@ -72,6 +75,9 @@ def checkout(work: Path, p: dict[str, Any]) -> None:
 
 
 def run_agent(work: Path, p: dict[str, Any]) -> int:
+    missing = [name for name in p.get("pass_env", []) if name not in os.environ]
+    if missing:
+        print(f"passEnv not set on this worker: {', '.join(missing)}", file=sys.stderr, flush=True)
     env = {
         **os.environ,
         **p.get("env", {}),

@@ -3,6 +3,8 @@
 Directives, one per line (the prompt arrives in $ORCHESTRATOR_PROMPT); paths are relative to
 the worktree unless absolute:
     write PATH: TEXT            write TEXT to PATH
+    write-escaped PATH: TEXT    the same, PATH given with Python escapes (e.g. \\x1b for ESC)
+    dump-env PATH NAME...       write {NAME: value or null} as JSON to PATH
     run JSON-ARGV               run a command in the worktree (e.g. ["git", "merge", ...])
     commit MESSAGE              `git add -A && git commit`
     redirect-gitdir PATH        rewrite the worktree's `.git` file to `gitdir: PATH`
@@ -52,10 +54,15 @@ def replace_with(path: Path, make: str, target: str = "") -> None:
 
 
 def act(verb: str, rest: str) -> int | None:
-    if verb == "write":
+    if verb in ("write", "write-escaped"):
         path, _, text = rest.partition(": ")
+        if verb == "write-escaped":
+            path = path.encode().decode("unicode_escape")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(text + "\n")
+    elif verb == "dump-env":
+        path, *names = rest.split()
+        Path(path).write_text(json.dumps({n: os.environ.get(n) for n in names}))
     elif verb == "run":
         subprocess.run(json.loads(rest), check=False)
     elif verb == "commit":

@@ -37,6 +37,7 @@ print(json.dumps(sorted(sys.modules)))
         "controller.core.outcomes",
         "controller.core.metrics",
         "controller.core.graph",
+        "controller.core.attribution",
     ],
 )
 def test_core_module_loads_no_io(module: str) -> None:
