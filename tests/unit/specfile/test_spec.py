@@ -1,7 +1,8 @@
 """The spec's good path: the example loads, defaults, durations, resolved paths.
 
 Invalid specs are covered by the corpus in `test_spec_corpus.py`; this file checks that a
-valid spec means what DESIGN.md says it means. `validate` as a process: `tests/e2e/test_cli.py`.
+valid spec means what the README and docs/architecture.md say it means. `validate` as a
+process: `tests/e2e/test_cli.py`.
 """
 
 from __future__ import annotations
