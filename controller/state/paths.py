@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.model.names import task_id_problem
+from controller.state import files
 
 
 @dataclass(frozen=True)
@@ -67,5 +68,6 @@ class StatePaths:
         return self._task(self.logs, task) / f"{number}.verify.log"
 
     def ensure(self) -> None:
-        for d in (self.root, self.logs, self.runs, self.scratch):
-            d.mkdir(parents=True, exist_ok=True)
+        """The state folder and its sub-folders, as real directories readable by the user
+        only (0700); symlinks planted in their place are dropped, never followed."""
+        files.ensure_dirs(self.root, self.logs, self.runs, self.scratch)
