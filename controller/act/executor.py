@@ -167,6 +167,8 @@ class Executor:
             verify_timeout_s=self.spec.verify_timeout,
             verify_log=self.paths.verify_log(action.task, n),
             scratch_root=self.paths.scratch,
+            state_root=self.paths.root,
+            log_limit=self.spec.log_limit,
         )
 
     def record_merge(self, action: Action, outcome: MergeOutcome) -> None:

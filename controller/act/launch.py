@@ -65,4 +65,6 @@ def launch_request(
         fresh=fresh,
         cpus=resources.cpus if resources else None,
         memory_mb=resources.memory_mb if resources else None,
+        log_limit=spec.log_limit_of(task),
+        state_root=paths.root,
     )

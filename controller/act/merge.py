@@ -10,6 +10,7 @@ leaves every ref and every checkout exactly as it was, and the caller can simply
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from controller import git
@@ -113,6 +114,8 @@ def land_task(
     verify_timeout_s: float,
     verify_log: Path,
     scratch_root: Path,
+    state_root: Path | None = None,
+    log_limit: int | None = None,
 ) -> MergeOutcome:
     """Merge `orchestrator/<task>` into `integration` (see the module docstring).
 
@@ -149,7 +152,8 @@ def land_task(
     new = git.commit_tree(repo, merged.tree, [old, branch_sha], merge_message(task, title, attempt))
     if verify:
         with git.scratch_worktree(repo, scratch_root, new) as scratch:
-            failure = run_verify(verify, scratch, verify_log, verify_timeout_s)
+            gate = partial(run_verify, state_root=state_root, log_limit=log_limit)
+            failure = gate(verify, scratch, verify_log, verify_timeout_s)
         if failure:
             return MergeOutcome("verify_failed", sha=None, message=failure)
     return _publish(repo, integration, new, old)
@@ -170,6 +174,8 @@ class MergeJob:
     verify_timeout_s: float
     verify_log: Path
     scratch_root: Path
+    state_root: Path | None = None  # the state folder the verify log lies in
+    log_limit: int | None = None
 
     def run(self) -> MergeOutcome:
         try:
@@ -185,6 +191,8 @@ class MergeJob:
                 verify_timeout_s=self.verify_timeout_s,
                 verify_log=self.verify_log,
                 scratch_root=self.scratch_root,
+                state_root=self.state_root,
+                log_limit=self.log_limit,
             )
         except (git.GitError, git.WorktreeError, OSError) as exc:
             return MergeOutcome("error", message=f"merge failed, will retry: {exc}")
