@@ -144,11 +144,11 @@ def subdirectory(dir_fd: int, name: str) -> Iterator[int]:
         os.close(fd)
 
 
-def ensure_dirs(root: Path, *dirs: Path) -> None:
-    """Create `root` and `dirs` (under it) as real directories, 0700; a state root that
-    others may read (made by an older release, or by the umask) is tightened to 0700."""
+def ensure_dirs(root: Path, *dirs: Path, tighten: bool = False) -> None:
+    """Create `root` and `dirs` (under it) as real directories, 0700. With `tighten`, an
+    existing `root` that others may read (made by an older release) is made 0700 too."""
     with directory(root, create=True) as fd:
-        if os.fstat(fd).st_mode & 0o077:
+        if tighten and os.fstat(fd).st_mode & 0o077:
             os.fchmod(fd, DIR_MODE)
     for d in dirs:
         with directory(root, _parts(root, d), create=True):

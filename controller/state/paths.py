@@ -5,6 +5,7 @@ One place for every path so that the controller, the shim, `status` and tests ag
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,5 +70,8 @@ class StatePaths:
 
     def ensure(self) -> None:
         """The state folder and its sub-folders, as real directories readable by the user
-        only (0700); symlinks planted in their place are dropped, never followed."""
-        files.ensure_dirs(self.root, self.logs, self.runs, self.scratch)
+        only (0700); symlinks planted in their place are dropped, never followed. A state
+        folder an older release made 0755 is tightened (only one that holds our database:
+        never some other folder the path was pointed at)."""
+        ours = os.path.isfile(self.db) and not os.path.islink(self.db)
+        files.ensure_dirs(self.root, self.logs, self.runs, self.scratch, tighten=ours)

@@ -35,13 +35,24 @@ def mode(path: Path) -> int:
 # --- folders ---------------------------------------------------------------------------------
 
 
-def test_folders_are_created_0700_and_an_open_root_is_tightened(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    state.mkdir(mode=0o755)
-    os.chmod(state, 0o755)
-    files.ensure_dirs(state, state / "logs" / "t1")
-    assert mode(state) == 0o700 and mode(state / "logs") == 0o700
-    assert mode(state / "logs" / "t1") == 0o700
+def test_folders_are_created_0700_and_an_open_state_folder_is_tightened(tmp_path: Path) -> None:
+    from controller.state.paths import StatePaths
+
+    old = os.umask(0o022)
+    try:
+        files.ensure_dirs(tmp_path / "new", tmp_path / "new" / "logs" / "t1")
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "new") == 0o700 and mode(tmp_path / "new" / "logs") == 0o700
+    assert mode(tmp_path / "new" / "logs" / "t1") == 0o700
+    state = StatePaths(tmp_path / "state")
+    state.root.mkdir(mode=0o755)
+    os.chmod(state.root, 0o755)
+    state.ensure()
+    assert mode(state.root) == 0o755  # no database: maybe not ours, left alone
+    state.db.write_bytes(b"")
+    state.ensure()
+    assert mode(state.root) == 0o700  # an older release's state folder
 
 
 def test_a_symlinked_folder_is_dropped_for_writing_and_refused_for_reading(
