@@ -152,6 +152,8 @@ def load_spec(path: Path, *, check_repo: bool = True, repo: Path | None = None) 
     `repo` overrides the spec's own `repo` (the `--repo` option of the commands).
     """
     source = str(path)
+    if path.is_dir():
+        raise SpecError([Problem(source, 1, 1, "", "is a directory, not a spec file")])
     try:
         data = files.read_regular(path, SPEC_LIMIT)
     except FileNotFoundError:

@@ -12,6 +12,7 @@ Standard library only (the agent shim imports it).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import selectors
@@ -39,14 +40,36 @@ class CappedLog:
         self.size = os.fstat(fd).st_size
         self.dropped = 0  # bytes of output dropped so far
         self.note_len = 0  # length of the trim note at the start of the file
+        self.lost = 0  # bytes that could not be written (since the last write that worked)
+        self.why = ""
 
     def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view) :]
-        self.size += len(data)
+        """Append `data`. A write that fails (a full disk) loses that output, never the
+        pump: the agent keeps running, and the next write that works says what was lost."""
+        if self.lost:
+            note = f"[orchestrator: {self.lost} bytes of output lost: {self.why}]\n".encode()
+            if not self._append(note):
+                self.lost += len(data)
+                return
+            self.lost = 0
+        if not self._append(data):
+            self.lost += len(data)
+            return
         if self.limit is not None and self.size > self.limit:
-            self.trim()
+            with contextlib.suppress(OSError):  # kept as it is; the next write tries again
+                self.trim()
+
+    def _append(self, data: bytes) -> bool:
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self.fd, view)
+                self.size += written
+                view = view[written:]
+        except OSError as exc:
+            self.why = exc.strerror or str(exc)
+            return False
+        return True
 
     def _note(self) -> bytes:
         shown = _size_text(self.limit or 0)

@@ -84,3 +84,20 @@ def test_pump_reports_a_deadline(tmp_path: Path) -> None:
         proc.kill()
         proc.wait()
         os.close(out_r)
+
+
+def test_a_failing_write_loses_that_output_only(tmp_path: Path) -> None:
+    """A full disk must not stop the pump (the shim would die and leave its agent behind)."""
+    path = tmp_path / "log"
+    log = capped(path, None)
+    real = log.fd
+    log.write(b"before\n")
+    log.fd = os.open("/dev/full", os.O_WRONLY)  # every write: ENOSPC
+    log.write(b"lost one\n")
+    log.write(b"lost two\n")
+    os.close(log.fd)
+    log.fd = real
+    log.write(b"after\n")
+    assert path.read_text() == (
+        "before\n[orchestrator: 18 bytes of output lost: No space left on device]\nafter\n"
+    )
