@@ -170,6 +170,8 @@ class Executor:
             scratch_root=self.paths.scratch,
             verify_env=verify_environment(self.spec.verify_pass_env, self.spec.verify_env),
             allow_external_symlinks=self.spec.allow_external_symlinks,
+            state_root=self.paths.root,
+            log_limit=self.spec.log_limit,
         )
 
     def record_merge(self, action: Action, outcome: MergeOutcome) -> None:

@@ -67,4 +67,6 @@ def launch_request(
         memory_mb=resources.memory_mb if resources else None,
         agent_env={**identity, **agent.env},
         pass_env=tuple(agent.pass_env),
+        log_limit=spec.log_limit_of(task),
+        state_root=paths.root,
     )

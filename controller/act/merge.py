@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from controller import git
@@ -120,29 +121,11 @@ def _link_problem(links: dict[str, str], allowed: bool) -> MergeOutcome | None:
     )
 
 
-def land_task(
-    repo_path: Path,
-    *,
-    integration: str,
-    task: str,
-    title: str,
-    attempt: int,
-    worktree: Path | None,
-    scope: list[str],
-    verify: list[str] | None,
-    verify_timeout_s: float,
-    verify_log: Path,
-    scratch_root: Path,
-    verify_env: Mapping[str, str] | None = None,
-    allow_external_symlinks: bool = False,
-) -> MergeOutcome:
-    """Merge `orchestrator/<task>` into `integration` (see the module docstring).
-
-    The merge commit has parents [integration tip, branch tip] even when the branch adds
-    nothing -- except when both are the same commit: git drops the duplicate parent, so the
-    commit then has one parent and exists only to carry the trailers.
-    """
-    repo = git.open_repo(repo_path)
+def _tips(
+    repo: git.Repo, task: str, attempt: int, worktree: Path | None, integration: str
+) -> tuple[str, str] | MergeOutcome:
+    """(task branch tip, integration tip) once the agent's leftovers are committed, or why
+    there is nothing to merge."""
     branch = names.branch_for(task)
     try:
         _commit_leftovers(repo, task, attempt, worktree)
@@ -160,6 +143,39 @@ def land_task(
             "rejected",
             message=f"{branch} shares no history with {integration}; not merged (branch kept)",
         )
+    return branch_sha, old
+
+
+def land_task(
+    repo_path: Path,
+    *,
+    integration: str,
+    task: str,
+    title: str,
+    attempt: int,
+    worktree: Path | None,
+    scope: list[str],
+    verify: list[str] | None,
+    verify_timeout_s: float,
+    verify_log: Path,
+    scratch_root: Path,
+    verify_env: Mapping[str, str] | None = None,
+    allow_external_symlinks: bool = False,
+    state_root: Path | None = None,
+    log_limit: int | None = None,
+) -> MergeOutcome:
+    """Merge `orchestrator/<task>` into `integration` (see the module docstring).
+
+    The merge commit has parents [integration tip, branch tip] even when the branch adds
+    nothing -- except when both are the same commit: git drops the duplicate parent, so the
+    commit then has one parent and exists only to carry the trailers.
+    """
+    repo = git.open_repo(repo_path)
+    branch = names.branch_for(task)
+    tips = _tips(repo, task, attempt, worktree, integration)
+    if isinstance(tips, MergeOutcome):
+        return tips
+    branch_sha, old = tips
     merged = git.merge_tree(repo, old, branch_sha)
     if merged.tree is None:
         return MergeOutcome(
@@ -173,7 +189,8 @@ def land_task(
     new = git.commit_tree(repo, merged.tree, [old, branch_sha], merge_message(task, title, attempt))
     if verify:
         with git.scratch_worktree(repo, scratch_root, new) as scratch:
-            failure = run_verify(verify, scratch, verify_log, verify_timeout_s, verify_env)
+            gate = partial(run_verify, state_root=state_root, log_limit=log_limit)
+            failure = gate(verify, scratch, verify_log, verify_timeout_s, verify_env)
         if failure:
             return MergeOutcome("verify_failed", sha=None, message=failure)
     published = _publish(repo, integration, new, old)
@@ -197,6 +214,8 @@ class MergeJob:
     scratch_root: Path
     verify_env: dict[str, str] | None = None  # None: the scrubbed default (act.verify)
     allow_external_symlinks: bool = False
+    state_root: Path | None = None  # the state folder the verify log lies in
+    log_limit: int | None = None
 
     def run(self) -> MergeOutcome:
         try:
@@ -214,6 +233,8 @@ class MergeJob:
                 scratch_root=self.scratch_root,
                 verify_env=self.verify_env,
                 allow_external_symlinks=self.allow_external_symlinks,
+                state_root=self.state_root,
+                log_limit=self.log_limit,
             )
         except (git.GitError, git.WorktreeError, OSError) as exc:
             return MergeOutcome("error", message=f"merge failed, will retry: {exc}")

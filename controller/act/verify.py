@@ -1,7 +1,9 @@
 """The verify gate: run the user's verify command in a scratch checkout of a merge result.
 
 The command leads its own session, so a timeout (or the end of the run) can stop every
-process it started; its output goes to the attempt's verify log.
+process it started (`proctree`: its session and its descendants). Its output goes through a
+pipe into the attempt's verify log, which is opened through `state.files` (a symlink planted
+in its place is replaced, never followed) and capped like an agent's log (`logcap`).
 
 Verify runs code an agent wrote, so it does not get the controller's environment (API keys,
 cloud credentials, tokens): only `SESSION_ENV` (what a shell session needs to find programs,
@@ -14,16 +16,20 @@ it would make the verify run import that code instead of the merge result being 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO
+
+from controller.act.runners import logcap, proctree
+from controller.state import files
 
 VERIFY_KILL_GRACE_S = 5.0
+VERIFY_TICK_S = 0.05  # how often the pump checks whether the command has exited
+
 SESSION_ENV = (
     "PATH",
     "HOME",
@@ -54,41 +60,43 @@ def verify_environment(
     return env
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate the verify command's process group (it leads its own session)."""
-    for sig, wait_s in ((signal.SIGTERM, VERIFY_KILL_GRACE_S), (signal.SIGKILL, 1.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def _run_logged(
-    argv: list[str], cwd: Path, log: BinaryIO, timeout_s: float, env: Mapping[str, str]
+    argv: list[str],
+    cwd: Path,
+    log: logcap.CappedLog,
+    timeout_s: float,
+    env: Mapping[str, str],
 ) -> int | None:
     """Run `argv` with output to `log`; its exit code, or None on timeout."""
-    proc = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    out_r, out_w = os.pipe()
     try:
-        code = proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        return None
-    with contextlib.suppress(ProcessLookupError):  # leftovers must not outlive the command
-        os.killpg(proc.pid, signal.SIGKILL)
-    return code
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out_w,
+            stderr=out_w,
+            start_new_session=True,
+        )
+    except OSError:
+        os.close(out_r)
+        raise
+    finally:
+        os.close(out_w)
+    try:
+        exited = lambda: proc.poll() is not None  # noqa: E731
+        deadline = time.monotonic() + timeout_s
+        timed_out = logcap.pump(out_r, log, exited, deadline, tick_s=VERIFY_TICK_S)
+        if timed_out:
+            proctree.terminate(proc.pid, (), VERIFY_KILL_GRACE_S, lambda: logcap.drain(out_r, log))
+        # leftovers must not outlive the command
+        proctree.signal_all(proctree.members(proc.pid), signal.SIGKILL)
+        proc.wait()
+        logcap.drain(out_r, log)
+    finally:
+        os.close(out_r)
+    return None if timed_out else proc.returncode
 
 
 def run_verify(
@@ -97,20 +105,28 @@ def run_verify(
     log_path: Path,
     timeout_s: float,
     env: Mapping[str, str] | None = None,
+    *,
+    state_root: Path | None = None,
+    log_limit: int | None = None,
 ) -> str | None:
     """Run the verify gate in `cwd` with `env` (default: `verify_environment()`, the
-    scrubbed one); None when it passed, else why it failed."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
+    scrubbed one); None when it passed, else why it failed.
+
+    The log is opened from `state_root` (default: its own folder) through `state.files`.
+    """
+    flags = os.O_RDWR | os.O_APPEND | os.O_TRUNC
+    fd = files.open_file(state_root or log_path.parent, log_path, flags)
+    try:
+        log = logcap.CappedLog(fd, log_limit)
         log.write(f"$ {shlex.join(verify)}\n".encode())
-        log.flush()
         try:
-            code = _run_logged(
-                verify, cwd, log, timeout_s, verify_environment() if env is None else env
-            )
+            environment = verify_environment() if env is None else env
+            code = _run_logged(verify, cwd, log, timeout_s, environment)
         except OSError as exc:
             log.write(f"orchestrator: cannot run verify command: {exc}\n".encode())
             return f"verify command could not start ({exc}); log: {log_path}"
+    finally:
+        os.close(fd)
     if code is None:
         return f"verify timed out after {timeout_s:g}s; log: {log_path}"
     if code != 0:

@@ -211,11 +211,14 @@ def import_roadmap(
     """
     from controller.specfile.roadmap import parse_roadmap, to_backlog_yaml
     from controller.specfile.sources import FATAL_KINDS
+    from controller.state import files
 
-    try:
-        text = path.read_text(encoding="utf-8")
+    try:  # a regular file only, and not without end (a pipe, /dev/zero)
+        text = files.read_regular(path, 16 * files.MIB).decode("utf-8")
     except FileNotFoundError:
         raise fail(f"{path}: file not found") from None
+    except files.UnsafeFile as exc:
+        raise fail(f"{path}: {exc.reason}; not read") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise fail(f"{path}: cannot read: {exc}") from None
     parsed = parse_roadmap(text, str(path))

@@ -19,6 +19,7 @@ from controller import git
 from controller.act.records import record_event
 from controller.loop.log_format import log_line
 from controller.model.spec import Spec, spec_generation
+from controller.state import files
 from controller.state.lock import ControllerLock
 from controller.state.paths import StatePaths
 from controller.state.store import Store
@@ -30,13 +31,14 @@ HIDE_FROM_GIT = "# created by orchestrator: keep this folder out of git's view\n
 
 
 def setup_logging(paths: StatePaths) -> int:
-    paths.logs.mkdir(parents=True, exist_ok=True)
+    files.ensure_dirs(paths.root, paths.logs)
     return logger.add(
         paths.controller_log,
         rotation="20 MB",
         retention=5,
         enqueue=False,
         format=log_line,
+        opener=files.opener(paths.logs),  # 0600, and never through a planted symlink
     )
 
 
@@ -45,18 +47,12 @@ def hide_from_git(folder: Path, repo: Path) -> None:
     if not folder.resolve().is_relative_to(repo.resolve()):
         return
     marker = folder / ".gitignore"
-    if os.path.islink(marker):
-        marker.unlink()
     try:
-        if marker.read_text() == HIDE_FROM_GIT:
+        if files.read_bytes(folder, marker, files.RECORD_LIMIT) == HIDE_FROM_GIT.encode():
             return
-    except OSError:
-        pass
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".gitignore.tmp"
-    tmp.unlink(missing_ok=True)
-    tmp.write_text(HIDE_FROM_GIT)
-    os.replace(tmp, marker)
+    except (OSError, ValueError):
+        pass  # missing, or planted (a symlink or pipe): written anew below
+    files.write_atomic(folder, marker, HIDE_FROM_GIT.encode())
 
 
 class Session:

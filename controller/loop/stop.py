@@ -6,9 +6,9 @@ survives until the controller has seen it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+from controller.state import files
 from controller.state.paths import StatePaths
 
 
@@ -18,15 +18,13 @@ class StopRequest:
 
 
 def write_stop_request(paths: StatePaths, force: bool) -> None:
-    paths.root.mkdir(parents=True, exist_ok=True)
-    tmp = paths.stop_request.with_suffix(".tmp")
-    tmp.write_text("force" if force else "graceful")
-    os.replace(tmp, paths.stop_request)
+    data = b"force" if force else b"graceful"
+    files.write_atomic(paths.root, paths.stop_request, data)
 
 
 def read_stop_request(paths: StatePaths) -> StopRequest | None:
     try:
-        text = paths.stop_request.read_text().strip()
-    except OSError:
-        return None
-    return StopRequest(force=text == "force")
+        data = files.read_bytes(paths.root, paths.stop_request, files.RECORD_LIMIT)
+    except (OSError, ValueError):
+        return None  # none, or a pipe/symlink planted in its place: no request
+    return StopRequest(force=data.strip() == b"force")

@@ -31,6 +31,7 @@ from controller.model.problems import SpecError
 from controller.model.spec import spec_generation
 from controller.specfile.load import load_spec
 from controller.specfile.sources import roadmap_path
+from controller.state import files
 
 MAX_BURST = 50  # passes in a row without waiting, while each pass still acts
 # what a pass may hit in a hostile world without the controller being wrong: a full disk or a
@@ -92,7 +93,7 @@ class WatchLoop:
         if road is not None:
             shallow.add(road.parent)
         paths = self.session.paths
-        paths.runs.mkdir(parents=True, exist_ok=True)
+        files.ensure_dirs(paths.root, paths.runs)
         return sorted(shallow), [paths.runs, paths.root]
 
     def start_watchers(self, stop: threading.Event) -> None:

@@ -24,6 +24,7 @@ from pydantic.alias_generators import to_camel
 from controller.model.durations import DURATION_PATTERN, parse_duration
 from controller.model.globs import pattern_problem
 from controller.model.names import TASK_ID_PATTERN, task_id_problem
+from controller.model.sizes import SIZE_PATTERN, format_size, parse_size
 
 
 def _duration_json(*, positive: bool) -> dict[str, object]:
@@ -168,3 +169,31 @@ def ref_name_problem(name: str) -> str | None:
     if not name or name == "@" or _REF_BAD.search(name):
         return f"{name!r} is not a valid git branch name"
     return None
+
+
+# --- sizes (caps: docs/security-files.md) ------------------------------------------------------
+
+MIN_LOG_LIMIT = 64 << 10  # room for a useful tail after the trim note
+
+
+def _log_limit(n: int) -> int:
+    if n < MIN_LOG_LIMIT:
+        raise ValueError(f"a log limit below {format_size(MIN_LOG_LIMIT)} keeps too little output")
+    return n
+
+
+LogLimit = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    AfterValidator(_log_limit),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": SIZE_PATTERN},
+                {"type": "integer", "minimum": MIN_LOG_LIMIT},
+            ],
+            "description": "a size: bytes, or a string like 50MB, 512KB (1KB = 1024 bytes); "
+            f"at least {format_size(MIN_LOG_LIMIT)}",
+        }
+    ),
+]

@@ -24,12 +24,15 @@ from controller.model.fields import (
     Duration,
     EnvName,
     Glob,
+    LogLimit,
     PositiveDuration,
     SpecModel,
     TaskId,
     check_argv,
     ref_name_problem,
 )
+
+DEFAULT_LOG_LIMIT = 50 << 20  # 50MB per attempt
 
 
 class Threshold(SpecModel):
@@ -110,6 +113,12 @@ class Agent(SpecModel):
         "runner the worker's own; the value is never written into the spec, the state folder "
         "or a Ray job's entrypoint. Unlike `env:` values, which a Ray cluster shows to anyone "
         "who can list its jobs.",
+    )
+    # -- caps (docs/security-files.md) --
+    log_limit: LogLimit | None = Field(
+        default=None,
+        description="Largest size of one attempt's log for this agent (overrides the "
+        "top-level logLimit); older output is dropped, the end kept. E.g. 50MB, 512KB.",
     )
 
     @field_validator("command", mode="before")
@@ -223,6 +232,13 @@ class Spec(SpecModel):
             "controller's merges nor authored and committed by a known person.",
         )
     )
+    # -- caps (docs/security-files.md) --
+    log_limit: LogLimit = Field(
+        default=DEFAULT_LOG_LIMIT,
+        description="Largest size of one attempt's log (agent output, and the verify log); "
+        "when a log grows past it, its oldest output is dropped and the end kept. A size "
+        "such as 50MB or 512KB (1KB = 1024 bytes); an agent's own logLimit overrides it.",
+    )
 
     # filled in by the loader: where things are on disk, and roadmap items already complete
     _locations: Locations | None = PrivateAttr(default=None)
@@ -295,6 +311,10 @@ class Spec(SpecModel):
     def timeout_of(self, task: Task) -> float:
         agent = self.agents.get(task.agent)
         return task.timeout or (agent.timeout if agent and agent.timeout else self.timeout)
+
+    def log_limit_of(self, task: Task) -> int:
+        agent = self.agents.get(task.agent)
+        return agent.log_limit if agent and agent.log_limit else self.log_limit
 
     def max_attempts(self, task: Task) -> int:
         return 1 + (task.retries if task.retries is not None else self.retries)

@@ -17,7 +17,7 @@ from pathlib import Path
 from controller import git
 from controller.model.observed import Observed, ResourcesObs, WorktreeObs
 from controller.observe.assemble import assemble, integration_checkout_of, settled_attempts
-from controller.observe.procs import is_alive
+from controller.observe.procs import is_alive, is_attempt_shim
 from controller.observe.resources import ResourceSampler
 from controller.observe.runs import read_runs
 from controller.state.paths import StatePaths
@@ -121,6 +121,7 @@ def observe(
             store_rows=store_rows,
             runs=read_runs(state, settled_attempts(store_rows)),
             alive=is_alive,
+            vouch=lambda task, n, pid, ct: is_attempt_shim(pid, ct, state.start_record(task, n)),
             resources=resources,
             draining=draining,
         )

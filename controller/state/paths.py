@@ -5,10 +5,12 @@ One place for every path so that the controller, the shim, `status` and tests ag
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from controller.model.names import task_id_problem
+from controller.state import files
 
 
 @dataclass(frozen=True)
@@ -67,5 +69,9 @@ class StatePaths:
         return self._task(self.logs, task) / f"{number}.verify.log"
 
     def ensure(self) -> None:
-        for d in (self.root, self.logs, self.runs, self.scratch):
-            d.mkdir(parents=True, exist_ok=True)
+        """The state folder and its sub-folders, as real directories readable by the user
+        only (0700); symlinks planted in their place are dropped, never followed. A state
+        folder an older release made 0755 is tightened (only one that holds our database:
+        never some other folder the path was pointed at)."""
+        ours = os.path.isfile(self.db) and not os.path.islink(self.db)
+        files.ensure_dirs(self.root, self.logs, self.runs, self.scratch, tighten=ours)

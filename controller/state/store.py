@@ -24,9 +24,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
+from controller.state import files
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
 
 BUSY_TIMEOUT_S = 5.0
+# SQLite opens these beside the database, following symlinks (and truncates `-shm` as the
+# first connection): one planted in the state folder must never be opened
+DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def _planted_companions(path: Path) -> list[str]:
+    return files.planted(path.parent, [path.name + suffix for suffix in DB_SUFFIXES])
 
 
 class StoreError(RuntimeError):
@@ -123,7 +131,9 @@ class Store:
     def open(cls, path: Path) -> Store:
         """Open (creating parents, file and schema as needed) for reading and writing."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        files.ensure_dirs(path.parent)
+        for name in _planted_companions(path):
+            files.unlink(path.parent, path.parent / name)
         return cls(path)
 
     @classmethod
@@ -137,6 +147,13 @@ class Store:
         path = Path(path)
         if not path.is_file():
             return None
+        planted = _planted_companions(path)
+        if planted:
+            raise StoreError(
+                f"{path.parent}: {', '.join(planted)} is not a file the controller made "
+                "(a symlink, pipe or hard link); not opening the store through it. "
+                "Starting the controller removes it."
+            )
         store = cls(path, readonly=True)
         if store.schema_version == 0:
             store.close()

@@ -143,7 +143,7 @@ def live_progress(spec: Spec, observed: Observed, now: float) -> dict[str, float
         if not attempts or classify_attempt(attempts[-1], now) not in ("running", "starting"):
             continue
         try:
-            value = read_progress(paths.progress_file(task_id, attempts[-1].number))
+            value = read_progress(paths.root, paths.progress_file(task_id, attempts[-1].number))
         except ValueError:
             continue
         if value is not None:

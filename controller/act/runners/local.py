@@ -2,9 +2,10 @@
 
 Why detached: an attempt must survive the controller (a restart must not kill running
 agents), so each shim gets its own session and process group; the controller only keeps
-(pid, create_time) -- stored by the caller -- to find, judge and stop it later. The pair, not
-the pid alone, identifies a process: a recycled pid with another create_time is never
-signalled.
+(pid, create_time) -- stored by the caller from this runner's own Popen -- to find, judge
+and stop it later. The pair, not the pid alone, identifies a process: a recycled pid with
+another create_time is never signalled. Files in the state folder (the log, the records) are
+opened through `state.files`, never through a symlink an agent planted there.
 
 The shim is started by file path rather than with `-m controller.act.runners.shim`: `-m` puts
 the working directory (the agent's worktree, which may hold another copy of this very
@@ -23,8 +24,9 @@ from pathlib import Path
 
 import psutil
 
-from controller.act.runners import shim
+from controller.act.runners import proctree, shim
 from controller.act.runners.base import Launched, LaunchRequest
+from controller.state import files
 from controller.state.paths import StatePaths
 from controller.state.store import Store
 
@@ -42,9 +44,13 @@ def shim_argv(req: LaunchRequest) -> list[str]:
         str(req.exit_record),
         "--log",
         str(req.log_path),
+        "--state-root",
+        str(req.files_root),
         "--grace",
         str(req.kill_grace_s),
     ]
+    if req.log_limit is not None:
+        argv += ["--log-limit", str(req.log_limit)]
     if req.timeout_s is not None:
         argv += ["--timeout", str(req.timeout_s)]
     return [*argv, "--", *req.argv]
@@ -70,12 +76,13 @@ class LocalRunner:
         return None
 
     def start(self, req: LaunchRequest) -> Launched:
-        for path in (req.log_path, req.start_record, req.exit_record, req.progress_file):
-            path.parent.mkdir(parents=True, exist_ok=True)
+        root = req.files_root
         for stale in (req.start_record, req.exit_record):  # left by an earlier launch try
-            stale.unlink(missing_ok=True)
+            files.unlink(root, stale)
+        files.ensure_dirs(root, req.progress_file.parent)
         started_at = time.time()
-        with req.log_path.open("ab") as log:  # the shim's own errors land in the log too
+        log = files.open_file(root, req.log_path)  # the shim's own errors land in the log too
+        try:
             proc = subprocess.Popen(
                 shim_argv(req),
                 cwd=req.cwd,
@@ -85,6 +92,8 @@ class LocalRunner:
                 stderr=log,
                 start_new_session=True,
             )
+        finally:
+            os.close(log)
         self._children[proc.pid] = proc
         try:  # an unreaped child is at worst a zombie, which still has a create_time
             create_time = psutil.Process(proc.pid).create_time()
@@ -114,7 +123,12 @@ class LocalRunner:
         grace_s: float = 5.0,
         handle: str | None = None,
     ) -> bool:
-        """SIGTERM the attempt's process group, SIGKILL after `grace_s`; True if it was alive."""
+        """Stop the attempt whose shim is `pid` (the caller passes the pid and create time
+        the controller recorded from its own Popen, never one read from the runs folder):
+        SIGTERM to its process group, which the shim forwards to the agent before stopping
+        what the agent left behind; after `grace_s`, SIGKILL to every member still alive --
+        the shim's session and every descendant, including those that left with `setsid`.
+        True if it was alive."""
         if pid is None or not self.alive(pid, create_time):
             self.reap()
             return False
@@ -126,17 +140,22 @@ class LocalRunner:
             os.kill(pid, signal.SIGTERM)
             return True
         _killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while shim.group_members(pid) and time.monotonic() < deadline:
-            self.reap()
-            time.sleep(shim.POLL_S)
-        if shim.group_members(pid):
+        if not self._wait_gone(pid, grace_s):
+            proctree.signal_all(proctree.members(pid), signal.SIGKILL)
             _killpg(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 2.0  # SIGKILL is delivered asynchronously
-            while shim.group_members(pid) and time.monotonic() < deadline:
-                self.reap()
-                time.sleep(shim.POLL_S)
+            self._wait_gone(pid, 2.0, kill=True)  # SIGKILL is delivered asynchronously
         self._wait_child(pid, 1.0)
+        return True
+
+    def _wait_gone(self, pid: int, timeout_s: float, kill: bool = False) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while left := proctree.members(pid):
+            if time.monotonic() >= deadline:
+                return False
+            if kill:  # new processes forked meanwhile: kill them too
+                proctree.signal_all(left, signal.SIGKILL)
+            self.reap()
+            time.sleep(proctree.POLL_S)
         return True
 
     def _wait_child(self, pid: int, timeout_s: float) -> None:

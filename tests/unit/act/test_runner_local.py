@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -16,14 +17,14 @@ from typing import Any
 import psutil
 import pytest
 
-from controller.act.runners import shim
+from controller.act.runners import proctree, shim
 from controller.act.runners.base import LaunchRequest
-from controller.act.runners.local import LocalRunner
+from controller.act.runners.local import SHIM_PATH, LocalRunner
 from controller.observe.runs import load_record as read_record
 from controller.state.paths import StatePaths
 
 pytestmark = pytest.mark.timeout(30)
-PACKAGE_ROOT = Path(shim.__file__).resolve().parents[2]
+PACKAGE_ROOT = Path(shim.__file__).resolve().parents[3]
 
 
 def wait_for(predicate: Callable[[], object], timeout_s: float = 10.0) -> None:
@@ -41,6 +42,7 @@ def request(
     number: int = 1,
     timeout_s: float | None = None,
     grace_s: float = 5.0,
+    log_limit: int | None = None,
 ) -> LaunchRequest:
     state = StatePaths(tmp_path / "state")
     cwd = tmp_path / "wt"
@@ -57,6 +59,7 @@ def request(
         progress_file=state.progress_file("t1", number),
         timeout_s=timeout_s,
         kill_grace_s=grace_s,
+        log_limit=log_limit,
     )
 
 
@@ -125,7 +128,7 @@ def test_timeout_escalates_to_sigkill(tmp_path: Path) -> None:
 
 
 def group_alive(pgid: int) -> list[int]:
-    return shim.group_members(pgid)
+    return proctree.members(pgid)
 
 
 def test_stop_kills_the_whole_group(tmp_path: Path) -> None:
@@ -249,3 +252,78 @@ def test_shim_as_module_with_sigterm_forwarding(tmp_path: Path) -> None:
     record = wait_exit(req)
     assert record["exit_code"] == 5 and record["timed_out"] is False
     assert "got term" in req.log_path.read_text()
+
+
+# --- the whole attempt, a capped log, who the shim is (docs/security-files.md) ---------------
+
+LEAVE_A_DAEMON = (
+    "import os, pathlib, sys, time\n"
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    if os.fork() == 0:\n"
+    "        pathlib.Path('daemon.tmp').write_text(str(os.getpid()))\n"
+    "        os.replace('daemon.tmp', 'daemon.pid')\n"
+    "        time.sleep(60)\n"
+    "    os._exit(0)\n"
+    "while not os.path.exists('daemon.pid'):\n"
+    "    time.sleep(0.01)\n"
+    "time.sleep(float(sys.argv[1]))\n"
+)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.parametrize("how", ["exit", "stop"])
+def test_a_setsid_orphan_is_stopped_with_its_attempt(tmp_path: Path, how: str) -> None:
+    """A process that left the shim's session and was orphaned is stopped when the agent
+    exits, and when the controller stops the attempt."""
+    linger = "0" if how == "exit" else "60"
+    req = request(tmp_path, [*agent(tmp_path, LEAVE_A_DAEMON), linger], grace_s=1.0)
+    runner = LocalRunner()
+    launched = runner.start(req)
+    pid_file = req.cwd / "daemon.pid"
+    wait_for(pid_file.exists)
+    daemon = int(pid_file.read_text())
+    try:
+        assert os.getsid(daemon) != launched.pid  # it left the attempt's session
+        if how == "stop":
+            assert runner.stop(launched.pid, launched.create_time, grace_s=3.0) is True
+        wait_exit(req)
+        wait_for(lambda: _gone(daemon), 5.0)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(daemon, signal.SIGKILL)
+
+
+def test_the_log_keeps_its_end_within_the_limit(tmp_path: Path) -> None:
+    body = "for i in range(40000):\n    print(f'line {i:06d}')\nprint('the last line')\n"
+    req = request(tmp_path, agent(tmp_path, body), log_limit=64 * 1024)
+    LocalRunner().start(req)
+    assert wait_exit(req)["exit_code"] == 0
+    data = req.log_path.read_bytes()
+    assert len(data) <= 64 * 1024 and data.endswith(b"line 039999\nthe last line\n")
+    assert data.startswith(b"[orchestrator: ")
+
+
+def test_only_this_attempts_shim_is_vouched_for(tmp_path: Path) -> None:
+    from controller.observe.procs import SHIM_SCRIPT, is_attempt_shim
+
+    assert SHIM_SCRIPT == SHIM_PATH
+    req = request(tmp_path, agent(tmp_path, "import time\ntime.sleep(30)\n"))
+    runner = LocalRunner()
+    launched = runner.start(req)
+    try:
+        pid, ct = launched.pid, launched.create_time
+        assert pid is not None
+        assert is_attempt_shim(pid, ct, req.start_record)
+        assert not is_attempt_shim(pid, ct, req.start_record.with_name("2.start.json"))
+        assert not is_attempt_shim(pid, (ct or 0) - 10, req.start_record)
+        me = psutil.Process()
+        assert not is_attempt_shim(me.pid, me.create_time(), req.start_record)
+    finally:
+        runner.stop(launched.pid, launched.create_time, grace_s=1.0)

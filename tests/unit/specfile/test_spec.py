@@ -7,6 +7,7 @@ process: `tests/e2e/test_cli.py`.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -310,3 +311,36 @@ def test_a_deeply_nested_document_is_a_located_problem_not_a_crash() -> None:
     deep = "apiVersion: orchestrator/v1\nagents: " + "[" * 5000 + "]" * 5000 + "\n"
     with pytest.raises(SpecError, match="nested too deeply"):
         from_text(deep)
+
+
+# --- caps and special files (docs/security-files.md) ---------------------------------------
+
+
+def test_log_limit_defaults_to_50mb_and_an_agent_overrides_it() -> None:
+    spec = from_text(MINIMAL)
+    assert spec.log_limit == 50 << 20
+    assert spec.log_limit_of(spec.backlog[0]) == 50 << 20
+    text = MINIMAL.replace("    owns:", "    logLimit: 512KB\n    owns:")
+    spec = from_text("logLimit: 2MB\n" + text)
+    assert spec.log_limit == 2 << 20
+    assert spec.log_limit_of(spec.backlog[0]) == 512 << 10
+
+
+def test_a_bad_log_limit_is_a_located_problem() -> None:
+    with pytest.raises(SpecError) as exc:
+        from_text("logLimit: 1KB\n" + MINIMAL)
+    (problem,) = exc.value.problems
+    assert (problem.line, problem.path) == (1, "logLimit") and "keeps too little" in str(problem)
+    with pytest.raises(SpecError, match="logLimit: .*invalid size"):
+        from_text("logLimit: lots\n" + MINIMAL)
+
+
+def test_a_spec_that_is_a_pipe_or_device_is_refused_without_reading(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    for path, kind in ((fifo, "named pipe"), (tmp_path / "zero.yaml", "character device")):
+        with pytest.raises(SpecError) as exc:
+            load_spec(path, check_repo=False)
+        (problem,) = exc.value.problems
+        assert str(problem) == f"{path}:1:1: is a {kind}, not a regular file; not read"
