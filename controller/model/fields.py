@@ -171,7 +171,7 @@ def ref_name_problem(name: str) -> str | None:
     return None
 
 
-# --- sizes (caps: docs/security-files.md) ------------------------------------------------------
+# --- sizes (caps: docs/security.md) ------------------------------------------------------
 
 MIN_LOG_LIMIT = 64 << 10  # room for a useful tail after the trim note
 

@@ -114,7 +114,7 @@ class Agent(SpecModel):
         "or a Ray job's entrypoint. Unlike `env:` values, which a Ray cluster shows to anyone "
         "who can list its jobs.",
     )
-    # -- caps (docs/security-files.md) --
+    # -- caps (docs/security.md) --
     log_limit: LogLimit | None = Field(
         default=None,
         description="Largest size of one attempt's log for this agent (overrides the "
@@ -232,7 +232,7 @@ class Spec(SpecModel):
             "controller's merges nor authored and committed by a known person.",
         )
     )
-    # -- caps (docs/security-files.md) --
+    # -- caps (docs/security.md) --
     log_limit: LogLimit = Field(
         default=DEFAULT_LOG_LIMIT,
         description="Largest size of one attempt's log (agent output, and the verify log); "

@@ -1,7 +1,7 @@
 """Attacks on the controller's process handling and on its resources: a forged start record
 must not get another process killed (finding 5); logs are capped, processes an agent leaves
 behind die with its attempt, and what the state folder holds is the user's alone (finding
-10). See docs/security-files.md.
+10). See docs/security.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Attacks through the state folder, whose path every agent learns from
 `ORCHESTRATOR_PROGRESS_FILE`: symlinks planted there must not lead the controller's writes or
 removals outside it (finding 3), and pipes or endless files must not hang or exhaust it
-(finding 9). See docs/security-files.md.
+(finding 9). See docs/security.md.
 """
 
 from __future__ import annotations

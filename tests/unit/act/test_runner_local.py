@@ -254,7 +254,7 @@ def test_shim_as_module_with_sigterm_forwarding(tmp_path: Path) -> None:
     assert "got term" in req.log_path.read_text()
 
 
-# --- the whole attempt, a capped log, who the shim is (docs/security-files.md) ---------------
+# --- the whole attempt, a capped log, who the shim is (docs/security.md) ---------------
 
 LEAVE_A_DAEMON = (
     "import os, pathlib, sys, time\n"

@@ -313,7 +313,7 @@ def test_a_deeply_nested_document_is_a_located_problem_not_a_crash() -> None:
         from_text(deep)
 
 
-# --- caps and special files (docs/security-files.md) ---------------------------------------
+# --- caps and special files (docs/security.md) ---------------------------------------
 
 
 def test_log_limit_defaults_to_50mb_and_an_agent_overrides_it() -> None:
