@@ -1,18 +1,93 @@
 """What an agent is started with: its argv (placeholders filled), environment and files.
 
-A pure function of the spec, the task, the attempt and where its worktree is; the runner
-decides how to start it. Task fields only ever become whole argv elements and environment
-values, never text a shell would parse.
+`launch_request` is a pure function of the spec, the task, the attempt, its composed prompt
+and where its worktree is; the runner decides how to start it. Task fields only ever become
+whole argv elements and environment values, never text a shell would parse.
+
+The prompt reaches the agent on stdin, from a file written here (mode 0600), also named by
+`$ORCHESTRATOR_PROMPT_FILE`. A `preset` agent gets it there only; a `command` agent may
+also take it as `{prompt}` in its argv, which is refused with a clear reason when it is too
+long for one argv element (Linux allows 128 KiB). `$ORCHESTRATOR_PROMPT` holds the task's
+own prompt (not the composed one) for scripts, and is left out above `ENV_PROMPT_MAX` bytes.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from controller.act.runners.base import LaunchRequest
+from controller.core.prompt import tail
+from controller.model.agent import Agent
 from controller.model.names import branch_for
 from controller.model.spec import Spec, Task
 from controller.state.paths import StatePaths
+
+ARG_MAX_BYTES = 128 * 1024 - 1  # Linux MAX_ARG_STRLEN, the trailing NUL excluded
+ENV_PROMPT_MAX = 32 * 1024
+BANNER = "===== orchestrator"
+
+
+def _argv(spec: Spec, agent: Agent, values: dict[str, str]) -> tuple[str, ...]:
+    preset = agent.preset_info
+    if preset is None:
+        argv = tuple(arg.format_map(values) for arg in agent.command or ())
+    else:
+        program = agent.program_path(spec.locations.base_dir) or preset.program
+        argv = (program, *preset.argv, *(arg.format_map(values) for arg in agent.args))
+    for arg in argv:
+        size = len(arg.encode("utf-8", "surrogateescape"))
+        if size > ARG_MAX_BYTES:
+            raise ValueError(
+                f"an argv element of {size // 1024} KiB is too long for the system (at most "
+                "128 KiB): pass the prompt on stdin ({prompt} left out of `command`, or "
+                "`preset: claude-code`) or read $ORCHESTRATOR_PROMPT_FILE"
+            )
+    return argv
+
+
+def preset_env(agent: Agent, home: Path) -> dict[str, str]:
+    """A preset agent's own folders for one attempt, inside the state folder: its config
+    (credentials, sessions, transcripts), temp files and runtime socket never touch the
+    user's ~/.claude or /tmp, and concurrent attempts never share them."""
+    if agent.preset_info is None:
+        return {}
+    return {
+        "CLAUDE_CONFIG_DIR": str(home / "config"),
+        "CLAUDE_CODE_TMPDIR": str(home / "tmp"),
+        "TMPDIR": str(home / "tmp"),
+        "XDG_RUNTIME_DIR": str(home / "run"),
+        "DISABLE_AUTOUPDATER": "1",  # a fleet runs the version installed, unchanged
+    }
+
+
+def _env(
+    agent: Agent,
+    paths: StatePaths,
+    task: Task,
+    n: int,
+    values: dict[str, str],
+    conflicts: tuple[str, ...],
+) -> dict[str, str]:
+    """The agent's environment: a preset's own folders, then the agent's `env`, then ours."""
+    env = {
+        **preset_env(agent, paths.agent_home(task.id, n)),
+        **agent.env,
+        "ORCHESTRATOR_TASK": task.id,
+        "ORCHESTRATOR_TITLE": task.display_title,
+        "ORCHESTRATOR_ATTEMPT": str(n),
+        "ORCHESTRATOR_WORKTREE": values["worktree"],
+        "ORCHESTRATOR_BRANCH": values["branch"],
+        "ORCHESTRATOR_PROGRESS_FILE": str(paths.progress_file(task.id, n)),
+        "ORCHESTRATOR_PROMPT_FILE": str(paths.prompt_file(task.id, n)),
+        "ORCHESTRATOR_USAGE_FILE": str(paths.usage_file(task.id, n)),
+        "ORCHESTRATOR_CONFLICTS": "\n".join(conflicts),
+    }
+    if len(task.prompt.encode("utf-8", "surrogateescape")) <= ENV_PROMPT_MAX:
+        env["ORCHESTRATOR_PROMPT"] = task.prompt
+    if values["port"]:
+        env["ORCHESTRATOR_PORT"] = values["port"]
+    return env
 
 
 def launch_request(
@@ -24,6 +99,9 @@ def launch_request(
     conflicts: tuple[str, ...],
     base: str | None = None,
     fresh: bool = False,
+    *,
+    prompt: str = "",
+    port: int | None = None,
 ) -> LaunchRequest:
     agent = spec.agents[task.agent]
     resources = agent.resources
@@ -31,24 +109,17 @@ def launch_request(
     values = {
         "task": task.id,
         "title": task.display_title,
-        "prompt": task.prompt,
+        "prompt": prompt,
         "worktree": str(worktree),
         "branch": branch,
         "attempt": str(n),
+        "port": "" if port is None else str(port),
     }
-    argv = tuple(arg.format_map(values) for arg in agent.command)
+    argv = _argv(spec, agent, values)
     progress = paths.progress_file(task.id, n)
-    env = {
-        **agent.env,
-        "ORCHESTRATOR_TASK": task.id,
-        "ORCHESTRATOR_TITLE": task.display_title,
-        "ORCHESTRATOR_PROMPT": task.prompt,
-        "ORCHESTRATOR_ATTEMPT": str(n),
-        "ORCHESTRATOR_WORKTREE": str(worktree),
-        "ORCHESTRATOR_BRANCH": branch,
-        "ORCHESTRATOR_PROGRESS_FILE": str(progress),
-        "ORCHESTRATOR_CONFLICTS": "\n".join(conflicts),
-    }
+    env = _env(agent, paths, task, n, values, conflicts)
+    setup = tuple(arg.format_map(values) for arg in agent.setup) if agent.setup else None
+    preset = agent.preset_info
     return LaunchRequest(
         task=task.id,
         number=n,
@@ -65,4 +136,50 @@ def launch_request(
         fresh=fresh,
         cpus=resources.cpus if resources else None,
         memory_mb=resources.memory_mb if resources else None,
+        stdin_path=paths.prompt_file(task.id, n),
+        setup=setup,
+        setup_log=paths.setup_log(task.id, n) if setup else None,
+        stream=preset.stream if preset else None,
+        stream_record=paths.stream_record(task.id, n) if preset else None,
     )
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only (0600), replacing any old file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def prepare_files(req: LaunchRequest, prompt: str, paths: StatePaths, header: str) -> None:
+    """Before the runner starts the attempt: the prompt file, the agent's own folders, no
+    stale usage report, and the composed prompt shown at the top of the attempt's log."""
+    if req.stdin_path is not None:
+        write_private(req.stdin_path, prompt)
+    paths.usage_file(req.task, req.number).unlink(missing_ok=True)
+    for name in ("CLAUDE_CONFIG_DIR", "CLAUDE_CODE_TMPDIR", "XDG_RUNTIME_DIR"):
+        if name in req.env:
+            Path(req.env[name]).mkdir(parents=True, exist_ok=True, mode=0o700)
+    req.log_path.parent.mkdir(parents=True, exist_ok=True)
+    size = len(prompt.encode("utf-8", "surrogateescape"))
+    with req.log_path.open("a", encoding="utf-8", errors="surrogateescape") as log:
+        log.write(f"{BANNER}: {header}\n")
+        log.write(f"{BANNER}: the prompt ({size} bytes, on stdin; {req.stdin_path}):\n")
+        log.write(prompt if prompt.endswith("\n") else prompt + "\n")
+        log.write(f"{BANNER}: end of the prompt =====\n")
+
+
+def read_tail(path: Path, max_bytes: int = 16 * 1024) -> str:
+    """The end of a log (at most `max_bytes`, from a line start), or "" when unreadable."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - max_bytes))
+            data = fh.read(max_bytes)
+    except OSError:
+        return ""
+    text = data.decode("utf-8", "replace")
+    return tail(text.split("\n", 1)[1] if len(data) == max_bytes and "\n" in text else text)

@@ -85,11 +85,14 @@ def _commit_leftovers(repo: git.Repo, task: str, attempt: int, worktree: Path | 
     git.commit_leftovers(repo, place, branch, message)
 
 
-def _scope_problem(
-    repo: git.Repo, task: str, old: str, tree: str, scope: list[str]
+def _landing_problem(
+    repo: git.Repo, task: str, old: str, tree: str, scope: list[str], allow_empty: bool
 ) -> MergeOutcome | None:
-    """Rejected when what the merge would land (old tip -> merged tree) leaves the scope."""
+    """What the merge would land (old tip -> merged tree): rejected when it leaves the
+    scope, "empty" when it is nothing (unless the task may change nothing)."""
     changed = [c.path for c in git.landed_changes(repo, old, tree)]
+    if not changed and not allow_empty:
+        return MergeOutcome("empty", message="nothing to merge into the integration branch")
     offending = out_of_scope(changed, scope)
     if not offending:
         return None
@@ -113,12 +116,15 @@ def land_task(
     verify_timeout_s: float,
     verify_log: Path,
     scratch_root: Path,
+    allow_empty: bool = False,
 ) -> MergeOutcome:
     """Merge `orchestrator/<task>` into `integration` (see the module docstring).
 
-    The merge commit has parents [integration tip, branch tip] even when the branch adds
-    nothing -- except when both are the same commit: git drops the duplicate parent, so the
-    commit then has one parent and exists only to carry the trailers.
+    An attempt that would land nothing is not merged (outcome "empty", the task fails with
+    "no changes") unless `allow_empty`: then the merge commit has parents [integration tip,
+    branch tip] even when the branch adds nothing -- except when both are the same commit:
+    git drops the duplicate parent, so the commit then has one parent and exists only to
+    carry the trailers.
     """
     repo = git.open_repo(repo_path)
     branch = names.branch_for(task)
@@ -143,9 +149,9 @@ def land_task(
         return MergeOutcome(
             "conflict", conflicts=merged.conflicts, message=f"{branch} conflicts with {integration}"
         )
-    rejected = _scope_problem(repo, task, old, merged.tree, scope)
-    if rejected is not None:
-        return rejected
+    problem = _landing_problem(repo, task, old, merged.tree, scope, allow_empty)
+    if problem is not None:
+        return problem
     new = git.commit_tree(repo, merged.tree, [old, branch_sha], merge_message(task, title, attempt))
     if verify:
         with git.scratch_worktree(repo, scratch_root, new) as scratch:
@@ -170,6 +176,7 @@ class MergeJob:
     verify_timeout_s: float
     verify_log: Path
     scratch_root: Path
+    allow_empty: bool = False
 
     def run(self) -> MergeOutcome:
         try:
@@ -185,6 +192,7 @@ class MergeJob:
                 verify_timeout_s=self.verify_timeout_s,
                 verify_log=self.verify_log,
                 scratch_root=self.scratch_root,
+                allow_empty=self.allow_empty,
             )
         except (git.GitError, git.WorktreeError, OSError) as exc:
             return MergeOutcome("error", message=f"merge failed, will retry: {exc}")

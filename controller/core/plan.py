@@ -19,11 +19,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from controller.core.lifecycle import TaskState, failure_reason, is_free, retry_at, task_state
+from controller.core.budget import must_stop, start_blocked
+from controller.core.lifecycle import (
+    TaskState,
+    attempts_allowed,
+    failure_reason,
+    retry_at,
+    task_state,
+)
+from controller.core.ports import free_port, ports_in_use
 from controller.core.schedule import Admission, ScopeHolders, admission, unmet_dependencies
 from controller.model.durations import format_duration
 from controller.model.names import branch_for
-from controller.model.observed import Observed
+from controller.model.observed import AttemptObs, Observed
 from controller.model.spec import Spec, Task
 
 SPAWN, RETRY, MERGE, PRUNE, STOP = "spawn", "retry", "merge", "prune", "stop"
@@ -41,6 +49,10 @@ class Action:
     fresh: bool = False
     # stop: the outcome recorded for the stopped attempt ("timeout", "stopped")
     outcome: str | None = None
+    # stop: keep the attempt's uncommitted work in an archive ref (a hard budget)
+    snapshot: bool = False
+    # spawn/retry: the port handed to the attempt (its agent's `ports`)
+    port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,7 @@ class _Planner:
         self.done = set(observed.merged_tasks) | set(spec.completed)
         self.in_spec = {t.id for t in spec.backlog}
         self.guarded = not spec.backlog and not spec.prune_on_empty_backlog
+        self.ports = ports_in_use(observed.attempts, now)
 
     # -- helpers ---------------------------------------------------------------------------
     def act(self, action: Action, phase: str) -> None:
@@ -118,9 +131,7 @@ class _Planner:
 
     def total_attempts(self, task: Task) -> int:
         """The last attempt number allowed: a free attempt (see `is_free`) adds one."""
-        attempts = self.obs.attempts.get(task.id, ())
-        free = sum(1 for a in attempts if is_free(a))
-        return self.spec.max_attempts(task) + free
+        return attempts_allowed(self.spec, task, self.obs.attempts.get(task.id, ()))
 
     def worktree_label(self, task_id: str) -> str:
         root = self.spec.worktree_root_path
@@ -197,10 +208,18 @@ class _Planner:
             reason = f"timed out after {format_duration(limit)} (attempt {n} of {m})"
             self.act(Action(STOP, task.id, reason, task.agent, n, outcome="timeout"), "running")
             return
+        over = must_stop(self.spec, task, self.obs.spent) if last.alive else None
+        if over is not None:
+            stop = Action(STOP, task.id, over, task.agent, n, outcome="stopped", snapshot=True)
+            self.act(stop, "running")
+            return
         elapsed = f", {format_duration(self.now - started)}" if started else ""
         pid = f" pid {last.pid}" if last.pid else ""
         deadline = started + limit if started is not None else None
-        self.wait(task.id, st.stage, f"attempt {n} of {m} running{pid}{elapsed}", until=deadline)
+        doing = _activity(last)
+        self.wait(
+            task.id, st.stage, f"attempt {n} of {m} running{pid}{elapsed}{doing}", until=deadline
+        )
 
     def decide_merge(self, task: Task, st: TaskState) -> None:
         if task.id in self.obs.merging:
@@ -226,64 +245,82 @@ class _Planner:
         self.act(Action(MERGE, task.id, reason, task.agent, n), "merging")
 
     def decide_start(self, task: Task, st: TaskState, states: dict[str, TaskState]) -> None:
-        retrying = st.stage == "failed"
-        number = st.attempts + 1
-        total = self.total_attempts(task)
-        phase = "retrying" if retrying else "queued"
-        if retrying and st.last is not None:
+        phase = "retrying" if st.stage == "failed" else "queued"
+        held = self.held_back(task, st, states)
+        if held is not None:
+            self.waits.append(held)
+            self.phases[task.id] = held.phase
+            return
+        agent = self.spec.agents[task.agent]
+        why = self.no_room(task)
+        port = free_port(agent.ports, self.ports) if agent.ports and why is None else None
+        if why is None and agent.ports and port is None:
+            r = agent.ports
+            why = f"no free port in {r.first}-{r.last} (all {r.size} in use)"
+        if why is not None:
+            self.wait(task.id, phase, why)
+            return
+        if port is not None:
+            self.ports.add(port)
+        self.start(task, st, port)
+
+    def held_back(self, task: Task, st: TaskState, states: dict[str, TaskState]) -> Wait | None:
+        """Why `task` may not start yet for reasons of its own: backoff, pause, dependencies."""
+        if st.stage == "failed" and st.last is not None:
             due = retry_at(self.spec, task, st.last)
             if self.now < due:
-                self.wait(
-                    task.id,
-                    "retrying",
-                    f"backoff until {clock_time(due, self.tz)} ({format_duration(due - self.now)}) "
-                    f"after attempt {st.last.number}: {st.reason}",
-                    until=due,
+                reason = (
+                    f"backoff until {clock_time(due, self.tz)} ({format_duration(due - self.now)})"
+                    f" after attempt {st.last.number}: {st.reason}"
                 )
-                return
+                return Wait(task.id, "retrying", reason, due)
         if self.spec.paused or task.paused:
-            self.wait(task.id, "paused", "paused in the spec")
-            return
+            return Wait(task.id, "paused", "paused in the spec")
         blockers = unmet_dependencies(task, self.done)
         if blockers:
             shown = ", ".join(f"{b} ({_dep_phase(states.get(b))})" for b in blockers)
-            self.wait(task.id, "blocked", f"blocked by {shown}")
-            return
+            return Wait(task.id, "blocked", f"blocked by {shown}")
+        return None
+
+    def no_room(self, task: Task) -> str | None:
+        """Why the fleet cannot take `task` now: stopping, budget, the branch, the runner,
+        its scope, the slots, its agent's limit."""
         if self.obs.draining:
-            self.wait(task.id, phase, "stopping: no new agents are started")
-            return
+            return "stopping: no new agents are started"
+        over_budget = start_blocked(self.spec, task, self.obs.spent)
+        if over_budget:
+            return over_budget
         if self.obs.integration_sha is None:
-            self.wait(task.id, phase, f"branch {self.spec.integration_branch} not found")
-            return
+            return f"branch {self.spec.integration_branch} not found"
         if self.obs.runner_error:
-            self.wait(task.id, phase, f"runner unavailable: {self.obs.runner_error}")
-            return
+            return f"runner unavailable: {self.obs.runner_error}"
         holder = self.holders.conflict(task.id, self.spec.scope_of(task))
         if holder:
-            self.wait(task.id, phase, f"scope held by {holder}")
-            return
+            return f"scope held by {holder}"
         limit = self.admission.limit
         if self.running >= limit:
-            self.wait(
-                task.id, phase, f"no slot: {self.running}/{limit} ({self.admission.bound_by})"
-            )
-            return
-        agent_cap = self.spec.agents[task.agent].max_parallel
+            return f"no slot: {self.running}/{limit} ({self.admission.bound_by})"
+        cap = self.spec.agents[task.agent].max_parallel
         in_use = self.per_agent.get(task.agent, 0)
-        if agent_cap is not None and in_use >= agent_cap:
-            self.wait(task.id, phase, f"agent {task.agent} at its limit: {in_use}/{agent_cap}")
-            return
+        if cap is not None and in_use >= cap:
+            return f"agent {task.agent} at its limit: {in_use}/{cap}"
+        return None
+
+    def start(self, task: Task, st: TaskState, port: int | None) -> None:
+        """Admit `task`: it takes a slot and its scope, and gets its spawn or retry action."""
+        number, total = st.attempts + 1, self.total_attempts(task)
         self.running += 1
-        self.per_agent[task.agent] = in_use + 1
+        self.per_agent[task.agent] = self.per_agent.get(task.agent, 0) + 1
         self.holders.add(task.id, self.spec.scope_of(task))
-        where = f"{task.agent} in {self.worktree_label(task.id)} (branch {branch_for(task.id)})"
-        if retrying and st.last is not None:
+        if st.stage == "failed" and st.last is not None:
             fresh = st.last.outcome == "conflict"
             why = f"attempt {number} of {total}: {failure_reason(st.last)}"
             why += ", fresh start on the new tip" if fresh else ", backoff over"
-            self.act(Action(RETRY, task.id, why, task.agent, number, fresh=fresh), "starting")
-        else:
-            self.act(Action(SPAWN, task.id, where, task.agent, number), "starting")
+            retry = Action(RETRY, task.id, why, task.agent, number, fresh=fresh, port=port)
+            self.act(retry, "starting")
+            return
+        where = f"{task.agent} in {self.worktree_label(task.id)} (branch {branch_for(task.id)})"
+        self.act(Action(SPAWN, task.id, where, task.agent, number, port=port), "starting")
 
     def orphans(self) -> None:
         ids = sorted((set(self.obs.attempts) | set(self.obs.worktrees)) - self.in_spec)
@@ -310,6 +347,16 @@ class _Planner:
             elif task_id in self.obs.worktrees and self.spec.prune:
                 reason = "removed from the spec; uncommitted work archived, branch kept"
                 self.act(Action(PRUNE, task_id, reason), "orphan")
+
+
+def _activity(last: AttemptObs) -> str:
+    """`; turn 3: Edit src/x.py`: what a running agent reported doing, if anything."""
+    report = last.report
+    if report is None or (report.turns is None and report.last_action is None):
+        return ""
+    turn = f"turn {report.turns}" if report.turns is not None else ""
+    action = report.last_action or ""
+    return "; " + ": ".join(part for part in (turn, action) if part)
 
 
 def clock_time(ts: float, tz: tzinfo) -> str:

@@ -60,11 +60,30 @@ class StatePaths:
     def progress_file(self, task: str, number: int) -> Path:
         return self.task_runs(task) / f"{number}.progress"
 
+    def prompt_file(self, task: str, number: int) -> Path:
+        """The composed prompt: the agent's stdin and `$ORCHESTRATOR_PROMPT_FILE` (0600)."""
+        return self.task_runs(task) / f"{number}.prompt"
+
+    def stream_record(self, task: str, number: int) -> Path:
+        """What the shim read from a preset agent's output stream."""
+        return self.task_runs(task) / f"{number}.stream.json"
+
+    def usage_file(self, task: str, number: int) -> Path:
+        """Where any agent may report its usage (`$ORCHESTRATOR_USAGE_FILE`)."""
+        return self.task_runs(task) / f"{number}.usage.json"
+
+    def agent_home(self, task: str, number: int) -> Path:
+        """A preset agent's own config, temp and runtime folders for one attempt."""
+        return self._task(self.root / "agents", task) / str(number)
+
     def task_log(self, task: str, number: int) -> Path:
         return self._task(self.logs, task) / f"{number}.log"
 
     def verify_log(self, task: str, number: int) -> Path:
         return self._task(self.logs, task) / f"{number}.verify.log"
+
+    def setup_log(self, task: str, number: int) -> Path:
+        return self._task(self.logs, task) / f"{number}.setup.log"
 
     def ensure(self) -> None:
         for d in (self.root, self.logs, self.runs, self.scratch):

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
+from controller.model.observed import Usage
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
 
 BUSY_TIMEOUT_S = 5.0
@@ -55,6 +56,14 @@ class AttemptRow(NamedTuple):
     agent: str | None = None
     base_sha: str | None = None
     handle: str | None = None  # a remote runner's id for the attempt (schema v2)
+    # what the attempt cost as its agent reported it, and the port it was given (schema v3)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    cost_usd: float | None = None
+    turns: int | None = None
+    port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,8 @@ class EventRow:
 
 _ATTEMPT_COLUMNS = (
     "task, number, created_at, pid, create_time, started_at, ended_at, exit_code, "
-    "outcome, reason, retry_at, conflicts, agent, base_sha, handle"
+    "outcome, reason, retry_at, conflicts, agent, base_sha, handle, input_tokens, "
+    "output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, turns, port"
 )
 
 
@@ -180,16 +190,43 @@ class Store:
     # --- attempts -------------------------------------------------------------------------
 
     def begin_attempt(
-        self, task: str, number: int, agent: str | None, base_sha: str | None, now: float
+        self,
+        task: str,
+        number: int,
+        agent: str | None,
+        base_sha: str | None,
+        now: float,
+        port: int | None = None,
     ) -> None:
         """Record the intent to start attempt `number` of `task`, before the process starts.
 
         Idempotent: a second call for the same (task, number) leaves the first row as is.
         """
         self._conn.execute(
-            "INSERT INTO attempts(task, number, created_at, agent, base_sha) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(task, number) DO NOTHING",
-            (task, number, now, agent, base_sha),
+            "INSERT INTO attempts(task, number, created_at, agent, base_sha, port) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(task, number) DO NOTHING",
+            (task, number, now, agent, base_sha, port),
+        )
+
+    def set_usage(self, task: str, number: int, usage: Usage | None, turns: int | None) -> None:
+        """Record what an attempt cost, as its agent reported it (a missing row is made)."""
+        values: tuple[int | float | None, ...] = (None,) * 5
+        if usage is not None:
+            values = (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
+                usage.cost_usd,
+            )
+        self._conn.execute(
+            "INSERT INTO attempts(task, number, input_tokens, output_tokens, cache_read_tokens, "
+            "cache_write_tokens, cost_usd, turns) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(task, number) DO UPDATE SET input_tokens = excluded.input_tokens, "
+            "output_tokens = excluded.output_tokens, cache_read_tokens = "
+            "excluded.cache_read_tokens, cache_write_tokens = excluded.cache_write_tokens, "
+            "cost_usd = excluded.cost_usd, turns = excluded.turns",
+            (task, number, *values, turns),
         )
 
     def set_launched(

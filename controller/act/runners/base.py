@@ -38,6 +38,11 @@ class LaunchRequest:
     fresh: bool = False  # start the branch over from base_sha (after a merge conflict)
     cpus: float | None = None
     memory_mb: int | None = None
+    stdin_path: Path | None = None  # the agent's stdin (the prompt file); /dev/null if None
+    setup: tuple[str, ...] | None = None  # run in `cwd` before the agent (its `setup`)
+    setup_log: Path | None = None
+    stream: str | None = None  # the agent's output format the shim follows (a preset's)
+    stream_record: Path | None = None  # where the shim keeps what it read from the stream
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ package) first on sys.path, while a script path only adds the shim's own directo
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -47,6 +48,12 @@ def shim_argv(req: LaunchRequest) -> list[str]:
     ]
     if req.timeout_s is not None:
         argv += ["--timeout", str(req.timeout_s)]
+    if req.stdin_path is not None:
+        argv += ["--stdin", str(req.stdin_path)]
+    if req.setup is not None and req.setup_log is not None:
+        argv += ["--setup-json", json.dumps(list(req.setup)), "--setup-log", str(req.setup_log)]
+    if req.stream is not None and req.stream_record is not None:
+        argv += ["--stream", req.stream, "--stream-record", str(req.stream_record)]
     return [*argv, "--", *req.argv]
 
 
@@ -72,7 +79,9 @@ class LocalRunner:
     def start(self, req: LaunchRequest) -> Launched:
         for path in (req.log_path, req.start_record, req.exit_record, req.progress_file):
             path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in (req.start_record, req.exit_record):  # left by an earlier launch try
+        for stale in (req.start_record, req.exit_record, req.stream_record):  # earlier tries
+            if stale is None:
+                continue
             stale.unlink(missing_ok=True)
         started_at = time.time()
         with req.log_path.open("ab") as log:  # the shim's own errors land in the log too

@@ -207,7 +207,8 @@ def test_spec_is_immutable() -> None:
 
 def test_every_documented_placeholder_is_accepted() -> None:
     args = ", ".join(f'"{{{p}}}"' for p in PLACEHOLDERS)
-    spec = from_text(MINIMAL.replace('[agent, "{prompt}"]', f"[agent, {args}]"))
+    command = f"[agent, {args}]\n    ports: {{from: 8100, to: 8101}}"
+    spec = from_text(MINIMAL.replace('[agent, "{prompt}"]', command))
     assert spec.agents["dev"].command[1:] == [f"{{{p}}}" for p in PLACEHOLDERS]
 
 
