@@ -4,11 +4,12 @@
 and where its worktree is; the runner decides how to start it. Task fields only ever become
 whole argv elements and environment values, never text a shell would parse.
 
-The prompt reaches the agent on stdin, from a file written here (mode 0600), also named by
-`$ORCHESTRATOR_PROMPT_FILE`. A `preset` agent gets it there only; a `command` agent may
-also take it as `{prompt}` in its argv, which is refused with a clear reason when it is too
-long for one argv element (Linux allows 128 KiB). `$ORCHESTRATOR_PROMPT` holds the task's
-own prompt (not the composed one) for scripts, and is left out above `ENV_PROMPT_MAX` bytes.
+The prompt is written to a file here (mode 0600), named by `$ORCHESTRATOR_PROMPT_FILE`, and
+reaches the agent once: on stdin, or as `{prompt}` in a `command` whose argv has it (stdin
+is then /dev/null). A `preset` always takes it on stdin. An argv element too long for the
+system (Linux allows 128 KiB) is refused with a clear reason. `$ORCHESTRATOR_PROMPT` holds
+the task's own prompt (not the composed one) for scripts, and is left out above
+`ENV_PROMPT_MAX` bytes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from controller.act.runners.base import LaunchRequest
 from controller.core.prompt import tail
 from controller.model.agent import Agent
+from controller.model.fields import placeholders_in
 from controller.model.names import branch_for
 from controller.model.spec import Spec, Task
 from controller.state.paths import StatePaths
@@ -44,6 +46,11 @@ def _argv(spec: Spec, agent: Agent, values: dict[str, str]) -> tuple[str, ...]:
                 "`preset: claude-code`) or read $ORCHESTRATOR_PROMPT_FILE"
             )
     return argv
+
+
+def _prompt_in_argv(agent: Agent) -> bool:
+    """The prompt goes in once: as `{prompt}` when the command has it, else on stdin."""
+    return any("prompt" in placeholders_in(arg) for arg in agent.command or ())
 
 
 def preset_env(agent: Agent, home: Path) -> dict[str, str]:
@@ -136,7 +143,7 @@ def launch_request(
         fresh=fresh,
         cpus=resources.cpus if resources else None,
         memory_mb=resources.memory_mb if resources else None,
-        stdin_path=paths.prompt_file(task.id, n),
+        stdin_path=None if _prompt_in_argv(agent) else paths.prompt_file(task.id, n),
         setup=setup,
         setup_log=paths.setup_log(task.id, n) if setup else None,
         stream=preset.stream if preset else None,
@@ -158,8 +165,8 @@ def write_private(path: Path, text: str) -> None:
 def prepare_files(req: LaunchRequest, prompt: str, paths: StatePaths, header: str) -> None:
     """Before the runner starts the attempt: the prompt file, the agent's own folders, no
     stale usage report, and the composed prompt shown at the top of the attempt's log."""
-    if req.stdin_path is not None:
-        write_private(req.stdin_path, prompt)
+    prompt_file = paths.prompt_file(req.task, req.number)
+    write_private(prompt_file, prompt)
     paths.usage_file(req.task, req.number).unlink(missing_ok=True)
     for name in ("CLAUDE_CONFIG_DIR", "CLAUDE_CODE_TMPDIR", "XDG_RUNTIME_DIR"):
         if name in req.env:
@@ -168,7 +175,8 @@ def prepare_files(req: LaunchRequest, prompt: str, paths: StatePaths, header: st
     size = len(prompt.encode("utf-8", "surrogateescape"))
     with req.log_path.open("a", encoding="utf-8", errors="surrogateescape") as log:
         log.write(f"{BANNER}: {header}\n")
-        log.write(f"{BANNER}: the prompt ({size} bytes, on stdin; {req.stdin_path}):\n")
+        channel = "on stdin" if req.stdin_path is not None else "as {prompt}"
+        log.write(f"{BANNER}: the prompt ({size} bytes, {channel}; {prompt_file}):\n")
         log.write(prompt if prompt.endswith("\n") else prompt + "\n")
         log.write(f"{BANNER}: end of the prompt =====\n")
 

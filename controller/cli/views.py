@@ -116,7 +116,8 @@ def dashboard(
 
     from controller.cli.app import fail, load, out
     from controller.observe.resources import ResourceSampler
-    from controller.views.dashboard import Dashboard, Frame, Keys, render, run_live
+    from controller.views.dashboard import Dashboard, Frame, render
+    from controller.views.live import Keys, run_live
 
     if not interval > 0 or interval != interval:
         raise fail(f"--interval must be a positive number of seconds, got {interval}")

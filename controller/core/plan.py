@@ -309,6 +309,7 @@ class _Planner:
     def start(self, task: Task, st: TaskState, port: int | None) -> None:
         """Admit `task`: it takes a slot and its scope, and gets its spawn or retry action."""
         number, total = st.attempts + 1, self.total_attempts(task)
+        on_port = f", port {port}" if port is not None else ""
         self.running += 1
         self.per_agent[task.agent] = self.per_agent.get(task.agent, 0) + 1
         self.holders.add(task.id, self.spec.scope_of(task))
@@ -316,10 +317,12 @@ class _Planner:
             fresh = st.last.outcome == "conflict"
             why = f"attempt {number} of {total}: {failure_reason(st.last)}"
             why += ", fresh start on the new tip" if fresh else ", backoff over"
+            why += on_port
             retry = Action(RETRY, task.id, why, task.agent, number, fresh=fresh, port=port)
             self.act(retry, "starting")
             return
         where = f"{task.agent} in {self.worktree_label(task.id)} (branch {branch_for(task.id)})"
+        where += on_port
         self.act(Action(SPAWN, task.id, where, task.agent, number, port=port), "starting")
 
     def orphans(self) -> None:
