@@ -15,7 +15,7 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -112,19 +112,12 @@ def dashboard(
     Designed to fit an 80x24 terminal (over SSH too). When stdout is not a terminal it
     prints one frame, as with --once.
     """
-    from rich.console import Console
-
     from controller.cli.app import fail, load, out
     from controller.observe.resources import ResourceSampler
     from controller.views.dashboard import Dashboard, Frame, render
     from controller.views.live import Keys, run_live
 
-    if not interval > 0 or interval != interval:
-        raise fail(f"--interval must be a positive number of seconds, got {interval}")
-    if svg is not None and (width < 40 or height < 10):
-        raise fail("--width must be at least 40 and --height at least 10")
-    if frames < 1:
-        raise fail(f"--frames must be at least 1, got {frames}")
+    _check_dashboard_options(interval, svg is not None, width, height, frames)
     spec = load(file, repo=repo)
     one_frame = (once or svg is not None) and frames == 1
     sampler = None if one_frame else ResourceSampler(disk_path=spec.repo_path)
@@ -138,20 +131,7 @@ def dashboard(
 
     try:
         if svg is not None:
-            shot = Console(
-                record=True,
-                width=width,
-                height=height,
-                file=io.StringIO(),
-                force_terminal=True,
-                color_system="truecolor",
-            )
-            shot.print(render(last_frame(), width, height))
-            try:
-                shot.save_svg(str(svg), title="orchestrator dashboard")
-            except OSError as exc:
-                raise fail(f"cannot write {svg}: {exc}") from None
-            out.print(f"dashboard frame saved to {svg}", markup=False)
+            _save_svg(render(last_frame(), width, height), svg, width, height)
             return
         if once or not out.is_terminal:  # a pipe or a file gets one frame, not a loop
             w, h = out.size
@@ -163,6 +143,41 @@ def dashboard(
             return
     except _read_errors() as exc:
         raise fail(str(exc)) from None
+
+
+def _check_dashboard_options(
+    interval: float, svg: bool, width: int, height: int, frames: int
+) -> None:
+    from controller.cli.app import fail
+
+    if not interval > 0 or interval != interval:
+        raise fail(f"--interval must be a positive number of seconds, got {interval}")
+    if svg and (width < 40 or height < 10):
+        raise fail("--width must be at least 40 and --height at least 10")
+    if frames < 1:
+        raise fail(f"--frames must be at least 1, got {frames}")
+
+
+def _save_svg(frame: Any, svg: Path, width: int, height: int) -> None:
+    """One dashboard frame as an SVG screenshot."""
+    from rich.console import Console
+
+    from controller.cli.app import fail, out
+
+    shot = Console(
+        record=True,
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+    )
+    shot.print(frame)
+    try:
+        shot.save_svg(str(svg), title="orchestrator dashboard")
+    except OSError as exc:
+        raise fail(f"cannot write {svg}: {exc}") from None
+    out.print(f"dashboard frame saved to {svg}", markup=False)
 
 
 def activity_summary(
@@ -247,21 +262,41 @@ def events(
 
     Filter with --task and --kind; --follow tails it (polling the store; Ctrl-C exits 0).
     """
-    from controller.cli.app import err, fail, load
-    from controller.views.events import (
-        KNOWN_KINDS,
-        event_dict,
-        event_line,
-        max_event_id,
-        read_events,
-        split_kinds,
-    )
-    from controller.views.events import (
-        follow as follow_events,
-    )
+    from controller.cli.app import fail, load
+    from controller.views.events import event_dict, event_line, max_event_id, read_events
+    from controller.views.events import follow as follow_events
 
     if tail is not None and tail < 0:
         raise fail(f"--tail must be zero or more, got {tail}")
+    kinds = _kinds(kind)
+    spec = load(file)
+    as_json = output is EventsOutput.json
+    try:
+        rows = read_events(spec, task=task, kinds=kinds, tail=tail)
+        if not follow:
+            if as_json:
+                sys.stdout.write(json.dumps([event_dict(e) for e in rows], indent=2) + "\n")
+            else:
+                _emit([event_line(e) for e in rows])
+            return
+        _emit([json.dumps(event_dict(e)) if as_json else event_line(e) for e in rows])
+        since = rows[-1].id if rows else max_event_id(spec)
+        try:
+            for e in follow_events(spec, task=task, kinds=kinds, since_id=since):
+                _emit([json.dumps(event_dict(e)) if as_json else event_line(e)])
+        except KeyboardInterrupt:
+            return
+    except _read_errors() as exc:
+        raise fail(str(exc)) from None
+    except BrokenPipeError:  # `orchestrator events | head`
+        sys.stderr.close()
+
+
+def _kinds(kind: list[str] | None) -> list[str] | None:
+    """The --kind filter, with a warning for kinds the controller never records."""
+    from controller.cli.app import err
+    from controller.views.events import KNOWN_KINDS, split_kinds
+
     kinds = split_kinds(kind)
     unknown = sorted(set(kinds or ()) - set(KNOWN_KINDS))
     if unknown:
@@ -270,33 +305,13 @@ def events(
             f"(known: {', '.join(KNOWN_KINDS)})",
             markup=False,
         )
-    spec = load(file)
-    as_json = output is EventsOutput.json
+    return kinds
 
-    def emit_lines(lines: list[str]) -> None:
-        if lines:
-            sys.stdout.write("\n".join(lines) + "\n")
-            sys.stdout.flush()
 
-    try:
-        rows = read_events(spec, task=task, kinds=kinds, tail=tail)
-        if not follow:
-            if as_json:
-                sys.stdout.write(json.dumps([event_dict(e) for e in rows], indent=2) + "\n")
-            else:
-                emit_lines([event_line(e) for e in rows])
-            return
-        emit_lines([json.dumps(event_dict(e)) if as_json else event_line(e) for e in rows])
-        since = rows[-1].id if rows else max_event_id(spec)
-        try:
-            for e in follow_events(spec, task=task, kinds=kinds, since_id=since):
-                emit_lines([json.dumps(event_dict(e)) if as_json else event_line(e)])
-        except KeyboardInterrupt:
-            return
-    except _read_errors() as exc:
-        raise fail(str(exc)) from None
-    except BrokenPipeError:  # `orchestrator events | head`
-        sys.stderr.close()
+def _emit(lines: list[str]) -> None:
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
 
 
 def register(app: typer.Typer) -> None:

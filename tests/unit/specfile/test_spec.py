@@ -310,3 +310,72 @@ def test_a_deeply_nested_document_is_a_located_problem_not_a_crash() -> None:
     deep = "apiVersion: orchestrator/v1\nagents: " + "[" * 5000 + "]" * 5000 + "\n"
     with pytest.raises(SpecError, match="nested too deeply"):
         from_text(deep)
+
+
+# --- agents: presets, budgets, worktree setup ------------------------------------------
+
+
+def agent_problems(agent_yaml: str, extra: str = "") -> list[str]:
+    text = MINIMAL.replace('    command: [agent, "{prompt}"]\n', agent_yaml) + extra
+    try:
+        from_text(text)
+    except SpecError as exc:
+        return [f"{p.path}: {p.message}" for p in exc.problems]
+    return []
+
+
+def test_a_claude_code_preset_agent_with_its_options() -> None:
+    spec = from_text(
+        MINIMAL.replace(
+            '    command: [agent, "{prompt}"]\n',
+            "    preset: claude-code\n    args: [--model, m]\n    allowEmpty: true\n"
+            "    budget: {usd: 5, hard: true}\n    copy: [.env, config/local.yaml]\n"
+            "    setup: [uv, sync]\n    ports: {from: 8100, to: 8199}\n",
+        )
+        + "budget: {usd: 50}\n"
+    )
+    dev = spec.agents["dev"]
+    assert dev.preset == "claude-code" and dev.command is None and dev.args == ["--model", "m"]
+    assert dev.budget is not None and dev.budget.hard and spec.budget.usd == 50
+    assert dev.copy_files == [".env", "config/local.yaml"] and dev.setup == ["uv", "sync"]
+    assert dev.ports is not None and (dev.ports.first, dev.ports.last, dev.ports.size) == (
+        8100, 8199, 100,
+    )  # fmt: skip
+    assert spec.allow_empty(spec.backlog[0])
+
+
+@pytest.mark.parametrize(
+    ("agent", "problem"),
+    [
+        ("    env: {}\n", "agents.dev: give exactly one of `command`"),
+        ("    command: [a]\n    preset: claude-code\n", "give exactly one of `command`"),
+        ("    preset: claude-cod\n", "agents.dev.preset: must be 'claude-code'"),
+        ("    command: [a]\n    program: x\n", "`program` and `args` go with `preset`"),
+        ('    preset: claude-code\n    args: ["{prompt}"]\n', "{prompt} is not allowed in"),
+        ('    command: [a]\n    setup: [x, "{prompt}"]\n', "{prompt} is not allowed in setup"),
+        ('    command: [a, "{port}"]\n', "{port} needs `ports: {from: N, to: M}`"),
+        ("    command: [a]\n    ports: {from: 9, to: 8}\n", "'from' (9) must not exceed 'to' (8)"),
+        ("    command: [a]\n    copy: [../x]\n", "agents.dev.copy[0]: '../x' must name a file"),
+        ("    command: [a]\n    copy: [/etc/x]\n", "must be a relative path inside"),
+        ("    command: [a]\n    budget: {usd: -1}\n", "agents.dev.budget.usd"),
+        ("    command: [a]\n    setup: uv sync\n", "setup must be a list of argv elements"),
+    ],
+)
+def test_bad_agent_options_are_located(agent: str, problem: str) -> None:
+    found = agent_problems(agent)
+    assert any(problem in p for p in found), found
+
+
+def test_a_prompt_too_long_for_argv_is_caught_by_validate() -> None:
+    long_prompt = "x" * (101 * 1024)
+    found = agent_problems('    command: [agent, "{prompt}"]\n', f"    prompt: {long_prompt}\n")
+    assert found and found[0].startswith("backlog[0].prompt: this prompt is 101 KiB")
+    assert agent_problems("    preset: claude-code\n", f"    prompt: {long_prompt}\n") == []
+
+
+def test_presets_and_worktree_setup_need_the_local_runner() -> None:
+    ray = "runner: {kind: ray, address: 'http://h:8265', remote: git@x:r}\n"
+    text = MINIMAL.replace('    command: [agent, "{prompt}"]\n', "    preset: claude-code\n") + ray
+    with pytest.raises(SpecError) as exc:
+        from_text(text)
+    assert "agents.dev.preset: `preset` needs the local runner" in str(exc.value)
