@@ -96,8 +96,12 @@ class Executor:
             prepare_files(request, prompt, self.paths, header)
             launched = self.runner.start(request)
         except (git.GitError, git.WorktreeError, SetupError, OSError, ValueError) as exc:
-            error = f"setup failed: copy {exc}" if isinstance(exc, SetupError) else str(exc)
-            verdict = spawn_failure_verdict(self.spec, task.id, n, error, now)
+            if isinstance(exc, SetupError):
+                verdict = spawn_failure_verdict(
+                    self.spec, task.id, n, f"copy {exc}", now, what="setup failed"
+                )
+            else:
+                verdict = spawn_failure_verdict(self.spec, task.id, n, str(exc), now)
             apply_verdict(self.store, task.id, n, verdict)
             self._say(f"! {action.kind} {task.id}: {verdict.reason}")
             return

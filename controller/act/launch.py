@@ -53,7 +53,7 @@ def _prompt_in_argv(agent: Agent) -> bool:
     return any("prompt" in placeholders_in(arg) for arg in agent.command or ())
 
 
-def preset_env(agent: Agent, home: Path) -> dict[str, str]:
+def preset_env(agent: Agent, home: Path, runtime: Path) -> dict[str, str]:
     """A preset agent's own folders for one attempt, inside the state folder: its config
     (credentials, sessions, transcripts), temp files and runtime socket never touch the
     user's ~/.claude or /tmp, and concurrent attempts never share them."""
@@ -63,7 +63,7 @@ def preset_env(agent: Agent, home: Path) -> dict[str, str]:
         "CLAUDE_CONFIG_DIR": str(home / "config"),
         "CLAUDE_CODE_TMPDIR": str(home / "tmp"),
         "TMPDIR": str(home / "tmp"),
-        "XDG_RUNTIME_DIR": str(home / "run"),
+        "XDG_RUNTIME_DIR": str(runtime),
         "DISABLE_AUTOUPDATER": "1",  # a fleet runs the version installed, unchanged
     }
 
@@ -78,7 +78,7 @@ def _env(
 ) -> dict[str, str]:
     """The agent's environment: a preset's own folders, then the agent's `env`, then ours."""
     env = {
-        **preset_env(agent, paths.agent_home(task.id, n)),
+        **preset_env(agent, paths.agent_home(task.id, n), paths.agent_runtime(task.id, n)),
         **agent.env,
         "ORCHESTRATOR_TASK": task.id,
         "ORCHESTRATOR_TITLE": task.display_title,

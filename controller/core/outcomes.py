@@ -114,10 +114,13 @@ def stop_verdict(
     return Verdict(outcome, reason, "stop", reason, data, ended_at=now, retry_at=due)
 
 
-def spawn_failure_verdict(spec: Spec, task: str, n: int, error: str, now: float) -> Verdict:
-    """An attempt that could not be started (worktree, runner): retried after backoff."""
+def spawn_failure_verdict(
+    spec: Spec, task: str, n: int, error: str, now: float, *, what: str = "could not start"
+) -> Verdict:
+    """An attempt that could not be started (worktree, runner, its worktree's preparation):
+    retried after backoff."""
     due = now + backoff_delay(task, n, spec.backoff.initial, spec.backoff.max)
-    reason = f"could not start: {error}"
+    reason = f"{what}: {error}"
     return Verdict(
         "failed", reason, "spawn_failed", reason, {"attempt": n}, ended_at=now, retry_at=due
     )

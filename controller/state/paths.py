@@ -5,6 +5,7 @@ One place for every path so that the controller, the shim, `status` and tests ag
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,8 +74,16 @@ class StatePaths:
         return self.task_runs(task) / f"{number}.usage.json"
 
     def agent_home(self, task: str, number: int) -> Path:
-        """A preset agent's own config, temp and runtime folders for one attempt."""
+        """A preset agent's own config and temp folders for one attempt."""
         return self._task(self.root / "agents", task) / str(number)
+
+    def agent_runtime(self, task: str, number: int) -> Path:
+        """A preset agent's runtime folder (`XDG_RUNTIME_DIR`) for one attempt: kept short,
+        since a Unix socket path in it must stay under 104 bytes (a longer one makes Claude
+        Code fall back to a shared folder in /tmp)."""
+        self._task(self.root, task)  # the task id is checked like everywhere else
+        digest = hashlib.sha256(f"{task}/{number}".encode()).hexdigest()[:10]
+        return self.root / "run" / digest
 
     def task_log(self, task: str, number: int) -> Path:
         return self._task(self.logs, task) / f"{number}.log"

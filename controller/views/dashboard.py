@@ -209,8 +209,16 @@ def task_line(v: TaskView, width: int) -> Text:
     if v.eta.seconds is not None:
         eta = ("~" if v.eta.basis == "history" else "") + format_duration(v.eta.seconds)
     line.append(f" {_cell(elapsed, 6)} {_cell(eta, 6)} ")
-    line.append(v.reason, style="dim")
+    line.append(doing(v) or v.reason, style="dim")
     return line
+
+
+def doing(v: TaskView) -> str:
+    """What a running agent reported doing (`turn 3: Edit src/x.py`), else ""."""
+    if v.phase != "running" or (v.turns is None and v.last_action is None):
+        return ""
+    turn = f"turn {v.turns}" if v.turns is not None else ""
+    return ": ".join(part for part in (turn, v.last_action or "") if part)
 
 
 def timeline_lines(frame: Frame, width: int, rows: int) -> list[Text]:

@@ -133,7 +133,12 @@ def test_permission_denials_and_doing_nothing_fail_never_merge(
     readme_line = {  # the agent line the README used to show: plain `claude -p "{prompt}"`
         "command": [str(claude_bin), "-p", "{prompt}"],
         "owns": ["**"],
-        "env": {**preset["env"], "CLAUDE_CONFIG_DIR": str(tmp_path / "claude-config")},
+        "env": {  # its own folders, as the preset gets them (so nothing lands in ~ or /tmp)
+            **preset["env"],
+            "CLAUDE_CONFIG_DIR": str(tmp_path / "cc" / "config"),
+            "CLAUDE_CODE_TMPDIR": str(tmp_path / "cc" / "tmp"),
+            "XDG_RUNTIME_DIR": str(tmp_path / "cc" / "run"),
+        },
     }
     backlog = [
         {"id": "old-line", "agent": "readme", "prompt": "[script:write] write old.txt"},
@@ -205,18 +210,27 @@ def test_worktree_setup_copy_and_ports(
     )
     dev["args"] += ["--append-system-prompt", "Your service port is {port}."]
     broken = agent(claude_bin, anthropic.url, setup=["sh", "-c", "echo boom >&2; exit 3"])
+    uncopied = agent(claude_bin, anthropic.url, copy=["missing.env"])
     backlog = [
         {"id": "a", "agent": "dev", "prompt": "[script:a] note the port", "paths": ["a-*"]},
         {"id": "b", "agent": "dev", "prompt": "[script:b] note the port", "paths": ["b-*"]},
         {"id": "c", "agent": "broken", "prompt": "[script:c] write c", "paths": ["c.txt"]},
+        {"id": "d", "agent": "uncopied", "prompt": "[script:c] write c", "paths": ["d.txt"]},
     ]
-    p = claude_project(tmp_path, {"dev": dev, "broken": broken}, backlog=backlog)
+    agents = {"dev": dev, "broken": broken, "uncopied": uncopied}
+    p = claude_project(tmp_path, agents, maxParallel=4, backlog=backlog)
     (p.repo / ".gitignore").write_text(".env\n")
     git(p.repo, "add", ".gitignore")
     git(p.repo, "commit", "-q", "-m", "ignore .env")
     (p.repo / ".env").write_text("SECRET=42\n")  # git-ignored: no checkout would have it
 
-    run_until(p, lambda: {"a", "b"} <= set(p.merges()) and tasks_by_id(p)["c"]["phase"] == "failed")
+    def settled() -> bool:
+        tasks = tasks_by_id(p)
+        return {"a", "b"} <= set(p.merges()) and tasks["c"]["phase"] == tasks["d"][
+            "phase"
+        ] == "failed"
+
+    run_until(p, settled)
     ports = {p.file_on_main("a-port.txt"), p.file_on_main("b-port.txt")}
     assert ports == {"18100", "18101"}  # both ran at once, each with a port of its own
     assert p.file_on_main("a-env.txt") == "SECRET=42"  # copied, and seen by the agent
@@ -231,6 +245,8 @@ def test_worktree_setup_copy_and_ports(
     assert "exited with code 3" in c["reason"] and "1.setup.log" in c["reason"]
     assert "boom" in (p.state / "logs" / "c" / "1.setup.log").read_text()
     assert '"type":"system"' not in (p.state / "logs" / "c" / "1.log").read_text()  # no agent
+    d = tasks_by_id(p)["d"]["reason"]
+    assert "setup failed: copy missing.env does not exist in the main checkout" in d
 
 
 def test_a_retry_after_a_failed_verify_gets_the_verify_output(
@@ -296,3 +312,26 @@ def test_validate_names_a_missing_claude_binary(tmp_path: Path) -> None:
         in (on_path.stderr)
     )
     assert "npm install -g @anthropic-ai/claude-code" in on_path.stderr
+
+
+def test_status_and_dashboard_show_what_a_running_agent_does(
+    tmp_path: Path, claude_bin: Path, anthropic: AnthropicServer
+) -> None:
+    slow = say("Done.", delay=6)  # the model "thinks" while the views look
+    anthropic.add_script("slow", [call(write("src/x.py", "x = 1\n")), slow])
+    backlog = [{"id": "s", "agent": "dev", "prompt": "[script:slow] write x"}]
+    p = claude_project(tmp_path, {"dev": agent(claude_bin, anthropic.url)}, backlog=backlog)
+    proc = p.watch()
+    try:
+        seen = wait_until(
+            lambda: "turn 1: Write src/x.py" in tasks_by_id(p)["s"]["reason"], timeout=30, step=0.3
+        )
+        view = tasks_by_id(p)["s"]
+        frame = p.cli("dashboard", "--once").stdout
+    finally:
+        stop_process(proc, timeout=60)
+    assert seen, tasks_by_id(p)["s"]
+    assert view["phase"] == "running" and view["turns"] == 1
+    assert view["last_action"] == "Write src/x.py"
+    assert "turn 1: Write src/x." in frame, frame  # (cut to 80 columns)
+    assert p.merges() == ["s"] and tasks_by_id(p)["s"]["turns"] == 2

@@ -43,7 +43,8 @@ def test_the_claude_code_preset_builds_its_argv_and_takes_the_prompt_on_stdin(
     assert req.stream == "claude-code" and req.stream_record == paths.stream_record("t1", 2)
     home = paths.agent_home("t1", 2)
     assert req.env["CLAUDE_CONFIG_DIR"] == str(home / "config")
-    assert req.env["XDG_RUNTIME_DIR"] == str(home / "run")
+    assert req.env["XDG_RUNTIME_DIR"] == str(paths.agent_runtime("t1", 2))
+    assert len(req.env["XDG_RUNTIME_DIR"]) - len(str(paths.root)) == 15  # room for sockets
     assert req.env["ORCHESTRATOR_PROMPT_FILE"] == str(paths.prompt_file("t1", 2))
     assert req.env["ORCHESTRATOR_USAGE_FILE"] == str(paths.usage_file("t1", 2))
 

@@ -6,6 +6,7 @@ valid spec means what DESIGN.md says it means. `validate` as a process: `tests/e
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -67,8 +68,15 @@ def test_example_parses_without_a_repository() -> None:
     assert spec.state_path == PROJECT_ROOT / "state"
 
 
-def test_example_loads_next_to_a_real_repository(tmp_path: Path) -> None:
+def test_example_loads_next_to_a_real_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     init_repo(tmp_path)
+    bin_dir = tmp_path / "bin"  # its agents are Claude Code runs: validate looks for `claude`
+    bin_dir.mkdir()
+    (bin_dir / "claude").write_text("#!/bin/sh\n")
+    (bin_dir / "claude").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     target = tmp_path / "specs" / "example.yaml"
     target.parent.mkdir()
     shutil.copy(EXAMPLE, target)
