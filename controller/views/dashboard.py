@@ -208,7 +208,8 @@ def task_line(v: TaskView, width: int) -> Text:
     eta = "-"
     if v.eta.seconds is not None:
         eta = ("~" if v.eta.basis == "history" else "") + format_duration(v.eta.seconds)
-    line.append(f" {_cell(elapsed, 6)} {_cell(eta, 6)} ")
+    cost = format_usd(v.cost_usd) if v.cost_usd else "-"
+    line.append(f" {_cell(elapsed, 6)} {_cell(eta, 6)} {_cell(cost, 7)} ")
     line.append(doing(v) or v.reason, style="dim")
     return line
 
@@ -272,6 +273,8 @@ def header_lines(frame: Frame) -> list[Text]:
         per = m.costs.per_merged_task_usd
         line3.append(f" · cost {format_usd(m.costs.total_usd)}", style="bold")
         line3.append(f" ({format_usd(per)}/merged)" if per is not None else "")
+        agents = ", ".join(f"{a} {format_usd(c)}" for a, c in sorted(m.costs.by_agent.items()))
+        line3.append(f" · {agents}" if agents else "")
         spent = [b["scope"] for b in m.costs.budgets if b["exhausted"]]
         if spent:
             line3.append(f" · budget spent: {', '.join(spent)}", style="yellow")
@@ -307,7 +310,10 @@ def render(frame: Frame, width: int, height: int) -> Text:
     lines: list[Text] = header_lines(frame)
     lines.append(resource_line("cpu", frame.cpu, frame.cpu_rules, a["cpu_limit"], width))
     lines.append(resource_line("mem", frame.memory, frame.memory_rules, a["memory_limit"], width))
-    head = f"{'TASK':<14} {'PHASE':<10} {'ATT':<5} {'PROGRESS':<12} {'TIME':<6} {'ETA':<6} WHY"
+    head = (
+        f"{'TASK':<14} {'PHASE':<10} {'ATT':<5} {'PROGRESS':<12} {'TIME':<6} {'ETA':<6} "
+        f"{'COST':<7} WHY"
+    )
     lines.append(Text(head, style="bold reverse"))
     shown = views[:n_tasks]
     lines += [task_line(v, width) for v in shown]
