@@ -327,11 +327,17 @@ def test_status_and_dashboard_show_what_a_running_agent_does(
             lambda: "turn 1: Write src/x.py" in tasks_by_id(p)["s"]["reason"], timeout=30, step=0.3
         )
         view = tasks_by_id(p)["s"]
-        frame = p.cli("dashboard", "--once").stdout
+        frame = subprocess.run(
+            [sys.executable, "-m", "controller", "dashboard", "--once", "-f", str(p.spec_file)],
+            capture_output=True,
+            text=True,
+            env={**p.env(), "COLUMNS": "120"},
+            timeout=60,
+        ).stdout
     finally:
         stop_process(proc, timeout=60)
     assert seen, tasks_by_id(p)["s"]
     assert view["phase"] == "running" and view["turns"] == 1
     assert view["last_action"] == "Write src/x.py"
-    assert "turn 1: Write src/x." in frame, frame  # (cut to 80 columns)
+    assert "turn 1: Write src/x.py" in frame, frame
     assert p.merges() == ["s"] and tasks_by_id(p)["s"]["turns"] == 2
