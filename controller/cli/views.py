@@ -59,7 +59,8 @@ def status(
     ] = StatusOutput.text,
     repo: RepoOpt = None,
 ) -> None:
-    """Show the controller, every task's phase and reason, resources and measured speedup.
+    """Show the controller, every task's phase and reason, resources, measured speedup and
+    what the agents cost (per task, per agent, in all, per merged task, against budgets).
 
     The phase and reason are the planner's own (the same `diff` prints). ETAs come from the
     agent's progress rate when it writes progress, else from the median duration of earlier
@@ -191,7 +192,8 @@ def activity_summary(
     ] = None,
     repo: RepoOpt = None,
 ) -> None:
-    """Completed, active and queued tasks in a window, and what parallelism bought.
+    """Completed, active and queued tasks in a window, what parallelism bought and what the
+    attempts in the window cost.
 
     Speedup = sum of attempt durations / wall-clock time with at least one agent running;
     efficiency = speedup / maxParallel; parallelization rate = share of that busy time with

@@ -6,10 +6,13 @@ either an action or a visible wait reason; tasks that left the spec are stopped 
 
 Decision order per pass, deterministic (backlog order is priority):
 1. merged tasks: prune their worktree (if `prune`);
-2. running attempts: stop them when over their timeout, else they hold a slot and a scope;
+2. running attempts: stop them when over their timeout or a hard budget is spent, else they
+   hold a slot, a scope and their port (the reason shows the agent's turn and last action);
 3. finished attempts (exit 0): merge, holding their scope until merged;
 4. failed attempts: retry once the backoff is over and attempts remain;
-5. new tasks: spawn when dependencies are merged, a slot is free and the scope is free;
+5. new tasks: spawn when dependencies are merged, no budget covering them is spent
+   (`core.budget`), a slot is free, the scope is free and, for an agent with `ports`, a port
+   is free (`core.ports`; the action carries it);
 6. tasks no longer in the spec: stop their agent, prune their worktree (never their branch).
 """
 

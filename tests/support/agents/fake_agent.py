@@ -9,6 +9,7 @@ Directives, one per line (the prompt arrives in $ORCHESTRATOR_PROMPT):
     hang                      sleep forever (ignores nothing: a timeout must kill it)
     progress PERCENT          write PERCENT to $ORCHESTRATOR_PROGRESS_FILE
     noop                      change nothing (an attempt with no changes fails to merge)
+    usage JSON                write JSON to $ORCHESTRATOR_USAGE_FILE (tokens and cost)
 Unless a `write` or `noop` directive says otherwise, it writes `<task>.txt` at the end (an
 attempt that changes nothing is not merged). It records every start in $FAKE_AGENT_LOG (if set)
 (and every normal end) so tests and benchmarks can check that no attempt ran twice at once
@@ -58,6 +59,8 @@ def main() -> int:
                 time.sleep(1)
         elif verb == "progress":
             Path(os.environ["ORCHESTRATOR_PROGRESS_FILE"]).write_text(rest)
+        elif verb == "usage":
+            Path(os.environ["ORCHESTRATOR_USAGE_FILE"]).write_text(rest)
     print(f"{task} attempt {attempt} done")
     if log:
         with open(log, "a") as fh:
