@@ -139,7 +139,7 @@ def test_a_command_agent_reports_its_cost_through_the_usage_file(tmp_path: Path)
         backlog=[
             task("a", f"usage {usage}"),
             task("b", f"usage {usage}"),
-            task("c", 'usage {"cost_usd": 1e400}'),  # not a finite number: not believed
+            task("c"),
             task("d"),
         ],
     )
