@@ -17,14 +17,17 @@ from pathlib import Path
 from loguru import logger
 
 from controller import git
-from controller.act.launch import launch_request
+from controller.act.launch import launch_request, prepare_files, read_tail
 from controller.act.merge import MergeJob
 from controller.act.records import apply_verdict, record_event
 from controller.act.runners.base import Runner
 from controller.act.verify import verify_environment
+from controller.act.worktree_setup import SetupError, copy_missing
+from controller.core.lifecycle import attempts_allowed
 from controller.core.outcomes import merge_verdict, spawn_failure_verdict, stop_verdict
 from controller.core.plan import MERGE, PRUNE, RETRY, SPAWN, STOP, Action
-from controller.model.observed import Observed
+from controller.core.prompt import PromptFacts, compose_prompt
+from controller.model.observed import AttemptObs, Observed
 from controller.model.outcomes import MergeOutcome
 from controller.model.spec import Spec, Task
 from controller.state.paths import StatePaths
@@ -67,7 +70,13 @@ class Executor:
             return repo
         if fresh:
             git.reset_task_branch(repo, root, task.id, base, max(1, n - 1))
-        return git.ensure_worktree(repo, root, task.id, base)
+        worktree = git.ensure_worktree(repo, root, task.id, base)
+        files = self.spec.agents[task.agent].copy_files
+        if files:
+            copied = copy_missing(repo, worktree, files)
+            if copied:
+                record_event(self.store, "copy", f"copied {', '.join(copied)}", task.id)
+        return worktree
 
     def spawn(self, action: Action, observed: Observed) -> None:
         task = self._task(action.task)
@@ -75,33 +84,57 @@ class Executor:
         if task is None or base is None or action.attempt is None:
             return
         n, now = action.attempt, time.time()
-        self.store.begin_attempt(task.id, n, task.agent, base, now)
+        self.store.begin_attempt(task.id, n, task.agent, base, now, port=action.port)
         previous = observed.attempts.get(task.id, ())
         conflicts = previous[-1].conflicts if previous else ()
         try:
             worktree = self._prepare_worktree(task, n, base, action.fresh)
+            prompt, header = self._prompt(task, n, previous)
             request = launch_request(
-                self.spec, self.paths, task, n, worktree, conflicts, base, action.fresh
-            )
+                self.spec, self.paths, task, n, worktree, conflicts, base, action.fresh,
+                prompt=prompt, port=action.port,
+            )  # fmt: skip
+            prepare_files(request, prompt, self.paths, header)
             launched = self.runner.start(request)
-        except (git.GitError, git.WorktreeError, OSError, ValueError) as exc:
-            verdict = spawn_failure_verdict(self.spec, task.id, n, str(exc), now)
+        except (git.GitError, git.WorktreeError, SetupError, OSError, ValueError) as exc:
+            if isinstance(exc, SetupError):
+                verdict = spawn_failure_verdict(
+                    self.spec, task.id, n, f"copy {exc}", now, what="setup failed"
+                )
+            else:
+                verdict = spawn_failure_verdict(self.spec, task.id, n, str(exc), now)
             apply_verdict(self.store, task.id, n, verdict)
             self._say(f"! {action.kind} {task.id}: {verdict.reason}")
             return
         self.store.set_launched(
             task.id, n, launched.pid, launched.create_time, launched.started_at, launched.handle
         )
+        data = {"attempt": n, "pid": launched.pid, "base": base, "fresh": action.fresh}
+        if action.port is not None:
+            data["port"] = action.port
         record_event(
-            self.store,
-            action.kind,
-            f"attempt {n} started: {action.reason}",
-            task.id,
-            {"attempt": n, "pid": launched.pid, "base": base, "fresh": action.fresh},
+            self.store, action.kind, f"attempt {n} started: {action.reason}", task.id, data
         )
         sym = "+" if action.kind == SPAWN else "~"
         ident = f"pid {launched.pid}" if launched.pid else launched.handle
-        self._say(f"{sym} {action.kind} {task.id} attempt {n} ({ident})")
+        port = f", port {action.port}" if action.port is not None else ""
+        self._say(f"{sym} {action.kind} {task.id} attempt {n} ({ident}{port})")
+
+    def _prompt(self, task: Task, n: int, previous: tuple[AttemptObs, ...]) -> tuple[str, str]:
+        """The composed prompt of attempt `n` (with what the act layer read about the last
+        attempt) and the line that introduces it in the attempt's log."""
+        last = previous[-1] if previous else None
+        facts = PromptFacts()
+        root = self.paths.root
+        if last is not None and last.outcome == "verify_failed":
+            log = self.paths.verify_log(task.id, last.number)
+            facts = PromptFacts(verify_tail=read_tail(root, log))
+        elif last is not None and last.reason.startswith("setup failed"):
+            log = self.paths.setup_log(task.id, last.number)
+            facts = PromptFacts(setup_tail=read_tail(root, log))
+        total = attempts_allowed(self.spec, task, previous)
+        prompt = compose_prompt(self.spec, task, n, total, last, facts)
+        return prompt, f"task {task.id}, attempt {n} of {total}, agent {task.agent}"
 
     # -- stop ------------------------------------------------------------------------------
     def stop(self, action: Action, observed: Observed) -> None:
@@ -122,6 +155,9 @@ class Executor:
         )
         apply_verdict(self.store, action.task, last.number, verdict)
         self._say(f"! stop   {action.task} attempt {last.number}: {action.reason}")
+        worktree = observed.worktrees.get(action.task)
+        if action.snapshot and worktree is not None:
+            self.snapshot(action.task, last.number, Path(worktree.path))
 
     def snapshot(self, task: str, number: int, worktree: Path) -> None:
         """Keep a stopped attempt's uncommitted work in an archive ref (stop --force)."""
@@ -172,6 +208,7 @@ class Executor:
             allow_external_symlinks=self.spec.allow_external_symlinks,
             state_root=self.paths.root,
             log_limit=self.spec.log_limit,
+            allow_empty=self.spec.allow_empty(task) if task else False,
         )
 
     def record_merge(self, action: Action, outcome: MergeOutcome) -> None:
@@ -195,5 +232,7 @@ class Executor:
             )
         elif verdict.outcome == "rejected":
             self._say(f"! merge  {task}: rejected, {verdict.reason} (branch kept)")
+        elif verdict.event == "no_changes":
+            self._say(f"! merge  {task}: not merged, attempt {n} made no changes")
         else:
             self._say(f"! merge  {task}: {verdict.reason}")

@@ -10,9 +10,10 @@ leaves every ref and every checkout exactly as it was, and the caller can simply
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from controller import git
 from controller.act.verify import run_verify
@@ -88,8 +89,13 @@ def _commit_leftovers(repo: git.Repo, task: str, attempt: int, worktree: Path | 
     git.commit_leftovers(repo, place, branch, message)
 
 
-def _scope_problem(task: str, changes: list[git.Change], scope: list[str]) -> MergeOutcome | None:
-    """Rejected when what the merge would land (old tip -> merged tree) leaves the scope."""
+def _scope_problem(
+    task: str, changes: list[git.Change], scope: list[str], allow_empty: bool
+) -> MergeOutcome | None:
+    """What the merge would land (old tip -> merged tree): rejected when it leaves the
+    scope, "empty" when it is nothing (unless the task may change nothing)."""
+    if not changes and not allow_empty:
+        return MergeOutcome("empty", message="nothing to merge into the integration branch")
     offending = out_of_scope([c.path for c in changes], scope)
     if not offending:
         return None
@@ -146,57 +152,6 @@ def _tips(
     return branch_sha, old
 
 
-def land_task(
-    repo_path: Path,
-    *,
-    integration: str,
-    task: str,
-    title: str,
-    attempt: int,
-    worktree: Path | None,
-    scope: list[str],
-    verify: list[str] | None,
-    verify_timeout_s: float,
-    verify_log: Path,
-    scratch_root: Path,
-    verify_env: Mapping[str, str] | None = None,
-    allow_external_symlinks: bool = False,
-    state_root: Path | None = None,
-    log_limit: int | None = None,
-) -> MergeOutcome:
-    """Merge `orchestrator/<task>` into `integration` (see the module docstring).
-
-    The merge commit has parents [integration tip, branch tip] even when the branch adds
-    nothing -- except when both are the same commit: git drops the duplicate parent, so the
-    commit then has one parent and exists only to carry the trailers.
-    """
-    repo = git.open_repo(repo_path)
-    branch = names.branch_for(task)
-    tips = _tips(repo, task, attempt, worktree, integration)
-    if isinstance(tips, MergeOutcome):
-        return tips
-    branch_sha, old = tips
-    merged = git.merge_tree(repo, old, branch_sha)
-    if merged.tree is None:
-        return MergeOutcome(
-            "conflict", conflicts=merged.conflicts, message=f"{branch} conflicts with {integration}"
-        )
-    changes = git.landed_changes(repo, old, merged.tree)
-    links = external_links(repo, changes)
-    rejected = _scope_problem(task, changes, scope) or _link_problem(links, allow_external_symlinks)
-    if rejected is not None:
-        return rejected
-    new = git.commit_tree(repo, merged.tree, [old, branch_sha], merge_message(task, title, attempt))
-    if verify:
-        with git.scratch_worktree(repo, scratch_root, new) as scratch:
-            gate = partial(run_verify, state_root=state_root, log_limit=log_limit)
-            failure = gate(verify, scratch, verify_log, verify_timeout_s, verify_env)
-        if failure:
-            return MergeOutcome("verify_failed", sha=None, message=failure)
-    published = _publish(repo, integration, new, old)
-    return replace(published, external_links=tuple(sorted(links.items())))
-
-
 @dataclass(frozen=True)
 class MergeJob:
     """Everything a merge needs, so it can run on a worker thread without the store."""
@@ -212,29 +167,66 @@ class MergeJob:
     verify_timeout_s: float
     verify_log: Path
     scratch_root: Path
-    verify_env: dict[str, str] | None = None  # None: the scrubbed default (act.verify)
+    verify_env: Mapping[str, str] | None = None  # None: the scrubbed default (act.verify)
     allow_external_symlinks: bool = False
     state_root: Path | None = None  # the state folder the verify log lies in
     log_limit: int | None = None
+    allow_empty: bool = False  # the task may land nothing (else "no changes")
 
     def run(self) -> MergeOutcome:
+        rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "repo"}
         try:
-            return land_task(
-                self.repo,
-                integration=self.integration,
-                task=self.task,
-                title=self.title,
-                attempt=self.attempt,
-                worktree=self.worktree,
-                scope=self.scope,
-                verify=self.verify,
-                verify_timeout_s=self.verify_timeout_s,
-                verify_log=self.verify_log,
-                scratch_root=self.scratch_root,
-                verify_env=self.verify_env,
-                allow_external_symlinks=self.allow_external_symlinks,
-                state_root=self.state_root,
-                log_limit=self.log_limit,
-            )
+            return land_task(self.repo, **rest)
         except (git.GitError, git.WorktreeError, OSError) as exc:
             return MergeOutcome("error", message=f"merge failed, will retry: {exc}")
+
+
+def land_task(repo_path: Path, **job: Any) -> MergeOutcome:
+    """Merge `orchestrator/<task>` into `integration`; `job` holds the other fields of a
+    `MergeJob` (see the module docstring and `land`)."""
+    return land(MergeJob(repo=repo_path, **job))
+
+
+def _verified(job: MergeJob, repo: git.Repo, new: str) -> MergeOutcome | None:
+    """Run the verify gate on the merge commit `new`; a verify_failed outcome, or None."""
+    if not job.verify:
+        return None
+    with git.scratch_worktree(repo, job.scratch_root, new) as scratch:
+        gate = partial(run_verify, state_root=job.state_root, log_limit=job.log_limit)
+        failure = gate(job.verify, scratch, job.verify_log, job.verify_timeout_s, job.verify_env)
+    return MergeOutcome("verify_failed", sha=None, message=failure) if failure else None
+
+
+def land(job: MergeJob) -> MergeOutcome:
+    """Merge `orchestrator/<task>` into `job.integration` (see the module docstring).
+
+    An attempt that would land nothing is not merged (outcome "empty", the task fails with
+    "no changes") unless `allow_empty`: then the merge commit has parents [integration tip,
+    branch tip] even when the branch adds nothing -- except when both are the same commit:
+    git drops the duplicate parent, so the commit then has one parent and exists only to
+    carry the trailers.
+    """
+    repo = git.open_repo(job.repo)
+    branch = names.branch_for(job.task)
+    tips = _tips(repo, job.task, job.attempt, job.worktree, job.integration)
+    if isinstance(tips, MergeOutcome):
+        return tips
+    branch_sha, old = tips
+    merged = git.merge_tree(repo, old, branch_sha)
+    if merged.tree is None:
+        message = f"{branch} conflicts with {job.integration}"
+        return MergeOutcome("conflict", conflicts=merged.conflicts, message=message)
+    changes = git.landed_changes(repo, old, merged.tree)
+    links = external_links(repo, changes)
+    rejected = _scope_problem(job.task, changes, job.scope, job.allow_empty) or _link_problem(
+        links, job.allow_external_symlinks
+    )
+    if rejected is not None:
+        return rejected
+    message = merge_message(job.task, job.title, job.attempt)
+    new = git.commit_tree(repo, merged.tree, [old, branch_sha], message)
+    failed = _verified(job, repo, new)
+    if failed is not None:
+        return failed
+    published = _publish(repo, job.integration, new, old)
+    return replace(published, external_links=tuple(sorted(links.items())))

@@ -71,6 +71,9 @@ def record_exits(spec: Spec, observed: Observed, store: Store, now: float) -> di
             store.set_launched(
                 task_id, last.number, last.pid, last.create_time, last.started_at, last.handle
             )
+        report = last.report
+        if report is not None and (report.usage is not None or report.turns is not None):
+            store.set_usage(task_id, last.number, report.usage, report.turns)
         apply_verdict(store, task_id, last.number, verdict)
         changed[task_id] = replace(
             last,

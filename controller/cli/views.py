@@ -121,7 +121,8 @@ def dashboard(
     """
     from controller.cli.common import fail, load, out
     from controller.observe.resources import ResourceSampler
-    from controller.views.dashboard import Dashboard, Frame, Keys, render, run_live
+    from controller.views.dashboard import Dashboard, Frame, render
+    from controller.views.live import Keys, run_live
 
     _check_dashboard_options(interval, svg, width, height, frames)
     spec = load(file, repo=repo)

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from controller.core.budget import start_blocked
 from controller.core.lifecycle import TaskState, retry_at
 from controller.core.passstate import PassState
+from controller.core.ports import free_port
 from controller.core.schedule import unmet_dependencies
 from controller.model.durations import format_duration
 from controller.model.spec import Task
@@ -58,6 +60,11 @@ def draining(ps: PassState, task: Task, st: TaskState) -> Hold | None:
     return Hold("stopping: no new agents are started") if ps.obs.draining else None
 
 
+def budget(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    over = start_blocked(ps.spec, task, ps.obs.spent)
+    return Hold(over) if over else None
+
+
 def integration(ps: PassState, task: Task, st: TaskState) -> Hold | None:
     if ps.obs.integration_sha is not None:
         return None
@@ -89,16 +96,25 @@ def agent_limit(ps: PassState, task: Task, st: TaskState) -> Hold | None:
     return Hold(f"agent {task.agent} at its limit: {in_use}/{cap}")
 
 
+def port(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    ports = ps.spec.agents[task.agent].ports
+    if ports is None or free_port(ports, ps.ports) is not None:
+        return None
+    return Hold(f"no free port in {ports.first}-{ports.last} (all {ports.size} in use)")
+
+
 START_GATES: tuple[Gate, ...] = (
     backoff,
     paused,
     dependencies,
     draining,
+    budget,
     integration,
     runner,
     scope,
     slots,
     agent_limit,
+    port,
 )
 
 

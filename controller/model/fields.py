@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -50,7 +50,7 @@ PositiveDuration = Annotated[
     WithJsonSchema(_duration_json(positive=True)),
 ]
 
-PLACEHOLDERS = ("task", "title", "prompt", "worktree", "branch", "attempt")
+PLACEHOLDERS = ("task", "title", "prompt", "worktree", "branch", "attempt", "port")
 API_VERSION = "orchestrator/v1"
 
 
@@ -150,6 +150,20 @@ TaskId = Annotated[
         }
     ),
 ]
+
+
+def schema_without_null(schema: dict[str, Any]) -> None:
+    """For `Field(json_schema_extra=...)` of an optional field: the schema offers only the
+    value's own type. The loader still takes the default (None) when the key is left out,
+    and pydantic's errors stay those of the value (a nullable field, not a union)."""
+    branches = schema.get("anyOf")
+    if not isinstance(branches, list):
+        return
+    rest = [b for b in branches if b != {"type": "null"}]
+    if len(rest) == 1:
+        del schema["anyOf"]
+        schema.update(rest[0])
+    schema.pop("default", None)
 
 
 def check_argv(argv: object, what: str, example: str) -> object:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-# "error": git itself failed (not a race); the caller waits a little before trying again
+# "error": git itself failed (not a race); the caller waits a little before trying again;
+# "empty": the attempt changed nothing (and its task does not `allowEmpty`)
 OutcomeKind = Literal[
-    "merged", "conflict", "verify_failed", "rejected", "raced", "blocked", "error"
+    "merged", "conflict", "verify_failed", "rejected", "raced", "blocked", "error", "empty"
 ]
 
 

@@ -18,9 +18,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from controller.model.agent import Agent, AgentResources, Budget
 from controller.model.fields import (
     AgentName,
-    CommandArg,
     Duration,
     EnvName,
     Glob,
@@ -30,9 +30,11 @@ from controller.model.fields import (
     TaskId,
     check_argv,
     ref_name_problem,
+    schema_without_null,
 )
 
 DEFAULT_LOG_LIMIT = 50 << 20  # 50MB per attempt
+__all__ = ["Agent", "AgentResources", "Budget", "Spec", "Task"]
 
 
 class Threshold(SpecModel):
@@ -91,49 +93,6 @@ class Backoff(SpecModel):
         return self
 
 
-class AgentResources(SpecModel):
-    """What one agent needs on a cluster node (the Ray runner's entrypoint resources)."""
-
-    cpus: Annotated[float, Field(gt=0, le=1024)] | None = None
-    memory_mb: Annotated[int | None, Field(gt=0, alias="memoryMB")] = None
-
-
-class Agent(SpecModel):
-    command: Annotated[list[CommandArg], Field(min_length=1)]
-    owns: list[Glob] = Field(default_factory=list)
-    env: dict[EnvName, str] = Field(default_factory=dict)
-    timeout: PositiveDuration | None = None
-    max_parallel: Annotated[int, Field(ge=1)] | None = None
-    resources: AgentResources | None = None
-    # --- security: secrets stay out of the spec and out of Ray job listings (issue 16) ----
-    pass_env: list[EnvName] = Field(
-        default_factory=list,
-        description="Names of environment variables the agent gets from where it runs (for "
-        "secrets such as API keys): the local runner passes the controller's value, the Ray "
-        "runner the worker's own; the value is never written into the spec, the state folder "
-        "or a Ray job's entrypoint. Unlike `env:` values, which a Ray cluster shows to anyone "
-        "who can list its jobs.",
-    )
-    # -- caps (docs/security.md) --
-    log_limit: LogLimit | None = Field(
-        default=None,
-        description="Largest size of one attempt's log for this agent (overrides the "
-        "top-level logLimit); older output is dropped, the end kept. E.g. 50MB, 512KB.",
-    )
-
-    @field_validator("command", mode="before")
-    @classmethod
-    def _not_a_shell_string(cls, v: object) -> object:
-        return check_argv(v, "command", '[claude, -p, "{prompt}"]')
-
-    @field_validator("command")
-    @classmethod
-    def _program_given(cls, argv: list[str]) -> list[str]:
-        if not argv[0].strip():
-            raise ValueError("the program (first argv element) must not be empty")
-        return argv
-
-
 class Task(SpecModel):
     id: TaskId
     agent: str
@@ -145,6 +104,17 @@ class Task(SpecModel):
     timeout: PositiveDuration | None = None
     retries: Annotated[int, Field(ge=0, le=100)] | None = None
     estimate: Duration | None = None
+    allow_empty: bool | None = Field(
+        default=None,
+        json_schema_extra=schema_without_null,
+        description="an attempt that changes nothing may merge; overrides the agent's "
+        "allowEmpty (default: it fails with reason 'no changes')",
+    )
+    budget: Budget | None = Field(
+        default=None,
+        json_schema_extra=schema_without_null,
+        description="what all attempts of this task may spend",
+    )
 
     @property
     def display_title(self) -> str:
@@ -239,6 +209,11 @@ class Spec(SpecModel):
         "when a log grows past it, its oldest output is dropped and the end kept. A size "
         "such as 50MB or 512KB (1KB = 1024 bytes); an agent's own logLimit overrides it.",
     )
+    budget: Budget | None = Field(
+        default=None,
+        json_schema_extra=schema_without_null,
+        description="what the whole fleet may spend (every attempt recorded)",
+    )
 
     # filled in by the loader: where things are on disk, and roadmap items already complete
     _locations: Locations | None = PrivateAttr(default=None)
@@ -318,6 +293,13 @@ class Spec(SpecModel):
 
     def max_attempts(self, task: Task) -> int:
         return 1 + (task.retries if task.retries is not None else self.retries)
+
+    def allow_empty(self, task: Task) -> bool:
+        """Whether an attempt of `task` that changes nothing may merge."""
+        if task.allow_empty is not None:
+            return task.allow_empty
+        agent = self.agents.get(task.agent)
+        return bool(agent and agent.allow_empty)
 
 
 @dataclass(frozen=True)

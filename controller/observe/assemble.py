@@ -28,12 +28,14 @@ from typing import TypeVar
 
 from controller.model.names import task_for_branch
 from controller.model.observed import (
+    AgentReport,
     AttemptObs,
     BranchObs,
     Observed,
     ResourcesObs,
     WorktreeObs,
 )
+from controller.observe.reports import report_from_row
 from controller.observe.runs import RunRecord, StartRecord
 from controller.state.store import AttemptRow
 
@@ -117,7 +119,16 @@ def join_attempt(
         base_sha=row.base_sha if row else None,
         timed_out=exit_.timed_out if exit_ else False,
         signal=exit_.signal if exit_ else None,
+        report=(run.report if run else None) or (_row_report(row) if row else None),
+        port=row.port if row else None,
+        setup_failed=exit_.setup_failed if exit_ else False,
+        setup_error=exit_.setup_error if exit_ else "",
     )
+
+
+def _row_report(row: AttemptRow) -> AgentReport | None:
+    tokens = (row.input_tokens, row.output_tokens, row.cache_read_tokens, row.cache_write_tokens)
+    return report_from_row(tokens, row.cost_usd, row.turns)
 
 
 def _from_row(task: str, number: int, row: AttemptRow, alive: AliveCheck) -> AttemptObs:
@@ -146,6 +157,8 @@ def _from_row(task: str, number: int, row: AttemptRow, alive: AliveCheck) -> Att
         created_at=row.created_at,
         agent=row.agent,
         base_sha=row.base_sha,
+        report=_row_report(row),
+        port=row.port,
     )
 
 

@@ -1,8 +1,9 @@
 """Reader of the runs directory the agent shim writes (`state/runs/<task>/<n>.*`).
 
 The shim records, outside the controller process, what only it can see: the agent's pid and
-create time when it starts (`<n>.start.json`), how it ended (`<n>.exit.json`), and an optional
-progress percentage (`<n>.progress`). Because these files are the world's account of a run,
+create time when it starts (`<n>.start.json`), how it ended (`<n>.exit.json`), what a preset
+agent's stream said (`<n>.stream.json`), and the agent may add its usage (`<n>.usage.json`)
+and a progress percentage (`<n>.progress`). Because these files are the world's account of a run,
 the controller can die and restart at any moment and still learn what happened. A record the
 shim was still writing (half-written or corrupt JSON) is treated as missing, never a crash;
 the next pass reads it complete.
@@ -24,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from controller.model.names import task_id_problem
+from controller.model.observed import AgentReport
+from controller.observe.reports import parse_report
 from controller.state import files
 from controller.state.paths import StatePaths
 
-_RECORD_RE = re.compile(r"^([0-9]{1,9})\.(start|exit)\.json$")
+_RECORD_RE = re.compile(r"^([0-9]{1,9})\.(start|exit|stream|usage)\.json$")
 PROGRESS_TAIL = 4 * files.KIB  # a percentage on the last line: the end of the file is enough
 
 
@@ -45,16 +48,19 @@ class ExitRecord:
     ended_at: float | None = None
     timed_out: bool = False
     signal: int | None = None
+    setup_failed: bool = False  # the agent's `setup` failed; the agent never ran
+    setup_error: str = ""
 
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What the runs directory says about one attempt; either record may be missing."""
+    """What the runs directory says about one attempt; any record may be missing."""
 
     task: str
     number: int
     start: StartRecord | None = None
     exit: ExitRecord | None = None
+    report: AgentReport | None = None  # the stream record, else the agent's usage file
 
 
 def _int(value: Any) -> int | None:
@@ -103,6 +109,8 @@ def parse_exit(data: dict[str, Any]) -> ExitRecord:
         ended_at=_float(data.get("ended_at")),
         timed_out=data.get("timed_out") is True,
         signal=_int(data.get("signal")),
+        setup_failed=data.get("setup_failed") is True,
+        setup_error=data["setup_error"][:500] if isinstance(data.get("setup_error"), str) else "",
     )
 
 
@@ -120,23 +128,37 @@ def read_task_runs(
     `settled` ones)."""
     starts: dict[int, StartRecord] = {}
     exits: dict[int, ExitRecord] = {}
+    reports: dict[tuple[int, str], AgentReport] = {}
     for name in os.listdir(dir_fd):
         m = _RECORD_RE.match(name)
         if not m:
             continue
-        number = int(m.group(1))
+        number, kind = int(m.group(1)), m.group(2)
         if number in settled:
             continue
         data = _load_at(dir_fd, name)
+        if kind in ("stream", "usage"):  # the agent's report (a usage file it wrote itself)
+            report = parse_report(data) if data is not None else None
+            if report is not None:
+                reports[(number, kind)] = report
+            continue
         if data is None:
             continue
-        if m.group(2) == "start":
+        if kind == "start":
             starts[number] = parse_start(data)
         else:
             exits[number] = parse_exit(data)
+    # a report alone makes no attempt: only the shim's records say one was started
+    numbers = starts.keys() | exits.keys()
     return {
-        n: RunRecord(task=task, number=n, start=starts.get(n), exit=exits.get(n))
-        for n in sorted(starts.keys() | exits.keys())
+        n: RunRecord(
+            task=task,
+            number=n,
+            start=starts.get(n),
+            exit=exits.get(n),
+            report=reports.get((n, "stream")) or reports.get((n, "usage")),
+        )
+        for n in sorted(numbers)
     }
 
 

@@ -17,6 +17,8 @@ from controller.specfile.sources import locate_task_finding
 from controller.specfile.yaml_tree import Locator
 
 Finding = tuple[Loc, str]
+# the composed prompt adds notes (scope, the last failure) to the task's own: keep room
+ARGV_PROMPT_MAX = 100 * 1024
 
 
 def duplicate_ids(spec: Spec) -> Iterator[Finding]:
@@ -76,6 +78,38 @@ def scopes_outside_owns(spec: Spec) -> Iterator[Finding]:
                 )
 
 
+def prompts_for_argv(spec: Spec) -> Iterator[Finding]:
+    """A prompt too long to pass as `{prompt}` in a command (it would validate, then fail
+    with "Argument list too long" at launch)."""
+    for i, task in enumerate(spec.backlog):
+        agent = spec.agents.get(task.agent)
+        if agent is None or not any("{prompt}" in arg for arg in agent.command or ()):
+            continue
+        size = len(task.prompt.encode("utf-8", "surrogateescape"))
+        if size > ARGV_PROMPT_MAX:
+            yield (
+                ("backlog", i, "prompt"),
+                f"this prompt is {size // 1024} KiB, too long to pass as {{prompt}} in "
+                f"agents.{task.agent}.command (at most {ARGV_PROMPT_MAX // 1024} KiB): leave "
+                "{prompt} out and read the prompt from stdin or $ORCHESTRATOR_PROMPT_FILE, "
+                "or use `preset: claude-code`",
+            )
+
+
+def local_only_features(spec: Spec) -> Iterator[Finding]:
+    """What the Ray runner does not support yet: presets and worktree preparation."""
+    if spec.runner.kind != "ray":
+        return
+    for name, agent in spec.agents.items():
+        for key, used in (
+            ("preset", agent.preset),
+            ("copy", agent.copy_files),
+            ("setup", agent.setup),
+        ):
+            if used:
+                yield ("agents", name, key), f"`{key}` needs the local runner (runner kind ray)"
+
+
 def verify_gate(spec: Spec) -> Iterator[Finding]:
     if spec.verify is not None and not spec.verify[0].strip():
         yield ("verify", 0), "the verify program must not be empty"
@@ -125,6 +159,8 @@ CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     scopes_outside_owns,
     verify_gate,
     env_given_twice,
+    prompts_for_argv,
+    local_only_features,
 )
 WARNINGS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (secrets_in_ray_env,)
 

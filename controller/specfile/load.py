@@ -11,6 +11,7 @@ whether the repository exists. Files are read only when regular and up to `SPEC_
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -60,6 +61,32 @@ def _runner_problems(spec: Spec, locator: Locator, source: str) -> list[Problem]
         message = "the ray runner needs Ray on this machine: pip install 'orchestrator[ray]'"
         return [Problem(source, line, col, "runner.kind", message)]
     return []
+
+
+def _program_problems(spec: Spec, locator: Locator, source: str) -> list[Problem]:
+    """A preset whose binary is not there (a located problem, before anything starts)."""
+    problems = []
+    for name, agent in spec.agents.items():
+        program = agent.program_path(spec.locations.base_dir)
+        preset = agent.preset_info
+        if program is None or preset is None:
+            continue
+        if "/" in program:
+            found = os.path.isfile(program) and os.access(program, os.X_OK)
+            where = f"{program} is not an executable file"
+        else:
+            found = shutil.which(program) is not None
+            where = f"'{program}' was not found on PATH"
+        if found:
+            continue
+        key = "program" if agent.program is not None else "preset"
+        line, col = locator.locate(("agents", name, key))
+        message = (
+            f"the {preset.name} binary is missing: {where}; install it ({preset.install}) "
+            "or set `program:` to its path"
+        )
+        problems.append(Problem(source, line, col, f"agents.{name}.{key}", message))
+    return problems
 
 
 def resolve_locations(spec: Spec, source: Path, base_dir: Path) -> Locations:
@@ -170,7 +197,11 @@ def load_spec(path: Path, *, check_repo: bool = True, repo: Path | None = None) 
     text = decode_text(data, source)
     spec, locator = read_spec_text(text, source, path.parent.resolve(), repo)
     if check_repo:
-        problems = _repo_problems(spec, locator, source) + _runner_problems(spec, locator, source)
+        problems = [
+            *_repo_problems(spec, locator, source),
+            *_runner_problems(spec, locator, source),
+            *_program_problems(spec, locator, source),
+        ]
         if not problems:
             problems = location_problems(spec, locator, source)
         if problems:

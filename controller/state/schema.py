@@ -51,8 +51,23 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE attempts ADD COLUMN handle TEXT")
 
 
+def _migrate_v3(conn: sqlite3.Connection) -> None:
+    """What an attempt cost (tokens, USD, turns, as its agent reported them) and the port
+    the planner handed it (`ports`)."""
+    for column in (
+        "input_tokens INTEGER",
+        "output_tokens INTEGER",
+        "cache_read_tokens INTEGER",
+        "cache_write_tokens INTEGER",
+        "cost_usd REAL",
+        "turns INTEGER",
+        "port INTEGER",
+    ):
+        conn.execute(f"ALTER TABLE attempts ADD COLUMN {column}")
+
+
 # Append only: MIGRATIONS[i] upgrades version i to i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -19,12 +19,13 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, Self
 
+from controller.model.observed import Usage
 from controller.state import files
+from controller.state.rows import ATTEMPT_COLUMNS, AttemptRow, EventRow, row_to_attempt
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
 
 BUSY_TIMEOUT_S = 5.0
@@ -41,62 +42,11 @@ class StoreError(RuntimeError):
     """The database cannot be used (e.g. it was written by a newer orchestrator)."""
 
 
-class AttemptRow(NamedTuple):
-    """One row of `attempts`; mirrors the columns (`conflicts` decoded from JSON).
-
-    A NamedTuple rather than a frozen dataclass: `status` builds tens of thousands of these
-    and a tuple is built about eight times faster.
-    """
-
-    task: str
-    number: int
-    created_at: float | None = None
-    pid: int | None = None
-    create_time: float | None = None
-    started_at: float | None = None
-    ended_at: float | None = None
-    exit_code: int | None = None
-    outcome: str | None = None
-    reason: str = ""
-    retry_at: float | None = None
-    conflicts: tuple[str, ...] = ()
-    agent: str | None = None
-    base_sha: str | None = None
-    handle: str | None = None  # a remote runner's id for the attempt (schema v2)
-
-
-@dataclass(frozen=True)
-class EventRow:
-    id: int
-    ts: float
-    task: str | None
-    kind: str
-    message: str
-    data: Any = None
-
-
-_ATTEMPT_COLUMNS = (
-    "task, number, created_at, pid, create_time, started_at, ended_at, exit_code, "
-    "outcome, reason, retry_at, conflicts, agent, base_sha, handle"
-)
-
-
 def _newer_error(path: Path, found: int) -> StoreError:
     return StoreError(
         f"{path}: database schema version {found} is newer than this orchestrator "
         f"understands (up to {SCHEMA_VERSION}); upgrade orchestrator or use a fresh state/"
     )
-
-
-def _row_to_attempt(row: sqlite3.Row | tuple[Any, ...]) -> AttemptRow:
-    """A row selected with `_ATTEMPT_COLUMNS`, by position (the hot path of `status`)."""
-    values = tuple(row)
-    raw = values[11]
-    try:
-        conflicts = tuple(str(c) for c in json.loads(raw)) if raw and raw != "[]" else ()
-    except (ValueError, TypeError):
-        conflicts = ()
-    return AttemptRow._make((*values[:9], values[9] or "", values[10], conflicts, *values[12:]))
 
 
 class Store:
@@ -197,16 +147,43 @@ class Store:
     # --- attempts -------------------------------------------------------------------------
 
     def begin_attempt(
-        self, task: str, number: int, agent: str | None, base_sha: str | None, now: float
+        self,
+        task: str,
+        number: int,
+        agent: str | None,
+        base_sha: str | None,
+        now: float,
+        port: int | None = None,
     ) -> None:
         """Record the intent to start attempt `number` of `task`, before the process starts.
 
         Idempotent: a second call for the same (task, number) leaves the first row as is.
         """
         self._conn.execute(
-            "INSERT INTO attempts(task, number, created_at, agent, base_sha) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(task, number) DO NOTHING",
-            (task, number, now, agent, base_sha),
+            "INSERT INTO attempts(task, number, created_at, agent, base_sha, port) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(task, number) DO NOTHING",
+            (task, number, now, agent, base_sha, port),
+        )
+
+    def set_usage(self, task: str, number: int, usage: Usage | None, turns: int | None) -> None:
+        """Record what an attempt cost, as its agent reported it (a missing row is made)."""
+        values: tuple[int | float | None, ...] = (None,) * 5
+        if usage is not None:
+            values = (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
+                usage.cost_usd,
+            )
+        self._conn.execute(
+            "INSERT INTO attempts(task, number, input_tokens, output_tokens, cache_read_tokens, "
+            "cache_write_tokens, cost_usd, turns) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(task, number) DO UPDATE SET input_tokens = excluded.input_tokens, "
+            "output_tokens = excluded.output_tokens, cache_read_tokens = "
+            "excluded.cache_read_tokens, cache_write_tokens = excluded.cache_write_tokens, "
+            "cost_usd = excluded.cost_usd, turns = excluded.turns",
+            (task, number, *values, turns),
         )
 
     def set_launched(
@@ -261,13 +238,13 @@ class Store:
 
     def attempts(self, task: str | None = None) -> list[AttemptRow]:
         """Attempt rows ordered by (task, number); only `task`'s when given."""
-        sql = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts"
+        sql = f"SELECT {ATTEMPT_COLUMNS} FROM attempts"
         params: tuple[Any, ...] = ()
         if task is not None:
             sql += " WHERE task = ?"
             params = (task,)
         rows = self._conn.execute(sql + " ORDER BY task, number", params).fetchall()
-        return [_row_to_attempt(r) for r in rows]
+        return [row_to_attempt(r) for r in rows]
 
     def attempts_by_task(self) -> dict[str, list[AttemptRow]]:
         """All attempt rows grouped by task, each list ordered by number (one query)."""

@@ -3,33 +3,27 @@
 Each frame is a pure function of a `Frame` (status model, timeline bars, recent events,
 resource histories) and the terminal size, so it can be tested headless and always fits:
 every line is cut to the width and the sections share the height (80x24 is the design
-size). The loop re-reads everything from the world each tick (nothing accumulates but two
-bounded histories), draws with rich `Live` on the alternate screen, and reads `q` without
-blocking: stdin goes to cbreak mode only when it is a terminal and is polled with `select`.
-Ctrl-C exits too. A spec edit that breaks the file keeps the last valid spec on screen.
+size). The loop (`live`) re-reads everything from the world each tick (nothing accumulates
+but two bounded histories) and draws with rich `Live` on the alternate screen. A spec edit
+that breaks the file keeps the last valid spec on screen. A running agent's reason shows its
+turns and last action when it reports them; the header shows what the fleet has cost.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import select
 import sqlite3
-import sys
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import IO
 
-from rich.console import Console
-from rich.live import Live
 from rich.text import Text
 
 from controller.git import GitError
 from controller.model.durations import format_duration
+from controller.model.money import format_usd
 from controller.model.problems import SpecError
 from controller.model.safe_text import shown
 from controller.model.spec import Spec, Threshold
@@ -215,9 +209,18 @@ def task_line(v: TaskView, width: int) -> Text:
     eta = "-"
     if v.eta.seconds is not None:
         eta = ("~" if v.eta.basis == "history" else "") + format_duration(v.eta.seconds)
-    line.append(f" {_cell(elapsed, 6)} {_cell(eta, 6)} ")
-    line.append(shown(v.reason), style="dim")
+    cost = format_usd(v.cost_usd) if v.cost_usd else "-"
+    line.append(f" {_cell(elapsed, 6)} {_cell(eta, 6)} {_cell(cost, 7)} ")
+    line.append(shown(doing(v) or v.reason), style="dim")
     return line
+
+
+def doing(v: TaskView) -> str:
+    """What a running agent reported doing (`turn 3: Edit src/x.py`), else ""."""
+    if v.phase != "running" or (v.turns is None and v.last_action is None):
+        return ""
+    turn = f"turn {v.turns}" if v.turns is not None else ""
+    return ": ".join(part for part in (turn, v.last_action or "") if part)
 
 
 def timeline_lines(frame: Frame, width: int, rows: int) -> list[Text]:
@@ -267,6 +270,15 @@ def header_lines(frame: Frame) -> list[Text]:
     )
     counts = " ".join(f"{n} {phase}" for phase, n in m.counts.items())
     line3 = Text(counts or "no tasks in the spec", style="dim")
+    if m.costs.reported or m.costs.budgets:
+        per = m.costs.per_merged_task_usd
+        line3.append(f" · cost {format_usd(m.costs.total_usd)}", style="bold")
+        line3.append(f" ({format_usd(per)}/merged)" if per is not None else "")
+        agents = ", ".join(f"{a} {format_usd(c)}" for a, c in sorted(m.costs.by_agent.items()))
+        line3.append(f" · {agents}" if agents else "")
+        spent = [b["scope"] for b in m.costs.budgets if b["exhausted"]]
+        if spent:
+            line3.append(f" · budget spent: {', '.join(spent)}", style="yellow")
     return [line1, line2, line3]
 
 
@@ -299,7 +311,10 @@ def render(frame: Frame, width: int, height: int) -> Text:
     lines: list[Text] = header_lines(frame)
     lines.append(resource_line("cpu", frame.cpu, frame.cpu_rules, a["cpu_limit"], width))
     lines.append(resource_line("mem", frame.memory, frame.memory_rules, a["memory_limit"], width))
-    head = f"{'TASK':<14} {'PHASE':<10} {'ATT':<5} {'PROGRESS':<12} {'TIME':<6} {'ETA':<6} WHY"
+    head = (
+        f"{'TASK':<14} {'PHASE':<10} {'ATT':<5} {'PROGRESS':<12} {'TIME':<6} {'ETA':<6} "
+        f"{'COST':<7} WHY"
+    )
     lines.append(Text(head, style="bold reverse"))
     shown = views[:n_tasks]
     lines += [task_line(v, width) for v in shown]
@@ -323,73 +338,3 @@ def render(frame: Frame, width: int, height: int) -> Text:
         line.overflow = "ellipsis"
         line.truncate(width, overflow="ellipsis")
     return Text("\n").join(lines)
-
-
-# --- the loop -----------------------------------------------------------------------------
-
-
-class Keys:
-    """Non-blocking single keys: cbreak mode and `select`, only when stdin is a terminal."""
-
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stdin
-        self.fd: int | None = None
-        self.saved: list[object] | None = None
-
-    def __enter__(self) -> Keys:
-        try:
-            fd = self.stream.fileno()
-        except (AttributeError, OSError, ValueError):
-            return self
-        if os.isatty(fd):
-            import termios
-            import tty
-
-            self.fd = fd
-            self.saved = termios.tcgetattr(fd)
-            tty.setcbreak(fd)
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self.fd is not None and self.saved is not None:
-            import termios
-
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
-
-    def wait_for_quit(self, timeout: float) -> bool:
-        """Wait up to `timeout` s; True when `q` was pressed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            if self.fd is None:
-                time.sleep(left)
-                return False
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                data = os.read(self.fd, 64).decode(errors="ignore")
-                if "q" in data.lower():
-                    return True
-
-
-def run_live(dash: Dashboard, console: Console, keys: Keys) -> None:
-    """Redraw every `dash.interval` seconds until `q` or Ctrl-C (KeyboardInterrupt)."""
-    with (
-        keys,
-        Live(
-            console=console,
-            screen=True,
-            auto_refresh=False,
-            redirect_stdout=False,
-            redirect_stderr=False,
-        ) as live,
-    ):
-        while True:
-            frame = dash.refresh()
-            width, height = console.size
-            live.update(render(frame, width, height), refresh=True)
-            if keys.wait_for_quit(dash.interval):
-                return

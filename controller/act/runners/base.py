@@ -62,6 +62,12 @@ class LaunchRequest:
         paths = [str(p.absolute()) for p in (self.log_path, self.start_record, self.exit_record)]
         return Path(os.path.commonpath(paths))
 
+    stdin_path: Path | None = None  # the agent's stdin (the prompt file); /dev/null if None
+    setup: tuple[str, ...] | None = None  # run in `cwd` before the agent (its `setup`)
+    setup_log: Path | None = None
+    stream: str | None = None  # the agent's output format the shim follows (a preset's)
+    stream_record: Path | None = None  # where the shim keeps what it read from the stream
+
 
 @dataclass(frozen=True)
 class Launched:

@@ -15,6 +15,7 @@ package) first on sys.path, while a script path only adds the shim's own directo
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -53,6 +54,12 @@ def shim_argv(req: LaunchRequest) -> list[str]:
         argv += ["--log-limit", str(req.log_limit)]
     if req.timeout_s is not None:
         argv += ["--timeout", str(req.timeout_s)]
+    if req.stdin_path is not None:
+        argv += ["--stdin", str(req.stdin_path)]
+    if req.setup is not None and req.setup_log is not None:
+        argv += ["--setup-json", json.dumps(list(req.setup)), "--setup-log", str(req.setup_log)]
+    if req.stream is not None and req.stream_record is not None:
+        argv += ["--stream", req.stream, "--stream-record", str(req.stream_record)]
     return [*argv, "--", *req.argv]
 
 
@@ -77,8 +84,9 @@ class LocalRunner:
 
     def start(self, req: LaunchRequest) -> Launched:
         root = req.files_root
-        for stale in (req.start_record, req.exit_record):  # left by an earlier launch try
-            files.unlink(root, stale)
+        for stale in (req.start_record, req.exit_record, req.stream_record):  # earlier tries
+            if stale is not None:
+                files.unlink(root, stale)
         files.ensure_dirs(root, req.progress_file.parent)
         started_at = time.time()
         log = files.open_file(root, req.log_path)  # the shim's own errors land in the log too

@@ -57,6 +57,12 @@ def job_exit_code(status: str, driver_exit_code: int | None) -> int:
     return driver_exit_code if driver_exit_code not in (None, 0) else 1
 
 
+# environment variables naming files on this machine: the job gets its own (`ray_entry`)
+LOCAL_FILES = frozenset(
+    {"ORCHESTRATOR_PROGRESS_FILE", "ORCHESTRATOR_PROMPT_FILE", "ORCHESTRATOR_USAGE_FILE"}
+)
+
+
 class RayRunner:
     """See the module docstring."""
 
@@ -117,9 +123,10 @@ class RayRunner:
                 "fresh": req.fresh,
                 "remote": self.remote,
                 "argv": list(req.argv),
-                "env": {k: v for k, v in req.env.items() if k != "ORCHESTRATOR_PROGRESS_FILE"},
+                "env": {k: v for k, v in req.env.items() if k not in LOCAL_FILES},
                 "pass_env": list(req.pass_env),
                 "timeout_s": req.timeout_s,
+                "stdin": req.stdin_path.read_text(encoding="utf-8") if req.stdin_path else "",
             }
             entrypoint = shlex.join(
                 [self.python, "-m", "controller.act.runners.ray_entry", encode_payload(payload)]

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from controller.act.runners.base import LaunchRequest
 from controller.act.runners.local import SHIM_PATH, LocalRunner
 from controller.observe.runs import load_record as read_record
 from controller.state.paths import StatePaths
+from tests.support import DATA
 
 pytestmark = pytest.mark.timeout(30)
 PACKAGE_ROOT = Path(shim.__file__).resolve().parents[3]
@@ -327,3 +329,71 @@ def test_only_this_attempts_shim_is_vouched_for(tmp_path: Path) -> None:
         assert not is_attempt_shim(me.pid, me.create_time(), req.start_record)
     finally:
         runner.stop(launched.pid, launched.create_time, grace_s=1.0)
+
+
+# --- prompt on stdin, setup, the agent's stream ----------------------------------------
+
+
+def test_the_prompt_file_is_the_agents_stdin_whatever_its_size(tmp_path: Path) -> None:
+    """A prompt far over the 128 KiB an argv element may hold reaches the agent whole."""
+    prompt = tmp_path / "state" / "1.prompt"
+    prompt.parent.mkdir(parents=True)
+    prompt.write_text("p" * 300_000 + "\nend\n")
+    argv = agent(
+        tmp_path,
+        "import sys, pathlib\npathlib.Path('got.txt').write_text(str(len(sys.stdin.read())))\n",
+    )
+    req = replace(request(tmp_path, argv), stdin_path=prompt)
+    LocalRunner().start(req)
+    assert wait_exit(req)["exit_code"] == 0
+    assert (req.cwd / "got.txt").read_text() == str(300_000 + 5)
+
+
+def test_setup_runs_first_and_its_failure_ends_the_attempt(tmp_path: Path) -> None:
+    argv = agent(tmp_path, "import pathlib\npathlib.Path('agent-ran').write_text('yes')\n")
+    ok = replace(
+        request(tmp_path, argv),
+        setup=("sh", "-c", "echo prepared > prepared.txt; echo set up"),
+        setup_log=tmp_path / "state" / "1.setup.log",
+    )
+    LocalRunner().start(ok)
+    assert wait_exit(ok)["exit_code"] == 0
+    assert (ok.cwd / "prepared.txt").exists() and (ok.cwd / "agent-ran").exists()
+    assert (tmp_path / "state" / "1.setup.log").read_text() == "set up\n"
+    (ok.cwd / "agent-ran").unlink()
+    bad = replace(
+        request(tmp_path, argv, number=2),
+        setup=("sh", "-c", "echo no network >&2; exit 7"),
+        setup_log=tmp_path / "state" / "2.setup.log",
+    )
+    LocalRunner().start(bad)
+    record = wait_exit(bad)
+    assert record["exit_code"] == 7 and record["setup_failed"] is True
+    assert record["setup_error"].startswith(
+        "`sh -c echo no network >&2; exit 7` exited with code 7"
+    )
+    assert "2.setup.log" in record["setup_error"]
+    assert not (bad.cwd / "agent-ran").exists()  # the agent never started
+    assert "no network" in (tmp_path / "state" / "2.setup.log").read_text()
+    assert "setup failed" in bad.log_path.read_text()
+
+
+def test_the_stream_record_is_complete_before_the_exit_record(tmp_path: Path) -> None:
+    sample = DATA / "claude" / "stream_success_acceptedits.jsonl"
+    argv = agent(
+        tmp_path,
+        "import sys, time\n"
+        f"lines = open({str(sample)!r}).read().splitlines(True)\n"
+        "for line in lines:\n"
+        "    sys.stdout.write(line); sys.stdout.flush(); time.sleep(0.05)\n",
+    )
+    req = request(tmp_path, argv)
+    req.log_path.parent.mkdir(parents=True, exist_ok=True)
+    req.log_path.write_text('{"type":"result","total_cost_usd":99}\n')  # before the agent
+    req = replace(req, stream="claude-code", stream_record=tmp_path / "state" / "1.stream.json")
+    LocalRunner().start(req)
+    wait_exit(req)
+    record = read_record(tmp_path / "state" / "1.stream.json")
+    assert record is not None and record["finished"] is True
+    assert record["usage"]["cost_usd"] == pytest.approx(0.02898)
+    assert record["turns"] == 5 and record["last_action"] == "Bash cat a.txt b.txt > c.txt"

@@ -15,7 +15,8 @@ from controller.core.plan import plan
 from controller.model.observed import AttemptObs, Observed, ResourcesObs
 from controller.model.spec import Spec
 from controller.state.store import EventRow
-from controller.views.dashboard import Frame, Keys, render
+from controller.views.dashboard import Frame, render
+from controller.views.live import Keys
 from controller.views.measure import with_recorded_times
 from controller.views.snapshot import ControllerInfo, Snapshot, spec_generation
 from controller.views.status import build_status

@@ -19,9 +19,10 @@ from controller.model.observed import AttemptObs, Observed, ResourcesObs
 from controller.model.spec import Spec
 from controller.model.spec import spec_generation as loop_generation
 from controller.state.lock import ControllerLock
+from controller.views.eta import estimate_eta
 from controller.views.measure import with_recorded_times
 from controller.views.snapshot import ControllerInfo, Snapshot, spec_generation
-from controller.views.status import build_status, estimate_eta
+from controller.views.status import build_status
 from controller.views.text import status_lines, table
 from tests.support.project import Project, task
 from tests.support.views import busy_figures, invoke
