@@ -207,23 +207,36 @@ def import_roadmap(
     """Print a markdown ROADMAP's planned items as a YAML `backlog:` for the spec.
 
     Items marked complete are left out (dependencies on them are already satisfied);
-    blocked items come out with `paused: true`. Problems are reported with their line.
+    blocked items come out with `paused: true`. Problems are reported on stderr with their
+    line: errors (a dependency that cannot be resolved, a cycle) exit 1, warnings (a
+    duplicate id and the heading used, dependency text that names no item, ...) do not.
     """
     from controller.specfile.roadmap import parse_roadmap, to_backlog_yaml
-    from controller.specfile.sources import FATAL_KINDS
+    from controller.specfile.roadmap.model import ItemStatus
+    from controller.specfile.roadmap.problems import FATAL_KINDS
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise fail(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise fail(f"{path}: cannot read: {exc}") from None
     parsed = parse_roadmap(text, str(path))
-    for problem in parsed.problems:
-        where = f"{path}:{problem.line}:{problem.column}"
-        err.print(shown(f"{where}: {problem.message}"), markup=False)
-    out.print(to_backlog_yaml(parsed.items, agent), markup=False, end="")
     fatal = [p for p in parsed.problems if p.kind in FATAL_KINDS]
+    for problem in parsed.problems:
+        level = "error" if problem.kind in FATAL_KINDS else "warning"
+        where = f"{path}:{problem.line}:{problem.column}"
+        err.print(shown(f"{level}: {where}: {problem.message}"), markup=False)
+    out.print(to_backlog_yaml(parsed.items, agent), markup=False, end="")
+    planned = sum(1 for i in parsed.items if i.status is not ItemStatus.COMPLETE)
+    done = len(parsed.items) - planned
+    warnings = len(parsed.problems) - len(fatal)
+    err.print(
+        f"{planned} planned item{'s' if planned != 1 else ''} imported ({done} complete left "
+        f"out); {len(fatal)} error{'s' if len(fatal) != 1 else ''}, "
+        f"{warnings} warning{'s' if warnings != 1 else ''}",
+        markup=False,
+    )
     raise typer.Exit(1 if fatal else 0)
 
 

@@ -13,16 +13,9 @@ from pydantic import ValidationError
 
 from controller.model.problems import Loc, Problem, SpecError
 from controller.model.spec import Spec, Task
-from controller.specfile.roadmap.problems import (
-    CYCLE,
-    DUPLICATE,
-    SELF_DEPENDENCY,
-    UNKNOWN_DEPENDENCY,
-)
+from controller.specfile.roadmap.problems import FATAL_KINDS
 
-# roadmap problems that make the backlog ambiguous reject it; the rest are warnings
-# (a heading the parser cannot place, an unrecognised status, a non-path scope entry)
-FATAL_KINDS = frozenset({DUPLICATE, UNKNOWN_DEPENDENCY, SELF_DEPENDENCY, CYCLE})
+__all__ = ["FATAL_KINDS", "locate_task_finding", "roadmap_path", "with_roadmap"]
 
 
 def roadmap_path(spec: Spec) -> Path | None:
@@ -38,8 +31,6 @@ def with_roadmap(spec: Spec) -> Spec:
         return spec
     # the roadmap parser loads only for specs that use it (~15 ms of start-up otherwise)
     from controller.specfile.roadmap import backlog_entries, completed_ids, parse_roadmap
-
-    # the roadmap parser loads only for specs that use it (~15 ms of start-up otherwise)
 
     source = str(path)
     try:
