@@ -108,11 +108,11 @@ def dashboard(
         int,
         typer.Option(
             help="With --once/--svg: refresh this many times (every --interval) first, "
-            "so the CPU and memory history has samples."
+            "so the CPU, memory and disk history has samples."
         ),
     ] = 1,
 ) -> None:
-    """A live terminal view: tasks with progress, CPU and memory history against the
+    """A live terminal view: tasks with progress, CPU, memory and disk history against the
     admission thresholds, a timeline of attempts, recent events and the measured speedup.
 
     Refreshes every --interval seconds from fresh reads of the world; `q` or Ctrl-C quits.

@@ -93,6 +93,8 @@ class ResourcesObs:
     cpu_percent: float = 0.0
     memory_percent: float = 0.0
     disk_free_bytes: int | None = None
+    # percent used of the repository's filesystem (None: it could not be read)
+    disk_percent: float | None = None
 
 
 @dataclass(frozen=True)

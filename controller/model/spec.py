@@ -70,11 +70,18 @@ class Resources(SpecModel):
             Threshold(parallel=1),
         ]
     )
+    disk: list[Threshold] | None = Field(
+        default=None,
+        description="Agents allowed by how full the filesystem of the repository is (percent "
+        "used, as `df` shows it), like `cpu` and `memory`: e.g. [{below: 90, parallel: 4}, "
+        "{below: 95, parallel: 2}, {parallel: 1}]. Unset: disk use limits nothing (`status` "
+        "still shows it).",
+    )
 
-    @field_validator("cpu", "memory")
+    @field_validator("cpu", "memory", "disk")
     @classmethod
-    def _ordered(cls, rules: list[Threshold]) -> list[Threshold]:
-        return _check_thresholds(rules)
+    def _ordered(cls, rules: list[Threshold] | None) -> list[Threshold] | None:
+        return None if rules is None else _check_thresholds(rules)
 
 
 class Backoff(SpecModel):

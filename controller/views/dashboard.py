@@ -63,6 +63,8 @@ class Frame:
     memory_rules: tuple[Threshold, ...]
     interval: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    disk: tuple[float, ...] = ()  # percent used of the repository's filesystem
+    disk_rules: tuple[Threshold, ...] = ()  # empty: no disk rule in the spec
 
 
 class Dashboard:
@@ -81,6 +83,7 @@ class Dashboard:
         self.sampler = sampler
         self.cpu: deque[float] = deque(maxlen=HISTORY)
         self.memory: deque[float] = deque(maxlen=HISTORY)
+        self.disk: deque[float] = deque(maxlen=HISTORY)
         self.last: Frame | None = None
 
     def reload(self) -> str | None:
@@ -107,6 +110,8 @@ class Dashboard:
         res = snap.observed.resources
         self.cpu.append(res.cpu_percent)
         self.memory.append(res.memory_percent)
+        if res.disk_percent is not None:
+            self.disk.append(res.disk_percent)
         in_spec = {t.id for t in self.spec.backlog}
         starts = [
             a.started_at
@@ -135,6 +140,8 @@ class Dashboard:
             memory_rules=tuple(self.spec.resources.memory),
             interval=self.interval,
             notes=(note,) if note else (),
+            disk=tuple(self.disk),
+            disk_rules=tuple(self.spec.resources.disk or ()),
         )
         return self.last
 
@@ -170,7 +177,7 @@ def sparkline(values: Sequence[float], rules: Sequence[Threshold], width: int) -
 
 
 def resource_line(
-    name: str, values: Sequence[float], rules: Sequence[Threshold], limit: int, width: int
+    name: str, values: Sequence[float], rules: Sequence[Threshold], limit: int | None, width: int
 ) -> Text:
     current = values[-1] if values else 0.0
     legend = Text()
@@ -179,7 +186,10 @@ def resource_line(
             f"<{rule.below:g}:{rule.parallel}" if rule.below is not None else f"≥:{rule.parallel}"
         )
         legend.append(("" if i == 0 else " ") + label, style=band_style(rules, i))
-    tail = Text(f" {current:3.0f}% → {limit}  ")
+    if not rules:
+        legend.append("no rule", style="dim")
+    shown_limit = "-" if limit is None else str(limit)
+    tail = Text(f" {current:3.0f}% → {shown_limit}  ")
     tail.append_text(legend)
     spark_w = max(4, width - 5 - len(tail.plain))
     line = Text(f"{name:<4} ", style="bold")
@@ -279,8 +289,8 @@ def event_text(e: EventRow) -> Text:
 
 
 def budgets(height: int, tasks: int, lanes: int, events: int) -> tuple[int, int, int]:
-    """Rows for tasks, timeline lanes and events within `height` (10 lines are fixed)."""
-    free = max(0, height - 10)
+    """Rows for tasks, timeline lanes and events within `height` (11 lines are fixed)."""
+    free = max(0, height - 11)
     e = min(events, max(1, free // 5))
     rest = free - e
     t = min(tasks, max(1, math.ceil(rest / 2)))
@@ -299,6 +309,8 @@ def render(frame: Frame, width: int, height: int) -> Text:
     lines: list[Text] = header_lines(frame)
     lines.append(resource_line("cpu", frame.cpu, frame.cpu_rules, a["cpu_limit"], width))
     lines.append(resource_line("mem", frame.memory, frame.memory_rules, a["memory_limit"], width))
+    disk_limit = a.get("disk_limit")
+    lines.append(resource_line("disk", frame.disk, frame.disk_rules, disk_limit, width))
     head = f"{'TASK':<14} {'PHASE':<10} {'ATT':<5} {'PROGRESS':<12} {'TIME':<6} {'ETA':<6} WHY"
     lines.append(Text(head, style="bold reverse"))
     shown = views[:n_tasks]

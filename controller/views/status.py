@@ -139,6 +139,8 @@ class StatusModel:
     worktree_root: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
     foreign: ForeignCommits = ForeignCommits()  # commits that bypassed the controller
+    disk_percent: float | None = None  # percent used of the repository's filesystem
+    disk_rule: bool = False  # whether the spec has a disk rule (`resources.disk`)
 
     @property
     def generation_current(self) -> bool | None:
@@ -176,6 +178,7 @@ class StatusModel:
                 "cpu_percent": round(self.cpu_percent, 1),
                 "memory_percent": round(self.memory_percent, 1),
                 "disk_free_bytes": self.disk_free_bytes,
+                "disk_percent": None if self.disk_percent is None else round(self.disk_percent, 1),
                 "admission": self.admission,
                 "running": self.running,
             },
@@ -376,6 +379,8 @@ def build_status(snap: Snapshot) -> StatusModel:
         cpu_percent=res.cpu_percent,
         memory_percent=res.memory_percent,
         disk_free_bytes=res.disk_free_bytes,
+        disk_percent=res.disk_percent,
+        disk_rule=spec.resources.disk is not None,
         admission={**asdict(adm), "bound_by": adm.bound_by},
         running=sum(1 for rows in observed.attempts.values() if rows and rows[-1].alive),
         parallelism=backlog_parallelism(spec, snap.attempts, now),

@@ -115,11 +115,24 @@ def controller_line(m: StatusModel) -> str:
     return f"not running ({last}last pass {ago(m.now, c.last_pass)}); last acted on {gen}"
 
 
+def disk_text(m: StatusModel) -> str:
+    """`disk 42% used (allows 4), 12.3 GB free`; `(no rule)` when the spec sets none."""
+    a = m.admission
+    used = "unknown" if m.disk_percent is None else f"{m.disk_percent:.0f}% used"
+    if not m.disk_rule:
+        allows = " (no rule)"
+    elif a.get("disk_limit") is None:
+        allows = " (rule not applied: use unknown)"
+    else:
+        allows = f" (allows {a['disk_limit']})"
+    return f"disk {used}{allows}, {human_bytes(m.disk_free_bytes)} free"
+
+
 def resources_line(m: StatusModel) -> str:
     a = m.admission
     return (
         f"cpu {m.cpu_percent:.0f}% (allows {a['cpu_limit']}), memory {m.memory_percent:.0f}% "
-        f"(allows {a['memory_limit']}), disk {human_bytes(m.disk_free_bytes)} free; "
+        f"(allows {a['memory_limit']}), {disk_text(m)}; "
         f"admission limit {a['limit']} ({a['bound_by']}); {m.running} running"
     )
 
