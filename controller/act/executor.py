@@ -38,6 +38,7 @@ class Executor:
     runner: Runner
     paths: StatePaths
     echo: list[str] = field(default_factory=list)  # human lines of what was done, for the CLI
+    launched: list[str] = field(default_factory=list)  # tasks whose agent started
 
     def _task(self, task_id: str) -> Task | None:
         return next((t for t in self.spec.backlog if t.id == task_id), None)
@@ -92,6 +93,7 @@ class Executor:
         self.store.set_launched(
             task.id, n, launched.pid, launched.create_time, launched.started_at, launched.handle
         )
+        self.launched.append(task.id)
         record_event(
             self.store,
             action.kind,

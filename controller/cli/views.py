@@ -219,7 +219,7 @@ def activity_summary(
         snap = take(spec, cpu=cpu)
     except _read_errors() as exc:
         raise fail(str(exc)) from None
-    s = build_summary(spec, snap.attempts, snap.plan.phases, hours=hours, now=snap.now)
+    s = build_summary(snap.spec, snap.attempts, snap.plan.phases, hours=hours, now=snap.now)
     if svg is not None:
         _write_timeline(s, svg)
     if output is SummaryOutput.json:

@@ -1,7 +1,9 @@
-"""Stop requests: `orchestrator stop` writes one into the state folder; the loop reads it.
+"""Requests to a running controller through its state folder: `orchestrator stop` writes a
+stop request the loop reads; `spawn-parallel` touches a wake-up file (its requests are rows
+in the store) so that the loop runs a pass at once.
 
-A file, not a signal, so that the request reaches the controller whoever started it and
-survives until the controller has seen it.
+Files, not signals, so that a request reaches the controller whoever started it and survives
+until the controller has seen it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ def write_stop_request(paths: StatePaths, force: bool) -> None:
     tmp = paths.stop_request.with_suffix(".tmp")
     tmp.write_text("force" if force else "graceful")
     os.replace(tmp, paths.stop_request)
+
+
+def wake_for_requests(paths: StatePaths) -> None:
+    """Wake a running controller: new spawn-parallel requests are in the store."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    tmp = paths.spawn_request.with_suffix(".tmp")
+    tmp.write_text(f"{os.getpid()}\n")
+    os.replace(tmp, paths.spawn_request)
 
 
 def read_stop_request(paths: StatePaths) -> StopRequest | None:

@@ -119,3 +119,7 @@ class Observed:
     merging: frozenset[str] = frozenset()
     # why the runner cannot start agents right now (e.g. the cluster is unreachable)
     runner_error: str | None = None
+    # tasks `orchestrator spawn-parallel` asked to start first: id -> when (oldest first)
+    requested: dict[str, float] = field(default_factory=dict)
+    # of the paths looked up on the integration branch (specBacklog files), those present
+    present_paths: frozenset[str] = frozenset()

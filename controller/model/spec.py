@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from controller.model.addons import Notify, SpecBacklog
 from controller.model.fields import (
     AgentName,
     CommandArg,
@@ -30,6 +31,8 @@ from controller.model.fields import (
     check_argv,
     ref_name_problem,
 )
+
+__all__ = ["Notify", "SpecBacklog"]  # defined in `addons`, part of the spec format
 
 
 class Threshold(SpecModel):
@@ -201,6 +204,17 @@ class Spec(SpecModel):
     agents: Annotated[dict[AgentName, Agent], Field(min_length=1)]
     backlog: list[Task] = Field(default_factory=list)
     backlog_from: RoadmapSource | None = None
+    spec_backlog: SpecBacklog | None = Field(
+        default=None,
+        description="Specifications written ahead of the implementation: each backlog task "
+        "whose spec file is not on the integration branch gets a generated task `<id>-spec` "
+        "(run by `agent`, its scope the spec file) that it depends on.",
+    )
+    notify: Notify | None = Field(
+        default=None,
+        description="Run a command on the events that need a person (failures, rejections, "
+        "exhausted retries, convergence...), in the background: it never slows the loop.",
+    )
     runner: Runner = Field(default_factory=lambda: LocalRunnerSpec())
     # --- security: what verify sees, what may land, who may commit (issue 16) -------------
     verify_env: dict[EnvName, str] = Field(
@@ -236,6 +250,8 @@ class Spec(SpecModel):
     _completed: frozenset[str] = PrivateAttr(default=frozenset())
     _origins: dict[int, tuple[str, int]] = PrivateAttr(default_factory=dict)
     _warnings: list[Any] = PrivateAttr(default_factory=list)  # spec_load.Problem
+    # tasks `core.specbacklog` added for this pass: generated id -> the task it writes a spec for
+    _generated: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("integration_branch")
     @classmethod
@@ -274,6 +290,11 @@ class Spec(SpecModel):
     def warnings(self) -> list[Any]:
         """Located problems that do not invalidate the spec (e.g. in a roadmap)."""
         return self._warnings
+
+    @property
+    def generated(self) -> dict[str, str]:
+        """Tasks the controller generated (`specBacklog`): id -> the task they serve."""
+        return self._generated
 
     @property
     def completed(self) -> frozenset[str]:

@@ -18,7 +18,6 @@ import sqlite3
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -37,16 +36,15 @@ from controller.observe.resources import ResourceSampler
 from controller.specfile.load import load_spec
 from controller.state.store import EventRow, StoreError
 from controller.views.snapshot import recent_events, take
+from controller.views.sparklines import resource_line
 from controller.views.status import PHASE_STYLE, StatusModel, TaskView, build_status, by_urgency
 from controller.views.summary import Bar, build_summary
-from controller.views.text import ago, pct
+from controller.views.text import ago, pct, reason_cell
 from controller.views.timeline import cells, lane_order, outcome_style
 
 HISTORY = 600  # samples kept per resource (10 minutes at the default interval)
 EVENTS = 20  # newest events read per frame (more than any terminal shows)
 TIMELINE_MAX_S = 3600.0  # the timeline shows at most the last hour
-SPARK = "▁▂▃▄▅▆▇█"
-BAND_STYLES = ("green", "yellow", "dark_orange", "red")
 
 
 @dataclass
@@ -112,7 +110,7 @@ class Dashboard:
         self.memory.append(res.memory_percent)
         if res.disk_percent is not None:
             self.disk.append(res.disk_percent)
-        in_spec = {t.id for t in self.spec.backlog}
+        in_spec = {t.id for t in snap.spec.backlog}
         starts = [
             a.started_at
             for t, rows in snap.attempts.items()
@@ -123,7 +121,7 @@ class Dashboard:
         start = max(min(starts, default=snap.now), snap.now - TIMELINE_MAX_S)
         span = max(snap.now - start, 10.0)
         summary = build_summary(
-            self.spec,
+            snap.spec,
             {t: r for t, r in snap.attempts.items() if t in in_spec},
             snap.plan.phases,
             hours=span / 3600.0,
@@ -147,55 +145,6 @@ class Dashboard:
 
 
 # --- drawing (pure) -----------------------------------------------------------------------
-
-
-def band(rules: Sequence[Threshold], value: float) -> int:
-    """Index of the threshold rule `value` falls under (the one admission applies)."""
-    for i, rule in enumerate(rules):
-        if rule.below is None or value < rule.below:
-            return i
-    return len(rules) - 1
-
-
-def band_style(rules: Sequence[Threshold], i: int) -> str:
-    """Green for the most permissive rule, red for the strictest."""
-    if len(rules) <= 1:
-        return BAND_STYLES[0]
-    scaled = round(i * (len(BAND_STYLES) - 1) / (len(rules) - 1))
-    return BAND_STYLES[scaled]
-
-
-def sparkline(values: Sequence[float], rules: Sequence[Threshold], width: int) -> Text:
-    """The last `width` values (0-100) as block characters coloured by threshold band."""
-    text = Text()
-    shown = list(values)[-width:] if width > 0 else []
-    text.append(" " * (width - len(shown)))
-    for v in shown:
-        level = min(len(SPARK) - 1, max(0, int(v / 100.0 * len(SPARK))))
-        text.append(SPARK[level], style=band_style(rules, band(rules, v)))
-    return text
-
-
-def resource_line(
-    name: str, values: Sequence[float], rules: Sequence[Threshold], limit: int | None, width: int
-) -> Text:
-    current = values[-1] if values else 0.0
-    legend = Text()
-    for i, rule in enumerate(rules):
-        label = (
-            f"<{rule.below:g}:{rule.parallel}" if rule.below is not None else f"≥:{rule.parallel}"
-        )
-        legend.append(("" if i == 0 else " ") + label, style=band_style(rules, i))
-    if not rules:
-        legend.append("no rule", style="dim")
-    shown_limit = "-" if limit is None else str(limit)
-    tail = Text(f" {current:3.0f}% → {shown_limit}  ")
-    tail.append_text(legend)
-    spark_w = max(4, width - 5 - len(tail.plain))
-    line = Text(f"{name:<4} ", style="bold")
-    line.append_text(sparkline(values, rules, spark_w))
-    line.append_text(tail)
-    return line
 
 
 def progress_bar(p: float | None, width: int) -> Text:
@@ -226,7 +175,7 @@ def task_line(v: TaskView, width: int) -> Text:
     if v.eta.seconds is not None:
         eta = ("~" if v.eta.basis == "history" else "") + format_duration(v.eta.seconds)
     line.append(f" {_cell(elapsed, 6)} {_cell(eta, 6)} ")
-    line.append(shown(v.reason), style="dim")
+    line.append(shown(reason_cell(v)), style="dim")
     return line
 
 

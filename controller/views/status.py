@@ -5,16 +5,14 @@ Every figure `orchestrator status` (and the dashboard) shows is computed here, w
 - per task, the phase and reason the planner gives (`plan.phases`, its waits and actions),
   the attempt number out of the attempts allowed, agent, pid, worktree, branch, elapsed
   time, progress and an ETA;
-- the ETA comes from the progress rate when the agent writes progress (elapsed time x
-  remaining / done, assuming a steady rate), else from the median duration of earlier
-  attempts of the same agent type that finished their work (exit 0), and says which;
+- the ETA (`eta`) comes from the progress rate when the agent writes progress, else from the
+  median duration of earlier attempts of the same agent type, and says which;
 - the measured parallelism of the current backlog: the attempt intervals of the spec's tasks
   (a running attempt counts up to `now`) through `controller.core.metrics.parallelism`.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,12 +20,13 @@ from typing import Any
 from controller.core.lifecycle import classify_attempt, is_free
 from controller.core.metrics import Parallelism, parallelism
 from controller.core.plan import Plan
-from controller.model.durations import format_duration
 from controller.model.names import branch_for
 from controller.model.observed import AttemptObs, Observed
+from controller.model.overrides import Setting
 from controller.model.spec import Spec
+from controller.views.eta import NO_ETA, Eta, durations_by_agent, eta_of
 from controller.views.foreign import ForeignCommits
-from controller.views.measure import attempt_duration, finished_work, run_intervals
+from controller.views.measure import run_intervals
 from controller.views.snapshot import ControllerInfo, Snapshot
 
 LIVE = frozenset({"running", "starting"})
@@ -65,18 +64,6 @@ PHASE_STYLE = {
 
 
 @dataclass(frozen=True)
-class Eta:
-    """Time left for a running attempt. `basis`: "progress", "history" or "none"."""
-
-    seconds: float | None
-    basis: str
-    detail: str
-
-
-NO_ETA = Eta(None, "none", "")
-
-
-@dataclass(frozen=True)
 class TaskView:
     task: str
     phase: str
@@ -94,6 +81,8 @@ class TaskView:
     eta: Eta = NO_ETA
     outcome: str | None = None  # the controller's verdict on the latest attempt
     in_spec: bool = True
+    generated_for: str | None = None  # a generated task (specBacklog): the task it serves
+    requested_at: float | None = None  # when spawn-parallel asked for it to start first
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +104,8 @@ class TaskView:
             "eta_detail": self.eta.detail,
             "outcome": self.outcome,
             "in_spec": self.in_spec,
+            "generated_for": self.generated_for,
+            "requested_at": self.requested_at,
         }
 
 
@@ -139,6 +130,7 @@ class StatusModel:
     worktree_root: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
     foreign: ForeignCommits = ForeignCommits()  # commits that bypassed the controller
+    settings: tuple[Setting, ...] = ()  # maxParallel, pollInterval, retries, specBacklog
     disk_percent: float | None = None  # percent used of the repository's filesystem
     disk_rule: bool = False  # whether the spec has a disk rule (`resources.disk`)
 
@@ -195,52 +187,11 @@ class StatusModel:
             },
             "has_store": self.has_store,
             "unattributed_commits": self.foreign.as_dict(),
+            "settings": {s.key: s.as_dict() for s in self.settings},
         }
 
 
 # --- pure helpers -------------------------------------------------------------------------
-
-
-def durations_by_agent(
-    attempts: Mapping[str, Sequence[AttemptObs]], fallback_agent: Mapping[str, str]
-) -> dict[str, list[tuple[str, int, float]]]:
-    """agent -> [(task, number, duration)] of attempts that finished their work."""
-    out: dict[str, list[tuple[str, int, float]]] = {}
-    for task_id, rows in attempts.items():
-        for a in rows:
-            d = attempt_duration(a)
-            agent = a.agent or fallback_agent.get(task_id)
-            if d is None or agent is None or not finished_work(a):
-                continue
-            out.setdefault(agent, []).append((task_id, a.number, d))
-    return out
-
-
-def estimate_eta(
-    progress: float | None, elapsed: float | None, history: Sequence[float], agent: str | None
-) -> Eta:
-    """ETA of a running attempt: from its progress rate, else from the median of `history`."""
-    if progress is not None and elapsed is not None and elapsed > 0 and progress > 0:
-        if progress >= 100:
-            return Eta(0.0, "progress", "100% reported")
-        rate = progress / elapsed  # percent per second
-        left = (100.0 - progress) / rate
-        return Eta(
-            left,
-            "progress",
-            f"{progress:.0f}% in {format_duration(elapsed)} ({rate * 60:.1f}%/min)",
-        )
-    if history:
-        median = statistics.median(history)
-        left = max(0.0, median - (elapsed or 0.0))
-        n = len(history)
-        return Eta(
-            left,
-            "history",
-            f"median {format_duration(median)} of {n} earlier {agent or '?'} attempt"
-            f"{'s' if n != 1 else ''}",
-        )
-    return Eta(None, "none", f"no progress reported and no earlier {agent or '?'} attempts")
 
 
 def _reasons(result: Plan) -> tuple[dict[str, str], dict[str, str]]:
@@ -286,7 +237,7 @@ def task_views(
         last, live = _current_attempt(task_id, recorded, observed, now)
         elapsed = _elapsed(last, live, now)
         pct = progress.get(task_id) if live else None
-        eta = _eta(task_id, last, live, pct, elapsed, history, agent)
+        eta = eta_of(task_id, last, live, pct, elapsed, history, agent)
         wt = observed.worktrees.get(task_id)
         has_branch = task_id in observed.branches or wt is not None
         views.append(
@@ -307,6 +258,8 @@ def task_views(
                 eta=eta,
                 outcome=last.outcome if last else None,
                 in_spec=task is not None,
+                generated_for=result.generated.get(task_id),
+                requested_at=result.requested.get(task_id),
             )
         )
     return views
@@ -330,24 +283,6 @@ def _elapsed(last: AttemptObs | None, live: bool, now: float) -> float | None:
         return None
     end = now if live else last.ended_at
     return None if end is None else max(0.0, end - last.started_at)
-
-
-def _eta(
-    task_id: str,
-    last: AttemptObs | None,
-    live: bool,
-    pct: float | None,
-    elapsed: float | None,
-    history: Mapping[str, list[tuple[str, int, float]]],
-    agent: str | None,
-) -> Eta:
-    """ETA of a live attempt, from earlier attempts of its agent other than itself."""
-    if not live or last is None:
-        return NO_ETA
-    earlier = [
-        d for t, n, d in history.get(agent or "", []) if not (t == task_id and n == last.number)
-    ]
-    return estimate_eta(pct, elapsed, earlier, agent)
 
 
 def backlog_parallelism(
@@ -388,6 +323,7 @@ def build_status(snap: Snapshot) -> StatusModel:
         has_store=snap.has_store,
         worktree_root=str(spec.worktree_root_path),
         foreign=snap.foreign,
+        settings=snap.settings,
     )
 
 

@@ -170,7 +170,14 @@ def task_row(v: TaskView, wide: bool) -> list[str]:
     ]
     if wide:
         row += [short_path(v.worktree), v.branch or "-"]
-    return [*row, v.reason]
+    return [*row, reason_cell(v)]
+
+
+def reason_cell(v: TaskView) -> str:
+    """The reason, marked for a generated task: `[spec of us-001] ...`."""
+    if v.generated_for is None:
+        return v.reason
+    return f"[spec of {v.generated_for}] {v.reason}".rstrip()
 
 
 def foreign_lines(m: StatusModel) -> list[str]:
@@ -205,6 +212,7 @@ def status_lines(m: StatusModel, *, wide: bool = False) -> list[str]:
                 f"{short_path(m.repo)}, integration branch {m.integration_branch}",
             ),
             ("Worktrees", f"{short_path(m.worktree_root)}/<task>, branches orchestrator/<task>"),
+            ("Settings", ", ".join(s.text() for s in m.settings) or "-"),
             ("Resources", resources_line(m)),
             (
                 "Speedup",

@@ -152,3 +152,34 @@ def test_open_readonly_empty_file_is_none(tmp_path: Path) -> None:
     path.touch()
     assert Store.open_readonly(path) is None
     assert path.stat().st_size == 0
+
+
+def test_spawn_requests_keep_their_first_time_and_order(db: Path) -> None:
+    with Store.open(db) as store:
+        assert store.add_request("b", 20.0)
+        assert store.add_request("a", 10.0)
+        assert not store.add_request("b", 5.0)  # asked again: keeps its place
+        assert store.add_request("c", 10.0)  # same time: the order of asking
+        assert store.requests() == {"a": 10.0, "c": 10.0, "b": 20.0}
+        assert list(store.requests()) == ["a", "c", "b"]
+        assert store.clear_request("a") and not store.clear_request("a")
+    with Store.open(db) as store:
+        assert store.requests() == {"c": 10.0, "b": 20.0}
+
+
+def test_a_version_2_database_gains_the_requests_table(db: Path) -> None:
+    from controller.state.schema import MIGRATIONS
+
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    for migration in MIGRATIONS[:2]:
+        migration(conn)
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    conn.execute("INSERT INTO attempts(task, number) VALUES ('kept', 1)")
+    conn.commit()
+    conn.close()
+    with Store.open(db) as store:
+        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.requests() == {}
+        assert [r.task for r in store.attempts()] == ["kept"]
