@@ -83,7 +83,7 @@ def test_unknown_ids_exit_1_with_a_suggestion_and_record_nothing(tmp_path: Path)
 
 
 def test_a_running_controller_acts_on_the_request_at_once(tmp_path: Path) -> None:
-    backlog = [task("a", "sleep 4"), task("b", "sleep 4"), task("c"), task("d")]
+    backlog = [task("a", "sleep 4"), task("b", "sleep 1"), task("c"), task("d")]
     p = Project(tmp_path, maxParallel=1, pollInterval="60s", backlog=backlog)
     proc = p.watch()
     try:
