@@ -41,6 +41,7 @@ class Executor:
     runner: Runner
     paths: StatePaths
     echo: list[str] = field(default_factory=list)  # human lines of what was done, for the CLI
+    launched: list[str] = field(default_factory=list)  # tasks whose agent started
 
     def _task(self, task_id: str) -> Task | None:
         return next((t for t in self.spec.backlog if t.id == task_id), None)
@@ -112,6 +113,7 @@ class Executor:
         data = {"attempt": n, "pid": launched.pid, "base": base, "fresh": action.fresh}
         if action.port is not None:
             data["port"] = action.port
+        self.launched.append(task.id)
         record_event(
             self.store, action.kind, f"attempt {n} started: {action.reason}", task.id, data
         )

@@ -17,6 +17,7 @@ from controller.core.lifecycle import TaskState, retry_at
 from controller.core.passstate import PassState
 from controller.core.ports import free_port
 from controller.core.schedule import unmet_dependencies
+from controller.core.specbacklog import specs_ahead
 from controller.model.durations import format_duration
 from controller.model.spec import Task
 
@@ -54,6 +55,23 @@ def dependencies(ps: PassState, task: Task, st: TaskState) -> Hold | None:
         return None
     shown = ", ".join(f"{b} ({dependency_phase(ps.states.get(b))})" for b in blockers)
     return Hold(f"blocked by {shown}", "blocked")
+
+
+# a specification being written, or waiting to be written again, is ahead already
+_WRITING = frozenset({"running", "starting", "pending_merge", "failed"})
+
+
+def spec_ahead(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    """A generated specification task waits while `specBacklog.ahead` others are ahead."""
+    sb = ps.spec.spec_backlog
+    if sb is None or task.id not in ps.spec.generated:
+        return None
+    started = {t for t, s in ps.states.items() if s.stage in _WRITING} | ps.slotted
+    ahead = [s for s in specs_ahead(ps.spec, ps.done, started) if s != task.id]
+    if len(ahead) < sb.ahead:
+        return None
+    shown = ", ".join(ahead)
+    return Hold(f"spec backlog full: {len(ahead)}/{sb.ahead} specifications ahead ({shown})")
 
 
 def draining(ps: PassState, task: Task, st: TaskState) -> Hold | None:
@@ -107,6 +125,7 @@ START_GATES: tuple[Gate, ...] = (
     backoff,
     paused,
     dependencies,
+    spec_ahead,
     draining,
     budget,
     integration,

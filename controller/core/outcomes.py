@@ -110,7 +110,7 @@ def stop_verdict(
     due = None
     if outcome == "timeout":
         due = now + backoff_delay(task, n, spec.backoff.initial, spec.backoff.max)
-    data = {"attempt": n, "alive": alive}
+    data = {"attempt": n, "alive": alive, "outcome": outcome}
     return Verdict(outcome, reason, "stop", reason, data, ended_at=now, retry_at=due)
 
 

@@ -29,9 +29,11 @@ class PassState:
     per_agent: dict[str, int] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
     ports: set[int] = field(default_factory=set)  # held by live attempts and those admitted
+    slotted: set[str] = field(default_factory=set)  # running or admitted in this pass
 
     def take_slot(self, task: Task) -> None:
         """`task` runs (or is admitted): it holds a slot, an agent instance and its scope."""
+        self.slotted.add(task.id)
         self.running += 1
         self.per_agent[task.agent] = self.per_agent.get(task.agent, 0) + 1
         self.holders.add(task.id, self.spec.scope_of(task))

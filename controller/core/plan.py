@@ -11,7 +11,7 @@ Decision order per pass, deterministic (`order.start_order` says which task goes
 4. failed attempts: retry once the backoff is over and attempts remain;
 5. new tasks: spawn when every start gate lets them through (`gates`: dependencies merged,
    no budget covering them spent, a slot free, the scope free, a port free for an agent
-   with `ports` -- the action carries it);
+   with `ports` -- the action carries it); tasks spawn-parallel asked for are asked first;
 6. tasks no longer in the spec: stop their agent, prune their worktree (never their branch).
 """
 
@@ -70,6 +70,10 @@ class Plan:
     running: int
     now: float
     phases: dict[str, str] = field(default_factory=dict)
+    # generated tasks (`specBacklog`): id -> the task each writes the specification of
+    generated: dict[str, str] = field(default_factory=dict)
+    # tasks spawn-parallel asked to start first: id -> when
+    requested: dict[str, float] = field(default_factory=dict)
 
     @property
     def has_changes(self) -> bool:
@@ -90,6 +94,8 @@ class Plan:
             "admission": {**asdict(self.admission), "bound_by": self.admission.bound_by},
             "running": self.running,
             "phases": self.phases,
+            "generated": self.generated,
+            "requested": self.requested,
             "now": self.now,
         }
 
@@ -154,6 +160,8 @@ class _Planner:
             running=self.ps.running,
             now=self.now,
             phases=self.phases,
+            generated=dict(self.spec.generated),
+            requested=dict(self.obs.requested),
         )
 
     def occupy_orphans(self) -> None:
@@ -233,9 +241,11 @@ class _Planner:
     def decide_start(self, task: Task, st: TaskState) -> None:
         retrying = st.stage == "failed"
         hold = first_hold(self.ps, task, st)
+        asked = self.obs.requested.get(task.id)
+        said = f"requested at {self.ps.clock(asked)} (spawn-parallel); " if asked else ""
         if hold is not None:
             phase = hold.phase or ("retrying" if retrying else "queued")
-            self.wait(task.id, phase, hold.reason, hold.until)
+            self.wait(task.id, phase, said + hold.reason, hold.until)
             return
         self.ps.take_slot(task)
         ports = self.spec.agents[task.agent].ports
@@ -250,13 +260,14 @@ class _Planner:
             why += failure_reason(st.last)
             why += ", fresh start on the new tip" if fresh else ", backoff over"
             retry = Action(
-                RETRY, task.id, why + on_port, task.agent, number, fresh=fresh, port=port
+                RETRY, task.id, said + why + on_port, task.agent, number, fresh=fresh, port=port
             )
             self.act(retry, "starting")
         else:
             branch = branch_for(task.id)
             where = f"{task.agent} in {self.worktree_label(task.id)} (branch {branch}){on_port}"
-            self.act(Action(SPAWN, task.id, where, task.agent, number, port=port), "starting")
+            spawn = Action(SPAWN, task.id, said + where, task.agent, number, port=port)
+            self.act(spawn, "starting")
 
     def orphans(self) -> None:
         ids = sorted((set(self.obs.attempts) | set(self.obs.worktrees)) - self.in_spec)

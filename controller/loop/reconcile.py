@@ -1,8 +1,11 @@
-"""One reconcile pass: observe the world, record exits, plan (the pure planner), act.
+"""One reconcile pass: observe the world, expand the backlog (specBacklog), record exits,
+plan (the pure planner), act, then the bookkeeping after acting: spawn-parallel requests of
+tasks that started are cleared, `exhausted` and `converged` recorded, notifications queued.
 
-No threads and no waiting here: a pass either merges in line (`sync_merges`, the one-shot
-`reconcile`) or hands merges to the `MergeWorker` (the watch loop). `diff` calls the same
-planner with the same observation, so what it shows is what a pass would do.
+No waiting here: a pass either merges in line (`sync_merges`, the one-shot `reconcile`) or
+hands merges to the `MergeWorker` (the watch loop), and notifications run in the
+`Notifier`'s thread. `diff` calls the same planner with the same observation, so what it
+shows is what a pass would do.
 """
 
 from __future__ import annotations
@@ -15,13 +18,20 @@ from pathlib import Path
 from loguru import logger
 
 from controller.act.executor import Executor
-from controller.act.records import record_event, record_exits
+from controller.act.notify import Notifier
+from controller.act.records import (
+    record_converged,
+    record_event,
+    record_exhausted,
+    record_exits,
+)
 from controller.act.runners.base import Runner
 from controller.core.plan import MERGE, PRUNE, RETRY, SPAWN, STOP, Action, Plan, plan
+from controller.core.specbacklog import expand
 from controller.loop.merge_worker import MergeWorker
 from controller.model.observed import Observed
 from controller.model.outcomes import MergeOutcome
-from controller.model.spec import Spec
+from controller.model.spec import Spec, spec_generation
 from controller.observe.clock import local_timezone
 from controller.observe.resources import ResourceSampler
 from controller.observe.world import observe_spec
@@ -30,6 +40,8 @@ from controller.state.store import Store
 
 # stops free slots first, then spawns (the critical path), then merges and prunes
 EXECUTION_ORDER = {STOP: 0, SPAWN: 1, RETRY: 1, MERGE: 2, PRUNE: 3}
+# phases of a task whose agent has started (or finished): a request for it is done
+STARTED_PHASES = frozenset({"running", "starting", "stopping", "verifying", "merging", "merged"})
 
 Echo = Callable[[str], None]
 
@@ -58,13 +70,20 @@ class Reconciler:
         self.draining = False  # nothing new starts
         self.force = False  # running agents are stopped now (stop --force)
         self.last_plan: Plan | None = None
+        self.pass_spec = spec  # the spec of the last pass, with its generated tasks
+        self.notifier = Notifier()
+        newest = store.events(limit=1, newest=True)
+        self.notifier.start_after(newest[-1].id if newest else 0)
+        self.exhausted_seen: set[tuple[str, int]] = set()
+        self.launched: list[str] = []  # tasks whose agent started in the current pass
+        self._generation: tuple[Spec | None, str] = (None, "")
 
     @property
     def paths(self) -> StatePaths:
         return StatePaths(self.spec.state_path)
 
     def executor(self) -> Executor:
-        return Executor(self.spec, self.store, self.runner, self.paths)
+        return Executor(self.pass_spec, self.store, self.runner, self.paths)
 
     def observe(self, now: float) -> Observed:
         observed = observe_spec(
@@ -73,11 +92,14 @@ class Reconciler:
         merging = frozenset(self.merges.running)
         return replace(observed, merging=merging, runner_error=self.runner_error)
 
-    def run_pass(self, *, sync_merges: bool) -> Plan:
+    def run_pass(self, *, sync_merges: bool, only: frozenset[str] | None = None) -> Plan:
+        """One pass. `only`: carry out only the actions on these tasks (spawn-parallel
+        without a running controller starts what it was asked for, and nothing else)."""
         now = time.time()
         self.runner_error = self.runner.poll(self.paths, self.store)
         observed = self.observe(now)
-        verdicts = record_exits(self.spec, observed, self.store, now)
+        spec = self.pass_spec = expand(self.spec, observed)
+        verdicts = record_exits(spec, observed, self.store, now)
         if verdicts:  # the same verdicts the store now holds, without observing again
             attempts = dict(observed.attempts)
             for task, attempt in verdicts.items():
@@ -85,11 +107,14 @@ class Reconciler:
             observed = replace(observed, attempts=attempts)
         if self.force:
             observed = replace(observed, draining=True)
-        result = plan(self.spec, observed, now, tz=local_timezone())
+        result = plan(spec, observed, now, tz=local_timezone())
+        self.launched = []
         for action in sorted(result.actions, key=lambda a: EXECUTION_ORDER[a.kind]):
-            self.carry_out(action, observed, sync_merges)
+            if only is None or action.task in only:
+                self.carry_out(action, observed, sync_merges)
         if self.force:
             self.force_stop(observed)
+        self.after_pass(spec, result, observed)
         self.store.set_meta("last_pass", str(time.time()))
         self.last_plan = result
         if self.on_pass:
@@ -109,8 +134,45 @@ class Reconciler:
             logger.exception(f"{action.kind} {action.task} failed")
             record_event(self.store, "action_error", f"{action.kind} failed: {exc}", action.task)
             self.echo(f"! {action.kind} {action.task}: {exc}")
+        self.launched += executor.launched
         for line in executor.echo:
             self.echo(line)
+
+    # -- after acting ------------------------------------------------------------------------
+    def after_pass(self, spec: Spec, result: Plan, observed: Observed) -> None:
+        self.clear_requests(spec, result, observed)
+        record_exhausted(self.store, result, observed, self.exhausted_seen)
+        record_converged(self.store, spec, result, self.generation())
+        self.notify()
+
+    def generation(self) -> str:
+        """The spec's generation, computed once per spec (a hash of the whole spec)."""
+        if self._generation[0] is not self.spec:
+            self._generation = (self.spec, spec_generation(self.spec))
+        return self._generation[1]
+
+    def clear_requests(self, spec: Spec, result: Plan, observed: Observed) -> None:
+        """A spawn-parallel request is done once its task started (in this pass, or by
+        itself: it was running, merging or merged already), or when it left the spec."""
+        if not observed.requested:
+            return
+        ids = {t.id for t in spec.backlog}
+        acted = {a.task for a in result.actions if a.kind in (SPAWN, RETRY)}
+        for task in observed.requested:
+            phase = result.phases.get(task)
+            started = task in self.launched or (task not in acted and phase in STARTED_PHASES)
+            if (started or task not in ids) and self.store.clear_request(task):
+                why = "started" if started else "no longer in the spec"
+                record_event(self.store, "request_done", f"spawn-parallel request {why}", task)
+
+    def notify(self) -> None:
+        """Queue notifications for the events recorded since the last call (never waits)."""
+        for job, error in self.notifier.drain_failures():
+            message = f"notification {job.name!r} of event {job.event_id} not sent: {error}"
+            record_event(self.store, "notify_failed", message, data={"event": job.event_id})
+        since = self.notifier.last_id or 0
+        events = self.store.events(since_id=since, limit=500)
+        self.notifier.poll(self.spec.notify, events, str(self.spec.source), self.spec.repo_path)
 
     def record_merges(self, finished: list[tuple[Action, MergeOutcome]]) -> None:
         """Record the verdicts of merges the worker finished."""

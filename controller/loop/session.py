@@ -9,6 +9,7 @@ controller.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from loguru import logger
 from controller import git
 from controller.act.records import record_event
 from controller.loop.log_format import log_line
+from controller.model.overrides import Overrides, describe
 from controller.model.spec import Spec, spec_generation
 from controller.state import files
 from controller.state.lock import ControllerLock
@@ -58,9 +60,10 @@ def hide_from_git(folder: Path, repo: Path) -> None:
 class Session:
     """`with Session(spec_file, spec) as session:` -- see the module docstring."""
 
-    def __init__(self, spec_file: Path, spec: Spec) -> None:
+    def __init__(self, spec_file: Path, spec: Spec, overrides: Overrides | None = None) -> None:
         self.spec_file = spec_file
-        self.spec = spec
+        self.spec = spec  # as the file says (its generation is what `status` compares)
+        self.overrides = overrides or Overrides()
         self.paths = StatePaths(spec.state_path)
         self.paths.ensure()
         self.store = Store.open(self.paths.db)
@@ -83,16 +86,22 @@ class Session:
             "started_at": str(time.time()),
             "spec_file": str(self.spec_file.resolve()),
             "spec_generation": spec_generation(self.spec),
+            "overrides": self.overrides.to_json() if self.overrides else "",
         }
         for key, value in meta.items():
             self.store.set_meta(key, value)
         record_event(self.store, "controller_start", f"controller started (pid {os.getpid()})")
+        if self.overrides:
+            shown = describe(self.spec, self.overrides)
+            data = {"overrides": json.loads(self.overrides.to_json())}
+            record_event(self.store, "settings", f"command-line settings: {shown}", data=data)
         self.paths.stop_request.unlink(missing_ok=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
         record_event(self.store, "controller_stop", "controller stopped")
         self.store.set_meta("pid", "")
+        self.store.set_meta("overrides", "")  # they lived as long as this controller
         self.paths.stop_request.unlink(missing_ok=True)
         if self.log_sink is not None:
             logger.remove(self.log_sink)

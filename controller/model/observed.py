@@ -144,6 +144,8 @@ class ResourcesObs:
     cpu_percent: float = 0.0
     memory_percent: float = 0.0
     disk_free_bytes: int | None = None
+    # percent used of the repository's filesystem (None: it could not be read)
+    disk_percent: float | None = None
 
 
 @dataclass(frozen=True)
@@ -205,3 +207,8 @@ class Observed:
         """What every recorded attempt cost (attempts without a recorded agent count in
         the fleet's and their task's figures only)."""
         return Spent.of(self.attempts)
+
+    # tasks `orchestrator spawn-parallel` asked to start first: id -> when (oldest first)
+    requested: dict[str, float] = field(default_factory=dict)
+    # of the paths looked up on the integration branch (specBacklog files), those present
+    present_paths: frozenset[str] = frozenset()

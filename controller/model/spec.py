@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from controller.model.addons import Notify, SpecBacklog
 from controller.model.agent import Agent, AgentResources, Budget
 from controller.model.fields import (
     AgentName,
@@ -34,7 +35,9 @@ from controller.model.fields import (
 )
 
 DEFAULT_LOG_LIMIT = 50 << 20  # 50MB per attempt
-__all__ = ["Agent", "AgentResources", "Budget", "Spec", "Task"]
+# Agent, AgentResources, Budget are defined in `agent`, Notify and SpecBacklog in `addons`:
+# all part of the spec format
+__all__ = ["Agent", "AgentResources", "Budget", "Notify", "Spec", "SpecBacklog", "Task"]
 
 
 class Threshold(SpecModel):
@@ -75,11 +78,18 @@ class Resources(SpecModel):
             Threshold(parallel=1),
         ]
     )
+    disk: list[Threshold] | None = Field(
+        default=None,
+        description="Agents allowed by how full the filesystem of the repository is (percent "
+        "used, as `df` shows it), like `cpu` and `memory`: e.g. [{below: 90, parallel: 4}, "
+        "{below: 95, parallel: 2}, {parallel: 1}]. Unset: disk use limits nothing (`status` "
+        "still shows it).",
+    )
 
-    @field_validator("cpu", "memory")
+    @field_validator("cpu", "memory", "disk")
     @classmethod
-    def _ordered(cls, rules: list[Threshold]) -> list[Threshold]:
-        return _check_thresholds(rules)
+    def _ordered(cls, rules: list[Threshold] | None) -> list[Threshold] | None:
+        return None if rules is None else _check_thresholds(rules)
 
 
 class Backoff(SpecModel):
@@ -173,6 +183,17 @@ class Spec(SpecModel):
     agents: Annotated[dict[AgentName, Agent], Field(min_length=1)]
     backlog: list[Task] = Field(default_factory=list)
     backlog_from: RoadmapSource | None = None
+    spec_backlog: SpecBacklog | None = Field(
+        default=None,
+        description="Specifications written ahead of the implementation: each backlog task "
+        "whose spec file is not on the integration branch gets a generated task `<id>-spec` "
+        "(run by `agent`, its scope the spec file) that it depends on.",
+    )
+    notify: Notify | None = Field(
+        default=None,
+        description="Run a command on the events that need a person (failures, rejections, "
+        "exhausted retries, convergence...), in the background: it never slows the loop.",
+    )
     runner: Runner = Field(default_factory=lambda: LocalRunnerSpec())
     # --- security: what verify sees, what may land, who may commit (issue 16) -------------
     verify_env: dict[EnvName, str] = Field(
@@ -220,6 +241,8 @@ class Spec(SpecModel):
     _completed: frozenset[str] = PrivateAttr(default=frozenset())
     _origins: dict[int, tuple[str, int]] = PrivateAttr(default_factory=dict)
     _warnings: list[Any] = PrivateAttr(default_factory=list)  # spec_load.Problem
+    # tasks `core.specbacklog` added for this pass: generated id -> the task it writes a spec for
+    _generated: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("integration_branch")
     @classmethod
@@ -258,6 +281,11 @@ class Spec(SpecModel):
     def warnings(self) -> list[Any]:
         """Located problems that do not invalidate the spec (e.g. in a roadmap)."""
         return self._warnings
+
+    @property
+    def generated(self) -> dict[str, str]:
+        """Tasks the controller generated (`specBacklog`): id -> the task they serve."""
+        return self._generated
 
     @property
     def completed(self) -> frozenset[str]:

@@ -9,7 +9,7 @@ directory, one store query, one resource sample, and a liveness check per unfini
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -88,8 +88,10 @@ def observe(
     sampler: ResourceSampler | None,
     draining: bool = False,
     now: float,
+    probe: Sequence[str] = (),
 ) -> Observed:
-    """Read the world once: at most 6 git calls, whatever the number of tasks.
+    """Read the world once: at most 7 git calls, whatever the number of tasks (the 7th looks
+    up `probe`, repository paths such as specBacklog files, on the integration branch).
 
     After the integration sha, the independent readings run side by side (git is a separate
     process, the store read releases the GIL), so a pass takes about three git calls' time.
@@ -105,7 +107,9 @@ def observe(
             lambda: git.merged_tasks(pinned, sha) if sha else frozenset[str]()
         )
         store_rows = store.attempts_by_task() if store is not None else {}
+        requested = store.requests() if store is not None else {}
         resources = sampler.sample(now) if sampler is not None else ResourcesObs()
+        present = frozenset(git.existing_paths(pinned, sha, list(probe))) if sha and probe else None
         worktrees, dirty = wt_future.result()
         branches, merged = br_future.result(), merged_future.result()
 
@@ -132,7 +136,7 @@ def observe(
         # in between has written its exit record by now (the shim writes it before it
         # exits), so read again rather than call the attempt lost.
         observed = build()
-    return observed
+    return replace(observed, requested=requested, present_paths=present or frozenset())
 
 
 def _exited_unrecorded(observed: Observed) -> bool:

@@ -1,4 +1,4 @@
-"""Checks across fields of a spec: ids, agents, dependencies, cycles, scopes.
+"""Checks across fields of a spec: ids, agents, dependencies, cycles, scopes, specBacklog.
 
 Each check is a pure function of the validated `Spec` that yields `(field path, message)`;
 `semantic_problems` locates them in the YAML file. Tasks that came from a ROADMAP (see
@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from controller.core.graph import find_cycles
+from controller.core.specbacklog import eligible, spec_task_id
 from controller.model.globs import glob_within
+from controller.model.names import task_id_problem
 from controller.model.problems import Loc, Problem, did_you_mean, format_path
 from controller.model.spec import Spec
 from controller.specfile.sources import locate_task_finding
@@ -128,6 +130,43 @@ def env_given_twice(spec: Spec) -> Iterator[Finding]:
                 yield (*loc, j), f"{name} is also set in {where}: give it in one place only"
 
 
+def spec_backlog_problems(spec: Spec) -> Iterator[Finding]:
+    """specBacklog: its agents exist, its file is the spec agent's to write, and the ids of
+    the tasks it would generate are free and valid."""
+    sb = spec.spec_backlog
+    if sb is None:
+        return
+    names = sorted(spec.agents)
+    agent = spec.agents.get(sb.agent)
+    if agent is None:
+        hint = did_you_mean(sb.agent, names) or f" (known: {', '.join(names)})"
+        yield ("specBacklog", "agent"), f"unknown agent '{sb.agent}'{hint}"
+    for j, name in enumerate(sb.for_agents or ()):
+        if name not in spec.agents:
+            hint = did_you_mean(name, names) or f" (known: {', '.join(names)})"
+            yield ("specBacklog", "forAgents", j), f"unknown agent '{name}'{hint}"
+    sample = sb.spec_path("x")
+    if agent is not None and not glob_within(sample, agent.owns):
+        owns = ", ".join(agent.owns) or "nothing (read-only agent)"
+        yield (
+            ("specBacklog", "path"),
+            f"'{sb.path}' is outside what agent '{sb.agent}' owns ({owns}): it could not write it",
+        )
+    ids = {t.id: i for i, t in enumerate(spec.backlog)}
+    for i, task in enumerate(spec.backlog):
+        if not eligible(sb, task):
+            continue
+        sid = spec_task_id(task.id)
+        problem = task_id_problem(sid)
+        if sid in ids:
+            yield (
+                ("backlog", ids[sid], "id"),
+                f"task id '{sid}' is the id specBacklog generates for '{task.id}': rename one",
+            )
+        elif problem:
+            yield ("backlog", i, "id"), f"specBacklog cannot name its task: {problem}"
+
+
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
 
 
@@ -161,6 +200,7 @@ CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     env_given_twice,
     prompts_for_argv,
     local_only_features,
+    spec_backlog_problems,
 )
 WARNINGS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (secrets_in_ray_env,)
 

@@ -14,17 +14,10 @@ from pydantic import ValidationError
 from controller.model.problems import Loc, Problem, SpecError
 from controller.model.sizes import format_size
 from controller.model.spec import Spec, Task
-from controller.specfile.roadmap.problems import (
-    CYCLE,
-    DUPLICATE,
-    SELF_DEPENDENCY,
-    UNKNOWN_DEPENDENCY,
-)
+from controller.specfile.roadmap.problems import FATAL_KINDS
 from controller.state import files
 
-# roadmap problems that make the backlog ambiguous reject it; the rest are warnings
-# (a heading the parser cannot place, an unrecognised status, a non-path scope entry)
-FATAL_KINDS = frozenset({DUPLICATE, UNKNOWN_DEPENDENCY, SELF_DEPENDENCY, CYCLE})
+__all__ = ["FATAL_KINDS", "locate_task_finding", "roadmap_path", "with_roadmap"]
 ROADMAP_LIMIT = 16 * files.MIB  # reading stops here: a roadmap is a markdown file
 
 

@@ -31,6 +31,12 @@ class StatePaths:
         return self.root / "stop-request"
 
     @property
+    def spawn_request(self) -> Path:
+        """Touched by `spawn-parallel` to wake a running controller (the request itself is a
+        row in the store)."""
+        return self.root / "spawn-request"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 

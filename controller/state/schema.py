@@ -66,8 +66,24 @@ def _migrate_v3(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE attempts ADD COLUMN {column}")
 
 
+def _migrate_v4(conn: sqlite3.Connection) -> None:
+    """`orchestrator spawn-parallel` asks for tasks to start first: a fact per task, kept
+    until the task starts (or leaves the spec)."""
+    conn.execute(
+        """CREATE TABLE requests (
+            task TEXT PRIMARY KEY,
+            requested_at REAL NOT NULL
+        )"""
+    )
+
+
 # Append only: MIGRATIONS[i] upgrades version i to i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_v1,
+    _migrate_v2,
+    _migrate_v3,
+    _migrate_v4,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

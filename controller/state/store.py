@@ -3,8 +3,9 @@
 Git refs, worktrees, processes and exit records are read from the world on every pass; this
 database only keeps what cannot be recovered from them: the intent row written before a
 process starts, the controller's verdict on each attempt (outcome, reason, retry deadline,
-conflicting files), an append-only event log, and a few controller facts (pid, last pass,
-spec generation). Losing it costs history, never correctness of the next pass.
+conflicting files), an append-only event log, the tasks `spawn-parallel` asked to start
+first, and a few controller facts (pid, last pass, spec generation, command-line settings).
+Losing it costs history, never correctness of the next pass.
 
 The schema is versioned in the `meta` table. `MIGRATIONS[i]` brings a database from version
 `i` to `i + 1`; a later release appends to that list and never edits an entry. A database
@@ -321,6 +322,28 @@ class Store:
             )
             for r in rows
         ]
+
+    # --- start requests (spawn-parallel) ---------------------------------------------------
+
+    def add_request(self, task: str, now: float) -> bool:
+        """Ask for `task` to start first; False when it was asked for already (the first
+        request keeps its place)."""
+        cur = self._conn.execute(
+            "INSERT INTO requests(task, requested_at) VALUES (?, ?) ON CONFLICT(task) DO NOTHING",
+            (task, now),
+        )
+        return cur.rowcount > 0
+
+    def requests(self) -> dict[str, float]:
+        """task -> when it was requested, oldest first."""
+        rows = self._conn.execute(
+            "SELECT task, requested_at FROM requests ORDER BY requested_at, rowid"
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def clear_request(self, task: str) -> bool:
+        """Forget the request for `task` (it started, or left the spec); True if there was one."""
+        return self._conn.execute("DELETE FROM requests WHERE task = ?", (task,)).rowcount > 0
 
     # --- controller facts -----------------------------------------------------------------
 

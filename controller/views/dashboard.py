@@ -15,7 +15,6 @@ import math
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,16 +30,15 @@ from controller.observe.resources import ResourceSampler
 from controller.specfile.load import load_spec
 from controller.state.store import EventRow, StoreError
 from controller.views.snapshot import recent_events, take
+from controller.views.sparklines import resource_line
 from controller.views.status import PHASE_STYLE, StatusModel, TaskView, build_status, by_urgency
 from controller.views.summary import Bar, build_summary
-from controller.views.text import ago, pct
+from controller.views.text import ago, pct, reason_cell
 from controller.views.timeline import cells, lane_order, outcome_style
 
 HISTORY = 600  # samples kept per resource (10 minutes at the default interval)
 EVENTS = 20  # newest events read per frame (more than any terminal shows)
 TIMELINE_MAX_S = 3600.0  # the timeline shows at most the last hour
-SPARK = "▁▂▃▄▅▆▇█"
-BAND_STYLES = ("green", "yellow", "dark_orange", "red")
 
 
 @dataclass
@@ -57,6 +55,8 @@ class Frame:
     memory_rules: tuple[Threshold, ...]
     interval: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    disk: tuple[float, ...] = ()  # percent used of the repository's filesystem
+    disk_rules: tuple[Threshold, ...] = ()  # empty: no disk rule in the spec
 
 
 class Dashboard:
@@ -75,6 +75,7 @@ class Dashboard:
         self.sampler = sampler
         self.cpu: deque[float] = deque(maxlen=HISTORY)
         self.memory: deque[float] = deque(maxlen=HISTORY)
+        self.disk: deque[float] = deque(maxlen=HISTORY)
         self.last: Frame | None = None
 
     def reload(self) -> str | None:
@@ -101,7 +102,9 @@ class Dashboard:
         res = snap.observed.resources
         self.cpu.append(res.cpu_percent)
         self.memory.append(res.memory_percent)
-        in_spec = {t.id for t in self.spec.backlog}
+        if res.disk_percent is not None:
+            self.disk.append(res.disk_percent)
+        in_spec = {t.id for t in snap.spec.backlog}
         starts = [
             a.started_at
             for t, rows in snap.attempts.items()
@@ -112,7 +115,7 @@ class Dashboard:
         start = max(min(starts, default=snap.now), snap.now - TIMELINE_MAX_S)
         span = max(snap.now - start, 10.0)
         summary = build_summary(
-            self.spec,
+            snap.spec,
             {t: r for t, r in snap.attempts.items() if t in in_spec},
             snap.plan.phases,
             hours=span / 3600.0,
@@ -129,57 +132,13 @@ class Dashboard:
             memory_rules=tuple(self.spec.resources.memory),
             interval=self.interval,
             notes=(note,) if note else (),
+            disk=tuple(self.disk),
+            disk_rules=tuple(self.spec.resources.disk or ()),
         )
         return self.last
 
 
 # --- drawing (pure) -----------------------------------------------------------------------
-
-
-def band(rules: Sequence[Threshold], value: float) -> int:
-    """Index of the threshold rule `value` falls under (the one admission applies)."""
-    for i, rule in enumerate(rules):
-        if rule.below is None or value < rule.below:
-            return i
-    return len(rules) - 1
-
-
-def band_style(rules: Sequence[Threshold], i: int) -> str:
-    """Green for the most permissive rule, red for the strictest."""
-    if len(rules) <= 1:
-        return BAND_STYLES[0]
-    scaled = round(i * (len(BAND_STYLES) - 1) / (len(rules) - 1))
-    return BAND_STYLES[scaled]
-
-
-def sparkline(values: Sequence[float], rules: Sequence[Threshold], width: int) -> Text:
-    """The last `width` values (0-100) as block characters coloured by threshold band."""
-    text = Text()
-    shown = list(values)[-width:] if width > 0 else []
-    text.append(" " * (width - len(shown)))
-    for v in shown:
-        level = min(len(SPARK) - 1, max(0, int(v / 100.0 * len(SPARK))))
-        text.append(SPARK[level], style=band_style(rules, band(rules, v)))
-    return text
-
-
-def resource_line(
-    name: str, values: Sequence[float], rules: Sequence[Threshold], limit: int, width: int
-) -> Text:
-    current = values[-1] if values else 0.0
-    legend = Text()
-    for i, rule in enumerate(rules):
-        label = (
-            f"<{rule.below:g}:{rule.parallel}" if rule.below is not None else f"≥:{rule.parallel}"
-        )
-        legend.append(("" if i == 0 else " ") + label, style=band_style(rules, i))
-    tail = Text(f" {current:3.0f}% → {limit}  ")
-    tail.append_text(legend)
-    spark_w = max(4, width - 5 - len(tail.plain))
-    line = Text(f"{name:<4} ", style="bold")
-    line.append_text(sparkline(values, rules, spark_w))
-    line.append_text(tail)
-    return line
 
 
 def progress_bar(p: float | None, width: int) -> Text:
@@ -211,7 +170,7 @@ def task_line(v: TaskView, width: int) -> Text:
         eta = ("~" if v.eta.basis == "history" else "") + format_duration(v.eta.seconds)
     cost = format_usd(v.cost_usd) if v.cost_usd else "-"
     line.append(f" {_cell(elapsed, 6)} {_cell(eta, 6)} {_cell(cost, 7)} ")
-    line.append(shown(doing(v) or v.reason), style="dim")
+    line.append(shown(doing(v) or reason_cell(v)), style="dim")
     return line
 
 
@@ -291,8 +250,8 @@ def event_text(e: EventRow) -> Text:
 
 
 def budgets(height: int, tasks: int, lanes: int, events: int) -> tuple[int, int, int]:
-    """Rows for tasks, timeline lanes and events within `height` (10 lines are fixed)."""
-    free = max(0, height - 10)
+    """Rows for tasks, timeline lanes and events within `height` (11 lines are fixed)."""
+    free = max(0, height - 11)
     e = min(events, max(1, free // 5))
     rest = free - e
     t = min(tasks, max(1, math.ceil(rest / 2)))
@@ -311,6 +270,8 @@ def render(frame: Frame, width: int, height: int) -> Text:
     lines: list[Text] = header_lines(frame)
     lines.append(resource_line("cpu", frame.cpu, frame.cpu_rules, a["cpu_limit"], width))
     lines.append(resource_line("mem", frame.memory, frame.memory_rules, a["memory_limit"], width))
+    disk_limit = a.get("disk_limit")
+    lines.append(resource_line("disk", frame.disk, frame.disk_rules, disk_limit, width))
     head = (
         f"{'TASK':<14} {'PHASE':<10} {'ATT':<5} {'PROGRESS':<12} {'TIME':<6} {'ETA':<6} "
         f"{'COST':<7} WHY"

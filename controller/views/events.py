@@ -43,6 +43,12 @@ KNOWN_KINDS = (
     "spec_invalid",
     "action_error",
     "external_symlink",
+    "exhausted",
+    "converged",
+    "settings",
+    "spawn_requested",
+    "request_done",
+    "notify_failed",
 )
 PAGE = 500
 

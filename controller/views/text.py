@@ -117,11 +117,24 @@ def controller_line(m: StatusModel) -> str:
     return f"not running ({last}last pass {ago(m.now, c.last_pass)}); last acted on {gen}"
 
 
+def disk_text(m: StatusModel) -> str:
+    """`disk 42% used (allows 4), 12.3 GB free`; `(no rule)` when the spec sets none."""
+    a = m.admission
+    used = "unknown" if m.disk_percent is None else f"{m.disk_percent:.0f}% used"
+    if not m.disk_rule:
+        allows = " (no rule)"
+    elif a.get("disk_limit") is None:
+        allows = " (rule not applied: use unknown)"
+    else:
+        allows = f" (allows {a['disk_limit']})"
+    return f"disk {used}{allows}, {human_bytes(m.disk_free_bytes)} free"
+
+
 def resources_line(m: StatusModel) -> str:
     a = m.admission
     return (
         f"cpu {m.cpu_percent:.0f}% (allows {a['cpu_limit']}), memory {m.memory_percent:.0f}% "
-        f"(allows {a['memory_limit']}), disk {human_bytes(m.disk_free_bytes)} free; "
+        f"(allows {a['memory_limit']}), {disk_text(m)}; "
         f"admission limit {a['limit']} ({a['bound_by']}); {m.running} running"
     )
 
@@ -160,7 +173,14 @@ def task_row(v: TaskView, wide: bool) -> list[str]:
     ]
     if wide:
         row += [short_path(v.worktree), v.branch or "-"]
-    return [*row, v.reason]
+    return [*row, reason_cell(v)]
+
+
+def reason_cell(v: TaskView) -> str:
+    """The reason, marked for a generated task: `[spec of us-001] ...`."""
+    if v.generated_for is None:
+        return v.reason
+    return f"[spec of {v.generated_for}] {v.reason}".rstrip()
 
 
 def foreign_lines(m: StatusModel) -> list[str]:
@@ -195,6 +215,7 @@ def status_lines(m: StatusModel, *, wide: bool = False) -> list[str]:
                 f"{short_path(m.repo)}, integration branch {m.integration_branch}",
             ),
             ("Worktrees", f"{short_path(m.worktree_root)}/<task>, branches orchestrator/<task>"),
+            ("Settings", ", ".join(s.text() for s in m.settings) or "-"),
             ("Resources", resources_line(m)),
             (
                 "Speedup",

@@ -154,7 +154,22 @@ def test_open_readonly_empty_file_is_none(tmp_path: Path) -> None:
     assert path.stat().st_size == 0
 
 
-def test_a_version_2_database_gains_the_usage_columns_and_keeps_its_rows(db: Path) -> None:
+def test_spawn_requests_keep_their_first_time_and_order(db: Path) -> None:
+    with Store.open(db) as store:
+        assert store.add_request("b", 20.0)
+        assert store.add_request("a", 10.0)
+        assert not store.add_request("b", 5.0)  # asked again: keeps its place
+        assert store.add_request("c", 10.0)  # same time: the order of asking
+        assert store.requests() == {"a": 10.0, "c": 10.0, "b": 20.0}
+        assert list(store.requests()) == ["a", "c", "b"]
+        assert store.clear_request("a") and not store.clear_request("a")
+    with Store.open(db) as store:
+        assert store.requests() == {"c": 10.0, "b": 20.0}
+
+
+def test_a_version_2_database_gains_usage_columns_and_requests_and_keeps_its_rows(
+    db: Path,
+) -> None:
     from controller.state.schema import MIGRATIONS
 
     db.parent.mkdir(parents=True)
@@ -167,9 +182,10 @@ def test_a_version_2_database_gains_the_usage_columns_and_keeps_its_rows(db: Pat
     conn.commit()
     conn.close()
     with Store.open(db) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         (old,) = store.attempts()
         assert old.outcome == "merged" and old.cost_usd is None and old.port is None
+        assert store.requests() == {}
 
 
 def test_usage_and_port_round_trip(db: Path) -> None:
