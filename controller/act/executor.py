@@ -90,7 +90,13 @@ class Executor:
             self._say(f"! {action.kind} {task.id}: {verdict.reason}")
             return
         self.store.set_launched(
-            task.id, n, launched.pid, launched.create_time, launched.started_at, launched.handle
+            task.id,
+            n,
+            launched.pid,
+            launched.create_time,
+            launched.started_at,
+            launched.handle,
+            launched.start_id,
         )
         record_event(
             self.store,
@@ -109,7 +115,9 @@ class Executor:
         if not attempts or (attempts[-1].pid is None and attempts[-1].handle is None):
             return
         last = attempts[-1]
-        was_alive = self.runner.stop(last.pid, last.create_time, handle=last.handle)
+        was_alive = self.runner.stop(
+            last.pid, last.create_time, handle=last.handle, start_id=last.start_id
+        )
         outcome = action.outcome or "stopped"
         verdict = stop_verdict(
             self.spec,

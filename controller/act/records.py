@@ -69,7 +69,13 @@ def record_exits(spec: Spec, observed: Observed, store: Store, now: float) -> di
             continue
         if last.started_at is not None:  # the store keeps what the runs dir said, for good
             store.set_launched(
-                task_id, last.number, last.pid, last.create_time, last.started_at, last.handle
+                task_id,
+                last.number,
+                last.pid,
+                last.create_time,
+                last.started_at,
+                last.handle,
+                last.start_id,
             )
         apply_verdict(store, task_id, last.number, verdict)
         changed[task_id] = replace(

@@ -54,6 +54,9 @@ class AttemptObs:
     base_sha: str | None = None  # integration sha the attempt's branch started from (store)
     timed_out: bool = False  # the shim killed it at the timeout (exit record)
     signal: int | None = None  # signal that ended it, if any (exit record)
+    # the process's start in clock ticks since boot, with the boot id (`state.identity`):
+    # its identity where the platform has one, whatever the wall clock does
+    start_id: str | None = None
 
     @property
     def exited(self) -> bool:

@@ -121,7 +121,9 @@ def observe(
             store_rows=store_rows,
             runs=read_runs(state, settled_attempts(store_rows)),
             alive=is_alive,
-            vouch=lambda task, n, pid, ct: is_attempt_shim(pid, ct, state.start_record(task, n)),
+            vouch=lambda task, n, pid, ct, start: is_attempt_shim(
+                pid, ct, state.start_record(task, n), start
+            ),
             resources=resources,
             draining=draining,
         )

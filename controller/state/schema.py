@@ -51,8 +51,14 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE attempts ADD COLUMN handle TEXT")
 
 
+def _migrate_v3(conn: sqlite3.Connection) -> None:
+    """A process's identity survives wall-clock steps: its start in clock ticks since boot,
+    with the boot id (`state.identity`), next to psutil's create time."""
+    conn.execute("ALTER TABLE attempts ADD COLUMN start_id TEXT")
+
+
 # Append only: MIGRATIONS[i] upgrades version i to i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -63,6 +63,7 @@ class AttemptRow(NamedTuple):
     agent: str | None = None
     base_sha: str | None = None
     handle: str | None = None  # a remote runner's id for the attempt (schema v2)
+    start_id: str | None = None  # the process's start in ticks since boot (schema v3)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class EventRow:
 
 _ATTEMPT_COLUMNS = (
     "task, number, created_at, pid, create_time, started_at, ended_at, exit_code, "
-    "outcome, reason, retry_at, conflicts, agent, base_sha, handle"
+    "outcome, reason, retry_at, conflicts, agent, base_sha, handle, start_id"
 )
 
 
@@ -217,14 +218,16 @@ class Store:
         create_time: float | None,
         started_at: float,
         handle: str | None = None,
+        start_id: str | None = None,
     ) -> None:
         """Record the started process or job (upserts if the intent row is missing)."""
         self._conn.execute(
-            "INSERT INTO attempts(task, number, pid, create_time, started_at, handle) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(task, number) DO UPDATE SET "
+            "INSERT INTO attempts(task, number, pid, create_time, started_at, handle, start_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(task, number) DO UPDATE SET "
             "pid = excluded.pid, create_time = excluded.create_time, "
-            "started_at = excluded.started_at, handle = excluded.handle",
-            (task, number, pid, create_time, started_at, handle),
+            "started_at = excluded.started_at, handle = excluded.handle, "
+            "start_id = excluded.start_id",
+            (task, number, pid, create_time, started_at, handle, start_id),
         )
 
     def finish_attempt(

@@ -65,13 +65,15 @@ class LaunchRequest:
 
 @dataclass(frozen=True)
 class Launched:
-    """Identity of a started attempt: (pid, create_time) survives pid reuse; a remote
-    runner identifies it by `handle` instead (pid and create_time are then None)."""
+    """Identity of a started attempt: (pid, start_id / create_time) survives pid reuse and
+    wall-clock steps (`state.identity`); a remote runner identifies it by `handle` instead
+    (pid, start_id and create_time are then None)."""
 
     pid: int | None
     create_time: float | None
     started_at: float
     handle: str | None = None
+    start_id: str | None = None
 
 
 class Runner(Protocol):
@@ -85,7 +87,9 @@ class Runner(Protocol):
 
     def start(self, req: LaunchRequest) -> Launched: ...
 
-    def alive(self, pid: int | None, create_time: float | None) -> bool: ...
+    def alive(
+        self, pid: int | None, create_time: float | None, start_id: str | None = None
+    ) -> bool: ...
 
     def stop(
         self,
@@ -93,6 +97,7 @@ class Runner(Protocol):
         create_time: float | None,
         grace_s: float = 5.0,
         handle: str | None = None,
+        start_id: str | None = None,
     ) -> bool:
         """Stop the attempt (its whole process group, or its job); True if it was running."""
         ...

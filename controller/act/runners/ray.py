@@ -141,7 +141,9 @@ class RayRunner:
         _write_json(req.start_record, {"pid": None, "started_at": now, "handle": handle})
         return Launched(pid=None, create_time=None, started_at=now, handle=handle)
 
-    def alive(self, pid: int | None, create_time: float | None) -> bool:
+    def alive(
+        self, pid: int | None, create_time: float | None, start_id: str | None = None
+    ) -> bool:
         return False  # Ray attempts have no local process; `poll` writes their exit records
 
     def stop(
@@ -150,6 +152,7 @@ class RayRunner:
         create_time: float | None,
         grace_s: float = 5.0,
         handle: str | None = None,
+        start_id: str | None = None,
     ) -> bool:
         if not handle or not handle.startswith(HANDLE_PREFIX):
             return False

@@ -497,11 +497,11 @@ def test_assemble_union_of_store_and_runs() -> None:
     checked: list[tuple[int, float | None]] = []
     vouched: list[tuple[str, int, int]] = []
 
-    def alive(pid: int, ct: float | None) -> bool:
+    def alive(pid: int, ct: float | None, start: str | None) -> bool:
         checked.append((pid, ct))
         return pid == 8
 
-    def vouch(task: str, n: int, pid: int, ct: float | None) -> bool:
+    def vouch(task: str, n: int, pid: int, ct: float | None, start: str | None) -> bool:
         vouched.append((task, n, pid))
         return (task, n, pid) == ("r", 1, 8)  # r's record names its own shim
 
