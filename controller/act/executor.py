@@ -31,6 +31,16 @@ from controller.state.paths import StatePaths
 from controller.state.store import Store
 
 
+def brief(exc: BaseException) -> str:
+    """What went wrong, in one line for people (a git error without its pinned argv)."""
+    return exc.brief if isinstance(exc, git.GitError) else str(exc)
+
+
+class ActionFailed(RuntimeError):
+    """An action failed in a way already recorded (event, log line): the caller holds it
+    off (`state.holdoffs`) and looks for stale git locks, without a traceback."""
+
+
 @dataclass
 class Executor:
     spec: Spec
@@ -151,10 +161,10 @@ class Executor:
             ref = git.remove_worktree(
                 self.spec.repo_path, self.spec.worktree_root_path, action.task, number
             )
-        except (git.GitError, git.WorktreeError, ValueError) as exc:
+        except (git.GitError, git.WorktreeError, ValueError, OSError) as exc:
             record_event(self.store, "prune_failed", str(exc), action.task)
             self._say(f"! prune  {action.task}: {exc}")
-            return
+            raise ActionFailed(brief(exc)) from exc
         kept = f"; uncommitted work kept in {ref}" if ref else ""
         record_event(self.store, "prune", f"{action.reason}{kept}", action.task, {"archive": ref})
         self._say(f"- prune  {action.task}: {action.reason}{kept}")

@@ -237,4 +237,5 @@ class MergeJob:
                 log_limit=self.log_limit,
             )
         except (git.GitError, git.WorktreeError, OSError) as exc:
-            return MergeOutcome("error", message=f"merge failed, will retry: {exc}")
+            why = exc.brief if isinstance(exc, git.GitError) else str(exc)
+            return MergeOutcome("error", message=f"merge failed, will retry: {why}")

@@ -32,6 +32,8 @@ from controller.model.spec import Spec, Task
 
 SPAWN, RETRY, MERGE, PRUNE, STOP = "spawn", "retry", "merge", "prune", "stop"
 SYMBOLS = {SPAWN: "+", RETRY: "~", MERGE: ">", PRUNE: "-", STOP: "!", "wait": "."}
+# the holdoff (`Observed.holdoffs`) an action is subject to, by its kind
+HOLDOFF_KIND = {RETRY: SPAWN}
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,13 @@ class _Planner:
 
     # -- helpers ---------------------------------------------------------------------------
     def act(self, action: Action, phase: str) -> None:
+        held = self.obs.holdoffs.get((HOLDOFF_KIND.get(action.kind, action.kind), action.task))
+        if held is not None and self.now < held.until:
+            times = f"{held.failures} time{'s' if held.failures != 1 else ''}"
+            wait = format_duration(max(0.0, held.until - self.now))
+            reason = f"{action.kind} failed {times}, next try in {wait}: {held.reason}"
+            self.wait(action.task, phase, reason, held.until)
+            return
         self.actions.append(action)
         self.phases[action.task] = phase
 

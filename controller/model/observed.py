@@ -99,6 +99,18 @@ class ResourcesObs:
 
 
 @dataclass(frozen=True)
+class Holdoff:
+    """An action that failed `failures` times in a row (e.g. git could not take a lock):
+    not tried again before `until` (1 s doubling to 60 s), and `reason` says why."""
+
+    task: str
+    kind: str  # the action's kind: prune, stop, merge, spawn (spawn and retry)
+    failures: int
+    until: float
+    reason: str
+
+
+@dataclass(frozen=True)
 class Observed:
     """Everything the planner may look at, besides the spec and the clock."""
 
@@ -120,3 +132,5 @@ class Observed:
     merging: frozenset[str] = frozenset()
     # why the runner cannot start agents right now (e.g. the cluster is unreachable)
     runner_error: str | None = None
+    # (action kind, task id) -> a failing action held off (published in the store)
+    holdoffs: dict[tuple[str, str], Holdoff] = field(default_factory=dict)

@@ -20,6 +20,7 @@ from controller.observe.assemble import assemble, integration_checkout_of, settl
 from controller.observe.procs import is_alive, is_attempt_shim
 from controller.observe.resources import ResourceSampler
 from controller.observe.runs import read_runs
+from controller.state import holdoffs
 from controller.state.paths import StatePaths
 from controller.state.store import Store
 
@@ -105,6 +106,7 @@ def observe(
             lambda: git.merged_tasks(pinned, sha) if sha else frozenset[str]()
         )
         store_rows = store.attempts_by_task() if store is not None else {}
+        held = holdoffs.read(store)
         resources = sampler.sample(now) if sampler is not None else ResourcesObs()
         worktrees, dirty = wt_future.result()
         branches, merged = br_future.result(), merged_future.result()
@@ -126,6 +128,7 @@ def observe(
             ),
             resources=resources,
             draining=draining,
+            holdoffs=held,
         )
 
     observed = build()

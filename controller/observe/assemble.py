@@ -30,6 +30,7 @@ from controller.model.names import task_for_branch
 from controller.model.observed import (
     AttemptObs,
     BranchObs,
+    Holdoff,
     Observed,
     ResourcesObs,
     WorktreeObs,
@@ -252,6 +253,7 @@ def assemble(
     vouch: VouchCheck = _never,
     resources: ResourcesObs | None = None,
     draining: bool = False,
+    holdoffs: Mapping[tuple[str, str], Holdoff] | None = None,
 ) -> Observed:
     """Join the readings of one pass into `Observed` (pure, given a pure `alive`)."""
     checkout = integration_checkout_of(worktrees, integration)
@@ -266,4 +268,5 @@ def assemble(
         attempts=join_attempts(store_rows, runs, alive, vouch),
         resources=resources if resources is not None else ResourcesObs(),
         draining=draining,
+        holdoffs=dict(holdoffs or {}),
     )
