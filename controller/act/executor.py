@@ -18,6 +18,7 @@ from loguru import logger
 
 from controller import git
 from controller.act.launch import launch_request
+from controller.act.leftovers import verify_recorder
 from controller.act.merge import MergeJob
 from controller.act.records import apply_verdict, record_event
 from controller.act.runners.base import Runner
@@ -190,6 +191,7 @@ class Executor:
             allow_external_symlinks=self.spec.allow_external_symlinks,
             state_root=self.paths.root,
             log_limit=self.spec.log_limit,
+            on_verify=verify_recorder(self.paths.db),
         )
 
     def record_merge(self, action: Action, outcome: MergeOutcome) -> None:

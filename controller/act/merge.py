@@ -9,7 +9,7 @@ leaves every ref and every checkout exactly as it was, and the caller can simply
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -163,6 +163,7 @@ def land_task(
     allow_external_symlinks: bool = False,
     state_root: Path | None = None,
     log_limit: int | None = None,
+    on_verify: Callable[[int | None], None] | None = None,
 ) -> MergeOutcome:
     """Merge `orchestrator/<task>` into `integration` (see the module docstring).
 
@@ -189,7 +190,9 @@ def land_task(
     new = git.commit_tree(repo, merged.tree, [old, branch_sha], merge_message(task, title, attempt))
     if verify:
         with git.scratch_worktree(repo, scratch_root, new) as scratch:
-            gate = partial(run_verify, state_root=state_root, log_limit=log_limit)
+            gate = partial(
+                run_verify, state_root=state_root, log_limit=log_limit, on_start=on_verify
+            )
             failure = gate(verify, scratch, verify_log, verify_timeout_s, verify_env)
         if failure:
             return MergeOutcome("verify_failed", sha=None, message=failure)
@@ -216,6 +219,8 @@ class MergeJob:
     allow_external_symlinks: bool = False
     state_root: Path | None = None  # the state folder the verify log lies in
     log_limit: int | None = None
+    # told the verify command's pid when it starts, None when it is gone (`act.leftovers`)
+    on_verify: Callable[[int | None], None] | None = None
 
     def run(self) -> MergeOutcome:
         try:
@@ -235,6 +240,7 @@ class MergeJob:
                 allow_external_symlinks=self.allow_external_symlinks,
                 state_root=self.state_root,
                 log_limit=self.log_limit,
+                on_verify=self.on_verify,
             )
         except (git.GitError, git.WorktreeError, OSError) as exc:
             why = exc.brief if isinstance(exc, git.GitError) else str(exc)

@@ -115,9 +115,11 @@ class Session:
             self.store.set_meta("integration_base", tip)
 
     def clear_leftovers(self) -> None:
-        """What a killed controller left (`act.leftovers`): registrations half-written by
-        `git worktree add`, stale git locks, interrupted worktree removals, verify scratch.
+        """What a killed controller left (`act.leftovers`): its verify command, still
+        running; registrations half-written by `git worktree add`; stale git locks;
+        interrupted worktree removals; verify scratch worktrees.
         No git call of ours runs yet, and no other controller can (the lock is held)."""
+        leftovers.stop_leftover_verify(self.store)  # before its scratch worktree goes
         self.repair_registrations()
         leftovers.clear_stale_locks(self.spec, self.paths, self.store)
         leftovers.clear_removed_worktrees(self.spec, self.store)
