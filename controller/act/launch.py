@@ -69,4 +69,6 @@ def launch_request(
         pass_env=tuple(agent.pass_env),
         log_limit=spec.log_limit_of(task),
         state_root=paths.root,
+        command=tuple(agent.command),
+        placeholders={k: v for k, v in values.items() if k != "worktree"},
     )

@@ -193,6 +193,10 @@ class _Planner:
         limit = self.spec.timeout_of(task)
         started = last.started_at or last.created_at
         n, m = last.number, self.ps.total_attempts(task)
+        if last.alive and last.outcome in ("stopped", "timeout"):
+            # stopped already; a remote job ends a little later: no second stop meanwhile
+            self.wait(task.id, "stopping", f"attempt {n} of {m} stopping: {last.reason}")
+            return
         if last.alive and started is not None and self.now - started > limit:
             reason = f"timed out after {format_duration(limit)} (attempt {n} of {m})"
             self.act(Action(STOP, task.id, reason, task.agent, n, outcome="timeout"), "running")

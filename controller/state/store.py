@@ -230,6 +230,15 @@ class Store:
             (task, number, pid, create_time, started_at, handle, start_id),
         )
 
+    def record_exit(self, task: str, number: int, exit_code: int, ended_at: float) -> None:
+        """The exit of an attempt judged before it ended (a remote job stopped by the
+        controller): its verdict stays, it no longer counts as running."""
+        self._conn.execute(
+            "UPDATE attempts SET exit_code = ?, ended_at = COALESCE(ended_at, ?) "
+            "WHERE task = ? AND number = ? AND exit_code IS NULL",
+            (exit_code, ended_at, task, number),
+        )
+
     def finish_attempt(
         self,
         task: str,

@@ -44,6 +44,10 @@ class LaunchRequest:
     # runner takes from where the agent runs (never carried in the request)
     agent_env: dict[str, str] = field(default_factory=dict)
     pass_env: tuple[str, ...] = ()
+    # the agent's command before its placeholders were filled, and their values except
+    # `worktree`: a remote runner fills them where the agent's checkout is
+    command: tuple[str, ...] = ()
+    placeholders: dict[str, str] = field(default_factory=dict)
 
     def local_env(self, base: Mapping[str, str]) -> dict[str, str]:
         """The agent's environment when it runs where `base` is the environment."""
