@@ -129,6 +129,10 @@ class Executor:
         was_alive = self.runner.stop(
             last.pid, last.create_time, handle=last.handle, start_id=last.start_id
         )
+        if last.outcome in ("stopped", "timeout"):
+            # stopped before and still alive (a remote job ends a few seconds after its
+            # stop): signalled again, but its first verdict stands
+            return
         outcome = action.outcome or "stopped"
         verdict = stop_verdict(
             self.spec,

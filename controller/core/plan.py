@@ -21,7 +21,7 @@ from datetime import UTC, tzinfo
 from typing import Any
 
 from controller.core.gates import first_hold
-from controller.core.lifecycle import TaskState, failure_reason, task_state
+from controller.core.lifecycle import TaskState, failure_reason, starts_fresh, task_state
 from controller.core.order import start_order
 from controller.core.passstate import PassState
 from controller.core.schedule import Admission, admission
@@ -193,10 +193,6 @@ class _Planner:
         limit = self.spec.timeout_of(task)
         started = last.started_at or last.created_at
         n, m = last.number, self.ps.total_attempts(task)
-        if last.alive and last.outcome in ("stopped", "timeout"):
-            # stopped already; a remote job ends a little later: no second stop meanwhile
-            self.wait(task.id, "stopping", f"attempt {n} of {m} stopping: {last.reason}")
-            return
         if last.alive and started is not None and self.now - started > limit:
             reason = f"timed out after {format_duration(limit)} (attempt {n} of {m})"
             self.act(Action(STOP, task.id, reason, task.agent, n, outcome="timeout"), "running")
@@ -239,7 +235,7 @@ class _Planner:
         self.ps.take_slot(task)
         number = st.attempts + 1
         if retrying and st.last is not None:
-            fresh = st.last.outcome == "conflict"
+            fresh = starts_fresh(self.obs.attempts.get(task.id, ()))
             why = f"attempt {number} of {self.ps.total_attempts(task)}: "
             why += failure_reason(st.last)
             why += ", fresh start on the new tip" if fresh else ", backoff over"

@@ -160,7 +160,7 @@ class Reconciler:
         """stop --force: stop every running agent now, keeping its uncommitted work."""
         executor = self.executor()
         for task, attempts in observed.attempts.items():
-            if attempts and attempts[-1].alive and attempts[-1].outcome is None:
+            if attempts and attempts[-1].alive:
                 executor.stop(Action(STOP, task, "stop --force", outcome="stopped"), observed)
                 wt = observed.worktrees.get(task)
                 if wt is not None:
