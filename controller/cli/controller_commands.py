@@ -53,19 +53,30 @@ def diff(
 
     Exit 0 when there is nothing to do, 2 when changes are pending, 1 on error.
     """
+    from controller.views.cpu import OneShotCpu
+
+    cpu = OneShotCpu()  # the host's load from now on, without this command's own CPU
+    from dataclasses import replace
+
     from controller.core.plan import plan
     from controller.observe.clock import local_timezone
-    from controller.observe.resources import ResourceSampler
-    from controller.observe.world import observe_spec, open_store
+    from controller.observe.resources import published
+    from controller.observe.world import observe_spec, open_store, state_paths
+    from controller.state.lock import is_locked
 
     spec = load(file, output, repo)
     store = open_store(spec, readonly=True)
+    now = time.time()
     try:
-        observed = observe_spec(spec, store, ResourceSampler())
+        observed = observe_spec(spec, store, None, now=now)
+        # while a controller runs, plan with the load average it acts on
+        running = is_locked(state_paths(spec).lock)
+        load_now = published(store, now, spec.repo_path) if running else None
     finally:
         if store is not None:
             store.close()
-    result = plan(spec, observed, time.time(), tz=local_timezone())
+    observed = replace(observed, resources=load_now or cpu.sample(spec.repo_path))
+    result = plan(spec, observed, now, tz=local_timezone())
     if output is Output.json:
         out.print(to_json(result.as_dict()))
     else:

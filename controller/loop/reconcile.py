@@ -34,7 +34,7 @@ from controller.model.observed import Observed
 from controller.model.outcomes import MergeOutcome
 from controller.model.spec import Spec
 from controller.observe.clock import local_timezone
-from controller.observe.resources import ResourceSampler
+from controller.observe.resources import IdleLoad, publish
 from controller.observe.world import observe_spec
 from controller.state import holdoffs
 from controller.state.paths import StatePaths
@@ -65,7 +65,7 @@ class Reconciler:
         self.merges = merges
         self.echo: Echo = echo or (lambda line: None)
         self.on_pass = on_pass
-        self.sampler = ResourceSampler(disk_path=spec.repo_path)
+        self.sampler = IdleLoad(disk_path=spec.repo_path)  # fed by the watch loop's waits
         self.runner_error: str | None = None
         self.draining = False  # nothing new starts
         self.force = False  # running agents are stopped now (stop --force)
@@ -89,6 +89,7 @@ class Reconciler:
         now = time.time()
         self.runner_error = self.runner.poll(self.paths, self.store)
         observed = self.observe(now)
+        publish(self.store, observed.resources, now)  # what `diff` and `status` plan with
         verdicts = record_exits(self.spec, observed, self.store, now)
         if verdicts:  # the same verdicts the store now holds, without observing again
             attempts = dict(observed.attempts)

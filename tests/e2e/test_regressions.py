@@ -132,3 +132,43 @@ def test_a_killed_controllers_verify_command_is_stopped_at_the_next_start(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+# --- admission flapped: one CPU sample taken during the command's own git calls (issue 14) -----
+
+
+def test_repeated_diff_plans_with_the_controllers_published_load(tmp_path: Path) -> None:
+    """Four `diff` runs used to plan 4, 4, 3 and 1 slots: each took one 0.1 s CPU sample while
+    its own git calls ran. A controller pass now publishes the load average it plans with
+    (measured between its passes, without its own git calls), and while a controller runs,
+    `diff` and `status` use that value: repeated runs plan the same."""
+    import json
+
+    from controller.state.lock import ControllerLock
+
+    p = Project(
+        tmp_path,
+        backlog=[task("a", "sleep 30"), task("b", dependsOn=["a"])],
+        resources={"cpu": [{"below": 40, "parallel": 4}, {"parallel": 1}]},
+    )
+    first = p.cli("reconcile")  # one pass: starts `a`, publishes its load reading
+    assert first.returncode == 0, first.stderr
+    db = p.state / "orchestrator.db"
+    con = sqlite3.connect(db)
+    try:
+        row = con.execute("SELECT value FROM controller WHERE key = 'resources'").fetchone()
+        assert row is not None and {"cpu", "memory", "at"} <= set(json.loads(row[0]))
+        # a controller runs (holds the lock) and last published 87.5% CPU
+        value = {"cpu": 87.5, "memory": 12.0, "at": time.time()}
+        con.execute("UPDATE controller SET value = ? WHERE key = 'resources'", (json.dumps(value),))
+        con.commit()
+    finally:
+        con.close()
+    with ControllerLock(p.state / "controller.lock"):
+        plans = [json.loads(p.cli("diff", "-o", "json").stdout) for _ in range(4)]
+        status = json.loads(p.cli("status", "-o", "json").stdout)
+    admissions = [plan["admission"] for plan in plans]
+    assert all(a == admissions[0] for a in admissions), admissions
+    assert admissions[0]["cpu_percent"] == 87.5 and admissions[0]["limit"] == 1
+    assert status["resources"]["cpu_percent"] == 87.5
+    p.cli("stop", "--force")
