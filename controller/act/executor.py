@@ -17,6 +17,7 @@ from pathlib import Path
 from loguru import logger
 
 from controller import git
+from controller.act.ignored import IgnoredKept, keep_ignored
 from controller.act.launch import launch_request
 from controller.act.leftovers import verify_recorder
 from controller.act.merge import MergeJob
@@ -162,16 +163,25 @@ class Executor:
     def prune(self, action: Action, observed: Observed) -> None:
         attempts = observed.attempts.get(action.task, ())
         number = attempts[-1].number if attempts else 0
+        ignored = IgnoredKept()
+
+        def keep(worktree: Path, names: list[str]) -> None:
+            nonlocal ignored
+            ignored = keep_ignored(self.paths, action.task, number, worktree, names)
+
         try:
             ref = git.remove_worktree(
-                self.spec.repo_path, self.spec.worktree_root_path, action.task, number
+                self.spec.repo_path, self.spec.worktree_root_path, action.task, number, keep
             )
         except (git.GitError, git.WorktreeError, ValueError, OSError) as exc:
             record_event(self.store, "prune_failed", str(exc), action.task)
             self._say(f"! prune  {action.task}: {exc}")
             raise ActionFailed(brief(exc)) from exc
         kept = f"; uncommitted work kept in {ref}" if ref else ""
-        record_event(self.store, "prune", f"{action.reason}{kept}", action.task, {"archive": ref})
+        if ignored.archive is not None:
+            kept += f"; {ignored.describe()}"
+        data = {"archive": ref, "ignored_archive": str(ignored.archive or "") or None}
+        record_event(self.store, "prune", f"{action.reason}{kept}", action.task, data)
         self._say(f"- prune  {action.task}: {action.reason}{kept}")
 
     # -- merge -----------------------------------------------------------------------------

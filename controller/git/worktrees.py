@@ -13,6 +13,7 @@ import os
 import shutil
 import stat
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from controller.git.command import out, run
@@ -28,10 +29,11 @@ from controller.git.places import (
 )
 from controller.git.refs import create_archive_ref, is_ancestor, rev_parse
 from controller.git.runner import Place
-from controller.git.snapshots import snapshot
+from controller.git.snapshots import ignored, snapshot
 from controller.model import names
 from controller.model.observed import WorktreeObs
 
+KeepIgnored = Callable[[Path, list[str]], object]  # (worktree, ignored file names)
 ADD_LOCK_REASON = "initializing"  # `git worktree add` locks the new worktree until it is done
 REMOVING = ".removing-"  # a worktree directory renamed aside on its way out (`_discard`)
 
@@ -243,12 +245,20 @@ def _archive_detached_work(repo: Repo, entry: WorktreeObs, task: str, number: in
     return None
 
 
-def remove_worktree(repo_path: Path, root: Path, task: str, number: int) -> str | None:
+def remove_worktree(
+    repo_path: Path,
+    root: Path,
+    task: str,
+    number: int,
+    keep_ignored: KeepIgnored | None = None,
+) -> str | None:
     """Remove the task's worktree (never its branch), snapshotting uncommitted work first.
 
     Returns the archive ref holding the snapshot or commits only the worktree held, or
     None when nothing needed saving. The work is read through the registration git made
     (checked by `places`), so an agent that edited its `.git` file cannot redirect it.
+    Files an ignore rule keeps out of the snapshot are handed to `keep_ignored` (worktree
+    path, names) first; if it raises, nothing is removed.
     """
     repo = open_repo(repo_path)
     path = names.worktree_path(root, task)
@@ -262,6 +272,10 @@ def remove_worktree(repo_path: Path, root: Path, task: str, number: int) -> str 
         raise WorktreeRedirected(f"{path} was replaced by a symlink; not removing it")
     place = registered_place(repo, path)  # whatever the agent made of its `.git` file
     ref = snapshot(repo, place, task, number) or _archive_detached_work(repo, entry, task, number)
+    if keep_ignored is not None:
+        left_out = ignored(place)
+        if left_out:
+            keep_ignored(path, left_out)
     _discard(repo, root, path, entry)
     return ref
 
