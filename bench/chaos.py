@@ -49,7 +49,7 @@ SCENARIOS = ("crashes", "git-kills", "world", "hostile", "bad-input", "concurren
 # convergence deadline per scenario, seconds: (quick, full)
 DEADLINES = {
     "crashes": (100, 900),
-    "git-kills": (100, 900),
+    "git-kills": (130, 900),
     "world": (80, 400),
     "hostile": (100, 500),
     "bad-input": (80, 600),

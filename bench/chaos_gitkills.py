@@ -12,7 +12,8 @@ Kinds (`KINDS`): a ref update (`update-ref`, `branch`), an archive ref (`update-
 `refs/orchestrator/archive/...`), `worktree add`, a worktree removal (`worktree prune` /
 `worktree remove`), `commit-tree`, and -- counted apart -- index writes (`add`, `read-tree`)
 and the fast-forward of the integration checkout (`merge`). Each life waits for the kind
-with the fewest kills so far; after `PATIENCE_S` it takes any kind.
+with the fewest kills so far; after `PATIENCE_S` it takes any kind. It goes on until every
+kind has been killed at least once and there were `n_kills` kills.
 
 The backlog makes every kind happen often: agents leave work uncommitted (leftover commits),
 commit on a detached HEAD (archived at prune), write ignored build output (kept in a
@@ -104,13 +105,16 @@ class Killer:
         self.rng = rng
         self.kills = kills
 
-    def wanted(self) -> str:
+    def wanted(self, kind: str | None, waited: float) -> bool:
+        """Kill in this mutation? Yes for a kind with the fewest kills so far; after
+        `PATIENCE_S` for any of `KINDS`."""
+        if kind not in KINDS:
+            return False
         fewest = min(self.kills[k] for k in KINDS)
-        return self.rng.choice([k for k in KINDS if self.kills[k] == fewest])
+        return self.kills[kind] == fewest or waited > PATIENCE_S
 
     def hunt(self, pid: int, stop: threading.Event) -> str | None:
         """Wait for a mutation and kill `pid` in it; the kind killed (None: none was seen)."""
-        want = self.wanted()
         started = time.monotonic()
         time.sleep(self.rng.uniform(0.0, 0.8))
         while not stop.is_set():
@@ -119,7 +123,7 @@ class Killer:
                 return None
             for child in _children(pid):
                 kind = mutation_kind(_argv(child))
-                if kind is None or (kind != want and (waited < PATIENCE_S or kind not in KINDS)):
+                if not self.wanted(kind, waited):
                     continue
                 time.sleep(self.rng.uniform(0.0, 0.003))
                 group = self.rng.random() < 0.85
@@ -180,8 +184,8 @@ def scenario_git_kills(root: Path, rng: random.Random, quick: bool) -> Outcome:
     started = time.monotonic()
     p = Project(root, rng)
     outcome = Outcome("git-kills", Audit("git-kills"))
-    n_kills = 8 if quick else 60
-    tasks = plan_tasks(rng, 8 if quick else 30)
+    n_kills = 5 if quick else 60  # quick: one of each kind
+    tasks = plan_tasks(rng, 6 if quick else 30)
     (p.repo / "conflicts").mkdir()
     for t in tasks:
         (p.repo / "conflicts" / f"{t.id}.txt").write_text(f"seed {t.id}\n")
@@ -194,8 +198,11 @@ def scenario_git_kills(root: Path, rng: random.Random, quick: bool) -> Outcome:
     kills: Counter[str] = Counter()
     killer = Killer(rng, kills)
     stop = threading.Event()
-    deadline = time.monotonic() + (120 if quick else 600)
-    while sum(kills[k] for k in KINDS) < n_kills and time.monotonic() < deadline:
+    deadline = time.monotonic() + (60 if quick else 600)
+    def enough() -> bool:
+        return sum(kills[k] for k in KINDS) >= n_kills and all(kills[k] for k in KINDS)
+
+    while not enough() and time.monotonic() < deadline:
         proc = p.start_controller()
         kind = killer.hunt(proc.pid, stop)
         if kind is None:  # nothing to mutate in this life: an ordinary kill
@@ -207,7 +214,7 @@ def scenario_git_kills(root: Path, rng: random.Random, quick: bool) -> Outcome:
         outcome.crashes_injected += 1
     for kind in (*KINDS, *EXTRA_KINDS):
         outcome.kill_moments[f"git: {kind}"] = kills[kind]
-    if sum(kills[k] for k in KINDS) < n_kills:
+    if not enough():
         outcome.audit.fail(f"only {sum(kills.values())} kills in git mutations ({dict(kills)})")
     converge_and_stop(p, outcome.audit, timeout=240 if not quick else 120)
     human.stop_event.set()

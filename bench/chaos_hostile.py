@@ -1,7 +1,7 @@
 """Chaos scenario 6, `hostile`: agents that try to turn the controller against the user.
 
 Each hostile task runs `tests/support/agents/hostile_agent.py` with one attack, picked at
-random (the quick run picks three; the full run plays every attack once), the attacks of
+random (the quick run picks two; the full run plays every attack once), the attacks of
 `tests/security/`: a `.git` file redirected at a repository outside, hooks, an fsmonitor and
 filter drivers planted in the shared `.git`, a revert hidden behind a second merge base, a
 gitlink hidden from diff, a forged start record naming another process, symlinks and a FIFO
@@ -323,7 +323,7 @@ def scenario_hostile(root: Path, rng: random.Random, quick: bool) -> Outcome:
     before = canary_digest(canary)
     victim = subprocess.Popen(["sleep", "600"], cwd="/", start_new_session=True)
     w = World(p, canary, git(p.repo, "rev-parse", "main"), victim)
-    names = list(ATTACKS) if quick is False else rng.sample(ATTACKS, 3)
+    names = list(ATTACKS) if not quick else rng.sample(ATTACKS, 2)
     attacks = [build(name, w, f"h{i:02d}", rng) for i, name in enumerate(names)]
     spec = p.base_spec([t for a in attacks for t in a.tasks], retries=1, maxParallel=3)
     spec["agents"]["hostile"] = {"command": [sys.executable, HOSTILE_AGENT], "owns": ["src/**"]}

@@ -197,7 +197,7 @@ def demo(
 
     Creates a repo and a spec with ten tasks across three agent types, runs the reconcile
     loop to convergence (a crash, a retry and a merge conflict included) and prints the
-    measured speedup against sequential. Offline; takes a few seconds.
+    measured parallelism (agent time / busy time). Offline; takes a few seconds.
     """
     from controller.cli.live import LiveTable
     from controller.demo.run import run_demo
