@@ -214,15 +214,19 @@ def reachable_files(repo: Path) -> set[tuple[str, str]]:
     return found
 
 
-def archived_ignored(state: Path) -> set[tuple[str, str, str]]:
-    """(task, path, blob) of every file in the archives of ignored files."""
+def archived_ignored(state: Path, audit: Audit) -> set[tuple[str, str, str]]:
+    """(task, path, blob) of every file in the archives of ignored files; an archive that
+    cannot be read whole is a finding."""
     found: set[tuple[str, str, str]] = set()
-    for archive in (state / "archive").glob("*/*.tar.gz"):
-        with tarfile.open(archive) as tar:
-            for member in tar.getmembers():
-                handle = tar.extractfile(member) if member.isfile() else None
-                if handle is not None:
-                    found.add((archive.parent.name, member.name, blob_id(handle.read())))
+    for archive in sorted((state / "archive").glob("*/*.tar.gz")):
+        try:
+            with tarfile.open(archive) as tar:
+                for member in tar.getmembers():
+                    handle = tar.extractfile(member) if member.isfile() else None
+                    if handle is not None:
+                        found.add((archive.parent.name, member.name, blob_id(handle.read())))
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            audit.fail(f"archive of ignored files {archive} is unreadable: {exc}")
     return found
 
 
@@ -245,7 +249,7 @@ def check_writes(p: Project, side: SideLog, audit: Audit, exempt: Iterable[str] 
         else:
             last[(ev.task, ev.path)] = (ev.seq, ev.attempt, ev.blob)
     reachable = reachable_files(p.repo)
-    archived = archived_ignored(p.state)
+    archived = archived_ignored(p.state, audit)
     for (task, path), (seq, attempt, blob) in sorted(last.items()):
         if task in skip or blob is None or wiped.get(task, -1) > seq:
             continue

@@ -199,6 +199,7 @@ def scenario_git_kills(root: Path, rng: random.Random, quick: bool) -> Outcome:
     killer = Killer(rng, kills)
     stop = threading.Event()
     deadline = time.monotonic() + (60 if quick else 600)
+
     def enough() -> bool:
         return sum(kills[k] for k in KINDS) >= n_kills and all(kills[k] for k in KINDS)
 

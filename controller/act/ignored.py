@@ -3,10 +3,11 @@
 A snapshot commits what an agent left uncommitted, but not files an ignore rule covers --
 build output, a copied `.env`, a local database -- and removing the worktree deletes them.
 Before that, `git.remove_worktree` hands them here: they are written to
-`state/archive/<task>/<n>.tar.gz` (0600, opened through `state.files`: a symlink planted
-there is replaced, never followed; an existing archive is never overwritten, the next one is
-`<n>-2.tar.gz`). Symlinks are stored as links (their targets are never read), other special
-files are skipped.
+`state/archive/<task>/<n>.tar.gz` (0600, written through `state.files` to a temporary file
+renamed into place: never a truncated archive, and a symlink planted there is replaced,
+never followed; an existing archive is never overwritten, the next one is `<n>-2.tar.gz`).
+Symlinks are stored as links (their targets are never read), other special files are
+skipped.
 
 The cap: at most `LIMIT_BYTES` (50 MiB) of file content and `LIMIT_FILES` (10,000) files per
 worktree, taken in path order; what does not fit is deleted with the worktree, and the
@@ -16,6 +17,7 @@ A failure to write the archive stops the removal: nothing is deleted unkept by a
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
@@ -99,9 +101,8 @@ def keep_ignored(
     chosen, result = _select(worktree, names)
     if not chosen and not result.left_out:
         return result
-    target = _free_name(paths, task, number)
-    fd = files.open_file(paths.root, target, os.O_WRONLY | os.O_TRUNC)
-    with os.fdopen(fd, "wb") as fh, tarfile.open(fileobj=fh, mode="w:gz") as tar:
+    buffer = io.BytesIO()  # at most LIMIT_BYTES, compressed
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name, _ in chosen:
             tar.add(str(worktree / name), arcname=name, recursive=False)
             result.kept.append(name)
@@ -109,7 +110,22 @@ def keep_ignored(
         info = tarfile.TarInfo(MANIFEST)
         info.size, info.mtime, info.mode = len(data), int(time.time()), 0o600
         tar.addfile(info, io.BytesIO(data))
-        fh.flush()
-        os.fsync(fh.fileno())
+    target = _free_name(paths, task, number)
+    # whole or not at all: written beside it and renamed (a kill mid-write leaves no
+    # truncated archive, only a hidden temporary file, removed by the next archive here)
+    _clear_temporaries(target.parent)
+    files.write_atomic(paths.root, target, buffer.getvalue())
     result.archive = target
     return result
+
+
+def _clear_temporaries(folder: Path) -> None:
+    """Temporary files (`.<name>.<pid>.tmp`, `state.files.write_atomic`) a kill left."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)  # a link itself, never its target

@@ -105,3 +105,21 @@ def test_a_prune_that_cannot_keep_them_removes_nothing(tmp_path: Path) -> None:
     assert not path.exists()
     with tarfile.open(p.state / "archive" / "t1" / "0.tar.gz") as tar:
         assert tar.extractfile("local.env").read() == b"TOKEN=abc\n"  # type: ignore[union-attr]
+
+
+def test_an_archive_is_whole_or_absent(tmp_path: Path) -> None:
+    """Found by `bench/chaos.py --seeds 1-5`: a controller killed while writing the tarball
+    left a truncated archive. It is now written beside its name and renamed into place;
+    what a kill leaves is a hidden temporary file, removed by the next archive there."""
+    wt = tmp_path / "wt"
+    wt.mkdir()
+    (wt / "out.bin").write_bytes(b"x" * 5000)
+    paths = StatePaths(tmp_path / "state")
+    leftover = paths.ignored_archive("t1", 1).with_name(".1.tar.gz.4242.tmp")
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"\x1f\x8b truncated")  # what a kill mid-write used to leave
+    kept = ignored.keep_ignored(paths, "t1", 1, wt, ["out.bin"])
+    assert kept.archive == paths.ignored_archive("t1", 1) and not leftover.exists()
+    with tarfile.open(kept.archive) as tar:
+        assert tar.extractfile("out.bin").read() == b"x" * 5000  # type: ignore[union-attr]
+    assert sorted(p.name for p in kept.archive.parent.iterdir()) == ["1.tar.gz"]
