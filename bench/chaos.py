@@ -1,8 +1,12 @@
-"""Fault-injection harness: run the real controller through crashes, agent faults, world
-faults, bad input and concurrent control, then audit the end state independently.
+"""Fault-injection harness: run the real controller through crashes, kills inside its git
+calls, agent faults, world faults, hostile agents, bad input and concurrent control, then
+audit the end state independently.
 
-    python bench/chaos.py --seed 42           # the full run (about 4 minutes on 2 cores)
+    python bench/chaos.py --seeds 1-5         # the full run, five seeds (~8 minutes a seed)
     python bench/chaos.py --seed 42 --quick   # the short version the test suite runs
+
+Every scenario has a convergence deadline: missing it is a finding (with the last lines of
+the controller's log), never a hang; so is an exception in the harness itself.
 
 Every scenario runs `python -m controller reconcile --watch -f SPEC` subprocesses on a fresh
 git repository with the chaos agent (`bench/chaos_agent.py`), injects its faults, lets the
@@ -23,19 +27,35 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.chaos_audit import Audit  # noqa: E402
 from bench.chaos_control import scenario_bad_input, scenario_concurrency  # noqa: E402
 from bench.chaos_crashes import scenario_crashes  # noqa: E402
+from bench.chaos_gitkills import scenario_git_kills  # noqa: E402
+from bench.chaos_hostile import scenario_hostile  # noqa: E402
 from bench.chaos_procs import processes_under  # noqa: E402
 from bench.chaos_scenarios import Outcome  # noqa: E402
+from bench.chaos_world import ABANDONED  # noqa: E402
 from bench.chaos_world_faults import scenario_world, unmount  # noqa: E402
 
-SCENARIOS = ("crashes", "world", "bad-input", "concurrency")
+SCENARIOS = ("crashes", "git-kills", "world", "hostile", "bad-input", "concurrency")
+# convergence deadline per scenario, seconds: (quick, full)
+DEADLINES = {
+    "crashes": (100, 900),
+    "git-kills": (130, 900),
+    "world": (80, 400),
+    "hostile": (100, 500),
+    "bad-input": (80, 600),
+    "concurrency": (80, 400),
+}
+LOG_TAIL_LINES = 40
 
 
 def cleanup(folder: Path) -> None:
@@ -48,14 +68,55 @@ def cleanup(folder: Path) -> None:
         unmount(state)
 
 
+def log_tail(folder: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of the scenario's controller.log (and of the newest controller output)."""
+    parts = []
+    log = folder / "state" / "logs" / "controller.log"
+    outs = sorted((folder / "chaos").glob("controller-*.out"), key=lambda f: f.stat().st_mtime)
+    for path in [log, *outs[-1:]]:
+        if path.exists():
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- last {len(text)} lines of {path}:\n" + "\n".join(text))
+    return "\n".join(parts) or "(no controller log)"
+
+
 def run_scenario(name: str, root: Path, seed: int, quick: bool) -> Outcome:
-    """One scenario on `root/name`, seeded by (seed, name), cleaned up afterwards."""
+    """One scenario on `root/name`, seeded by (seed, name), within its deadline, cleaned up
+    afterwards. A missed deadline or a harness exception is a finding, never a hang."""
     rng = random.Random(f"{seed}/{name}")
     folder = root / name
+    deadline = DEADLINES[name][0 if quick else 1]
+    result: dict[str, Outcome | BaseException] = {}
+
+    def work() -> None:
+        try:
+            result["outcome"] = _run(name, folder, rng, quick)
+        except BaseException as exc:  # reported below as a finding
+            result["error"] = exc
+
+    started = time.monotonic()
+    thread = threading.Thread(target=work, name=f"chaos-{name}", daemon=True)
+    thread.start()
+    thread.join(deadline)
     try:
-        return _run(name, folder, rng, quick)
+        if thread.is_alive():
+            ABANDONED.add(folder)  # the scenario's thread may start nothing more
+            outcome = Outcome(name, Audit(name))
+            outcome.audit.fail(
+                f"missed its convergence deadline of {deadline}s\n{log_tail(folder)}"
+            )
+        elif "error" in result:
+            error = result["error"]
+            trace = "".join(traceback.format_exception(error)[-6:])
+            outcome = Outcome(name, Audit(name))
+            outcome.audit.fail(f"the harness failed: {error!r}\n{trace}\n{log_tail(folder)}")
+        else:
+            outcome = result["outcome"]  # type: ignore[assignment]
+        outcome.seconds = outcome.seconds or time.monotonic() - started
+        return outcome
     finally:
         cleanup(folder)
+        thread.join(10)
 
 
 def _run(name: str, folder: Path, rng: random.Random, quick: bool) -> Outcome:
@@ -70,6 +131,8 @@ def _run(name: str, folder: Path, rng: random.Random, quick: bool) -> Outcome:
         "world": lambda: scenario_world(folder, rng, quick),
         "bad-input": lambda: scenario_bad_input(folder, rng, quick),
         "concurrency": lambda: scenario_concurrency(folder, rng, quick),
+        "git-kills": lambda: scenario_git_kills(folder, rng, quick),
+        "hostile": lambda: scenario_hostile(folder, rng, quick),
     }
     return runners[name]()
 
@@ -84,6 +147,7 @@ def figures(outcomes: list[Outcome]) -> dict[str, object]:
     total = {
         "crashes_injected": sum(o.crashes_injected for o in outcomes),
         "crashes_survived": sum(o.crashes_survived for o in outcomes),
+        "git_kills": sum(sum(o.git_kills.values()) for o in outcomes),
         "faults_injected": sum(v[0] for v in faults.values()),
         "faults_handled": sum(v[1] for v in faults.values()),
         "bad_inputs_tried": sum(o.bad_tried for o in outcomes),
@@ -97,6 +161,10 @@ def figures(outcomes: list[Outcome]) -> dict[str, object]:
         "orphans": sum(o.audit.orphans for o in outcomes),
         "main_positions_checked": sum(o.audit.reflog_entries for o in outcomes),
         "main_positions_unverified": sum(o.audit.reflog_unverified for o in outcomes),
+        "files_agents_wrote_checked": sum(o.audit.files_checked for o in outcomes),
+        "files_lost": sum(o.audit.files_lost for o in outcomes),
+        "merged_files_checked": sum(o.audit.merged_files_checked for o in outcomes),
+        "merged_files_wrong": sum(o.audit.merged_files_wrong for o in outcomes),
         "findings": sum(len(o.audit.findings) for o in outcomes),
         "process_table_samples": sum(o.samples for o in outcomes),
         "samples_per_second": round(
@@ -119,9 +187,9 @@ def print_table(data: dict[str, object]) -> None:
     total = data["total"]
     faults = data["faults"]
     assert isinstance(total, dict) and isinstance(faults, dict)
-    print("\nfault kind                        injected  handled")
+    print("\nfault kind                                    injected  handled")
     for kind, (injected, handled) in sorted(faults.items()):
-        print(f"  {kind:<32}{injected:>8}{handled:>9}")
+        print(f"  {kind:<44}{injected:>8}{handled:>9}")
     moments = data["kill_moments"]
     assert isinstance(moments, dict)
     if moments:
@@ -139,23 +207,29 @@ def print_table(data: dict[str, object]) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="the short version (~1 minute)")
-    parser.add_argument("--only", action="append", choices=SCENARIOS, help="run only these")
-    parser.add_argument("--workdir", type=Path, help="keep the scenarios' files here")
-    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
-    args = parser.parse_args(argv)
-    root = args.workdir or Path(tempfile.mkdtemp(prefix="orchestrator-chaos-"))
-    root.mkdir(parents=True, exist_ok=True)
-    mode = "--quick " if args.quick else ""
-    print(f"chaos run: python bench/chaos.py --seed {args.seed} {mode}(files in {root})")
+def parse_seeds(text: str) -> list[int]:
+    """`1,2,3`, `1-5`, or a mix (`1-3,7`)."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if dash:
+            seeds += range(int(first), int(last) + 1)
+        elif first:
+            seeds.append(int(first))
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"no seeds in {text!r}")
+    return seeds
+
+
+def run_seed(seed: int, root: Path, only: list[str] | None, quick: bool) -> dict[str, object]:
+    """Every scenario (or `only` those) with one seed; its figures, printed as it goes."""
+    mode = "--quick " if quick else ""
+    print(f"chaos run: python bench/chaos.py --seed {seed} {mode}(files in {root})")
     started = time.monotonic()
     outcomes = []
-    for name in args.only or SCENARIOS:
+    for name in only or SCENARIOS:
         print(f"- {name} ...", flush=True)
-        outcome = run_scenario(name, root, args.seed, args.quick)
+        outcome = run_scenario(name, root, seed, quick)
         outcomes.append(outcome)
         verdict = (
             "ok" if not outcome.audit.findings else f"{len(outcome.audit.findings)} finding(s)"
@@ -164,18 +238,57 @@ def main(argv: list[str] | None = None) -> int:
         for finding in outcome.audit.findings[:30]:
             print(f"  ! {finding}")
     data = figures(outcomes)
-    data["seed"], data["quick"] = args.seed, args.quick
+    data["seed"], data["quick"] = seed, quick
     data["wall_seconds"] = round(time.monotonic() - started, 1)
     print_table(data)
-    if args.json:
-        args.json.write_text(json.dumps(data, indent=2))
     left = processes_under(root)
     if left:
         print(f"! {len(left)} process(es) left behind: {left[:5]}")
-    failed = any(o.audit.findings for o in outcomes) or bool(left)
+    data["passed"] = not any(o.audit.findings for o in outcomes) and not left
+    return data
+
+
+def print_seeds(runs: list[dict[str, object]]) -> None:
+    print("\nseed  result  wall s  crashes  git kills  faults  files checked  findings")
+    for run in runs:
+        total = run["total"]
+        assert isinstance(total, dict)
+        print(
+            f"{run['seed']:>4}  {'PASS' if run['passed'] else 'FAIL':<6}  "
+            f"{run['wall_seconds']:>6.0f}  {total['crashes_injected']:>7}  "
+            f"{total['git_kills']:>9}  {total['faults_injected']:>6}  "
+            f"{total['files_agents_wrote_checked']:>13}  {total['findings']:>8}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=None, help="one seed (default 1)")
+    parser.add_argument("--seeds", type=parse_seeds, help="several: 1,2,3 or 1-5")
+    parser.add_argument("--quick", action="store_true", help="the short version (~2 minutes)")
+    parser.add_argument("--only", action="append", choices=SCENARIOS, help="run only these")
+    parser.add_argument("--workdir", type=Path, help="keep the scenarios' files here")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    seeds = args.seeds or [args.seed if args.seed is not None else 1]
+    base = args.workdir or Path(tempfile.mkdtemp(prefix="orchestrator-chaos-"))
+    base.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    runs = []
+    for seed in seeds:
+        root = base / f"seed-{seed}" if len(seeds) > 1 else base
+        root.mkdir(parents=True, exist_ok=True)
+        runs.append(run_seed(seed, root, args.only, args.quick))
+    failed = not all(run["passed"] for run in runs)
+    if len(runs) > 1:
+        print_seeds(runs)
+    if args.json:
+        data: object = runs[0] if len(runs) == 1 else runs
+        args.json.write_text(json.dumps(data, indent=2))
     if args.workdir is None and not failed:
-        shutil.rmtree(root, ignore_errors=True)
-    print("\nRESULT:", "FAIL" if failed else "PASS", f"({data['wall_seconds']}s)")
+        shutil.rmtree(base, ignore_errors=True)
+    wall = round(time.monotonic() - started, 1)
+    print("\nRESULT:", "FAIL" if failed else "PASS", f"({wall}s)")
     return 1 if failed else 0
 
 

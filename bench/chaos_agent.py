@@ -25,16 +25,27 @@ not by attempt number, so a fault fires exactly once however many attempts a con
 crash costs, and the harness can see that it fired.
 
 Why the side file: the harness audits the run independently of the controller's records.
-Every start, every end (when the agent can still say so) and every commit sha is appended
-to $CHAOS_DIR/agents.log, which lives outside the repository:
+Every start, every end (when the agent can still say so), every file written (with the git
+blob id of its content, logged before any commit), every file deleted and every commit sha
+is appended to $CHAOS_DIR/agents.log, which lives outside the repository:
 
     start TASK ATTEMPT PID TS
     end TASK ATTEMPT PID TS HOW
+    write TASK ATTEMPT BLOB PATH
+    delete TASK ATTEMPT PATH          (PATH `*`: everything the task wrote so far)
     commit TASK ATTEMPT SHA REF
+    duplicate TASK ATTEMPT PID HOLDER
+
+Duplicates are caught by the agents themselves, not only by sampling the process table: each
+takes `$CHAOS_DIR/running/TASK` with O_EXCL for its whole life. Finding it taken by a live
+agent of the same task is a duplicate (logged, the agent carries on); a holder that is gone
+(killed with SIGKILL, so it could not release it) is moved aside and the lock taken again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -61,12 +72,75 @@ def side_log(line: str) -> None:
 
 
 def end(how: str) -> None:
+    release_task_lock()
     side_log(f"end {TASK} {ATTEMPT} {os.getpid()} {time.time():.6f} {how}")
 
 
 def on_sigterm(signum: int, _frame: FrameType | None) -> None:
     end(f"signal-{signum}")
     os._exit(128 + signum)
+
+
+# --- the O_EXCL lock of the task: two live agents of one task are a duplicate ---------------
+
+
+def _lock_path() -> Path:
+    return Path(os.environ.get("CHAOS_DIR", "."), "running", TASK)
+
+
+def _start_ticks(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rpartition(b")")[2].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def _holder_alive(text: str) -> bool:
+    """The lock's holder (`PID TICKS`) is still a live chaos agent of this task."""
+    try:
+        pid_text, ticks = text.split()
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if _start_ticks(pid) != ticks:
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().decode(errors="replace").split("\0")
+    except OSError:
+        return False
+    return len(argv) > 2 and argv[1] == __file__ and argv[2] == TASK
+
+
+def take_task_lock() -> None:
+    path = _lock_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mine = f"{os.getpid()} {_start_ticks(os.getpid())}"
+    for _ in range(50):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            try:
+                holder = path.read_text()
+            except FileNotFoundError:
+                continue
+            if _holder_alive(holder):
+                side_log(f"duplicate {TASK} {ATTEMPT} {os.getpid()} {holder.split()[0]}")
+                return
+            with contextlib.suppress(FileNotFoundError):  # a dead holder's: move it aside
+                os.rename(path, path.with_name(f"{TASK}.stale.{os.getpid()}"))
+            continue
+        os.write(fd, mine.encode())
+        os.close(fd)
+        return
+
+
+def release_task_lock() -> None:
+    path = _lock_path()
+    with contextlib.suppress(OSError):
+        if path.read_text().split()[0] == str(os.getpid()):
+            path.unlink()
 
 
 def git(*args: str) -> str:
@@ -84,11 +158,24 @@ def commit(message: str) -> None:
     side_log(f"commit {TASK} {ATTEMPT} {sha} {ref.stdout.strip() or 'DETACHED'}")
 
 
+def blob_id(data: bytes) -> str:
+    """git's object id of a blob with this content."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
 def write(spec: str) -> None:
     path, _, text = spec.partition(": ")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text + "\n")
+    data = (text + "\n").encode()
+    side_log(f"write {TASK} {ATTEMPT} {blob_id(data)} {path}")  # before it exists
+    target.write_bytes(data)
+
+
+def delete(path: str) -> None:
+    side_log(f"delete {TASK} {ATTEMPT} {path}")
+    if path != "*":
+        Path(path).unlink(missing_ok=True)
 
 
 def sleep_forever() -> None:
@@ -99,10 +186,11 @@ def sleep_forever() -> None:
 def delete_tracked() -> None:
     for name in git("ls-files", "-z").split("\0"):
         if name:
-            Path(name).unlink(missing_ok=True)
+            delete(name)
 
 
 def delete_everything() -> None:
+    delete("*")
     for entry in Path(".").iterdir():
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -148,8 +236,8 @@ def run(line: str) -> int | None:
     elif verb == "break-first":
         if once:
             write(f"{args[0]}: broken by attempt {ATTEMPT}")
-        else:
-            Path(args[0]).unlink(missing_ok=True)
+        elif Path(args[0]).exists():
+            delete(args[0])
     elif verb == "flood":
         chunk = ("x" * 1023 + "\n").encode()
         for _ in range(int(float(rest) * 1024)):
@@ -175,6 +263,7 @@ def run(line: str) -> int | None:
 def main() -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     side_log(f"start {TASK} {ATTEMPT} {os.getpid()} {time.time():.6f}")
+    take_task_lock()
     lines = [ln.strip() for ln in os.environ.get("ORCHESTRATOR_PROMPT", "").splitlines()]
     code = 0
     try:

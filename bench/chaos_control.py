@@ -290,7 +290,7 @@ def scenario_concurrency(root: Path, rng: random.Random, quick: bool) -> Outcome
         {
             "id": t,
             "agent": "dev",
-            "prompt": f"write tasks/{t}/{t}.txt: {t}\n"
+            "prompt": f"write tasks/{t}/{t}.txt: {t}\nwrite build/{t}.out: built by {t}\n"
             f"sleep {rng.uniform(0.8, 2.0):.2f}\ncommit {t}",
             "paths": [f"tasks/{t}/**"],
         }

@@ -23,7 +23,7 @@ from typing import Any
 from bench.chaos_audit import Audit
 from bench.chaos_procs import ProcessSampler, agent_processes
 from bench.chaos_scenarios import Outcome, converge_and_stop, finish, watch_unexpected_exit
-from bench.chaos_world import Project, git, read_side_log, wait_until
+from bench.chaos_world import IGNORED_DIR, Project, git, read_side_log, wait_until
 
 # kind -> how the task must end: merged (after the fault), rejected or failed (reported)
 AGENT_FAULTS: dict[str, str] = {
@@ -56,7 +56,8 @@ ONE_SHOT = {
 def fault_prompt(kind: str, task: str, scope: str, pace: float = 1.0) -> list[str]:
     """The chaos agent's directives for a task with fault `kind`; `pace` stretches its work."""
     own = f"{scope}/{task}.txt"
-    work = [f"sleep {pace * (0.2 + (int(task[1:]) % 5) / 10):.2f}", f"write {own}: {task}"]
+    built = f"write {IGNORED_DIR}/{task}.out: built by {task}"  # ignored: never committed
+    work = [f"sleep {pace * (0.2 + (int(task[1:]) % 5) / 10):.2f}", f"write {own}: {task}", built]
     commit = [f"commit {task}: work"]
     return {
         "none": [*work, *commit],

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bench.chaos_audit import Audit, run_audit
@@ -47,6 +48,7 @@ class Outcome:
     kill_moments: dict[str, int] = field(default_factory=dict)  # what the killed one was doing
     samples: int = 0  # process-table samples taken
     sampled_s: float = 0.0  # over this long
+    git_kills: dict[str, int] = field(default_factory=dict)  # git-kills: kills per kind
 
     def fault(self, kind: str, handled: bool) -> None:
         row = self.faults.setdefault(kind, [0, 0])
@@ -115,12 +117,16 @@ def count_tracebacks(text: str) -> int:
     return LOG_ERROR.sub("", text).count("Traceback")
 
 
-def finish(p: Project, sampler: ProcessSampler, outcome: Outcome) -> None:
-    """Audit the end state; append the findings to the scenario's audit."""
+def finish(
+    p: Project, sampler: ProcessSampler, outcome: Outcome, exempt_writes: Iterable[str] = ()
+) -> None:
+    """Audit the end state; append the findings to the scenario's audit. `exempt_writes`:
+    tasks whose files the harness itself destroyed (a worktree deleted by hand)."""
     wait_until(lambda: not agent_processes(), 15)
     sampler.stop()
     outcome.samples, outcome.sampled_s = sampler.samples, sampler.stopped - sampler.started
-    audit = run_audit(p, read_side_log(p.side_log_path), sampler, outcome.name)
+    side = read_side_log(p.side_log_path)
+    audit = run_audit(p, side, sampler, outcome.name, exempt_writes)
     outcome.audit.findings.extend(audit.findings)
     for name in (
         "tasks",
@@ -133,6 +139,10 @@ def finish(p: Project, sampler: ProcessSampler, outcome: Outcome) -> None:
         "orphan_processes",
         "reflog_entries",
         "reflog_unverified",
+        "files_checked",
+        "files_lost",
+        "merged_files_checked",
+        "merged_files_wrong",
     ):
         setattr(outcome.audit, name, getattr(audit, name))
     tracebacks = 0

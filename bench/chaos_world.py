@@ -39,10 +39,19 @@ GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
 }
 TRAILER = "Orchestrator-Task"
+# the harness's own git calls (a person's): hooks an agent planted can tell them apart
+HUMAN_ENV = {**GIT_ENV, "CHAOS_HUMAN": "1"}
+IGNORED_DIR = "build"  # ignored by the repository's .gitignore: agents' "build output"
+# scenario folders whose deadline passed: their (abandoned) thread may start nothing more
+ABANDONED: set[Path] = set()
+
+
+class Abandoned(RuntimeError):
+    """The scenario missed its deadline; the harness has moved on."""
 
 
 def git(repo: Path, *args: str, check: bool = True) -> str:
-    env = {**os.environ, **GIT_ENV}
+    env = {**os.environ, **HUMAN_ENV}
     proc = subprocess.run(
         ["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=False
     )
@@ -53,7 +62,7 @@ def git(repo: Path, *args: str, check: bool = True) -> str:
 
 def git_ok(repo: Path, *args: str) -> bool:
     """True when `git args...` succeeds (e.g. `cat-file -e`)."""
-    env = {**os.environ, **GIT_ENV}
+    env = {**os.environ, **HUMAN_ENV}
     proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, env=env)
     return proc.returncode == 0
 
@@ -96,17 +105,45 @@ class AgentRun:
 
 
 @dataclass(frozen=True)
+class FileEvent:
+    """A file an agent wrote (`blob` = git id of its content) or deleted (`blob` None); `seq`
+    orders events of the whole log."""
+
+    seq: int
+    task: str
+    attempt: int
+    path: str
+    blob: str | None
+
+
+@dataclass(frozen=True)
 class SideLog:
     runs: tuple[AgentRun, ...]
     commits: tuple[tuple[str, int, str, str], ...]  # task, attempt, sha, ref
+    files: tuple[FileEvent, ...] = ()
+    duplicates: tuple[tuple[str, int, int, int], ...] = ()  # task, attempt, pid, holder pid
 
 
 def read_side_log(path: Path) -> SideLog:
     starts: dict[int, AgentRun] = {}
     ends: dict[int, tuple[float, str]] = {}
     commits = []
+    files: list[FileEvent] = []
+    duplicates: list[tuple[str, int, int, int]] = []
     text = path.read_text() if path.exists() else ""
-    for line in text.splitlines():
+    for seq, line in enumerate(text.splitlines()):
+        parts = line.split(" ")
+        if not parts:
+            continue
+        if parts[0] == "write" and len(parts) >= 5:
+            files.append(FileEvent(seq, parts[1], int(parts[2]), " ".join(parts[4:]), parts[3]))
+            continue
+        if parts[0] == "delete" and len(parts) >= 4:
+            files.append(FileEvent(seq, parts[1], int(parts[2]), " ".join(parts[3:]), None))
+            continue
+        if parts[0] == "duplicate" and len(parts) == 5:
+            duplicates.append((parts[1], int(parts[2]), int(parts[3]), int(parts[4])))
+            continue
         parts = line.split()
         if not parts:
             continue
@@ -122,7 +159,12 @@ def read_side_log(path: Path) -> SideLog:
     for pid, run in starts.items():
         end, how = ends.get(pid, (None, None))
         runs.append(AgentRun(run.task, run.attempt, pid, run.start, end, how))
-    return SideLog(tuple(sorted(runs, key=lambda r: r.start)), tuple(commits))
+    return SideLog(
+        tuple(sorted(runs, key=lambda r: r.start)),
+        tuple(commits),
+        tuple(files),
+        tuple(duplicates),
+    )
 
 
 # --- one project: repo + spec + state, driven through the real CLI ---------------------------
@@ -138,6 +180,7 @@ class Project:
     worktree_root: str | None = None
     spec: dict[str, Any] = field(default_factory=dict)
     controllers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)  # for controllers and agents
 
     def __post_init__(self) -> None:
         self.repo = self.root / "repo"
@@ -148,6 +191,7 @@ class Project:
             d.mkdir(parents=True, exist_ok=True)
         git(self.repo, "init", "-q", "-b", "main")
         (self.repo / "README.md").write_text("# chaos\n")
+        (self.repo / ".gitignore").write_text(f"{IGNORED_DIR}/\n")  # build output
         git(self.repo, "add", "-A")
         git(self.repo, "commit", "-q", "-m", "initial")
 
@@ -199,10 +243,21 @@ class Project:
         return [t["id"] for t in self.spec.get("backlog", [])]
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, **GIT_ENV, "CHAOS_DIR": str(self.chaos), "PYTHONPATH": str(ROOT)}
+        return {
+            **os.environ,
+            **GIT_ENV,
+            "CHAOS_DIR": str(self.chaos),
+            "PYTHONPATH": str(ROOT),
+            **self.extra_env,
+        }
 
     # -- the real CLI ------------------------------------------------------------------------
+    def check_alive(self) -> None:
+        if self.root in ABANDONED:
+            raise Abandoned(f"{self.root}: past its deadline")
+
     def cli(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        self.check_alive()
         return subprocess.run(
             [sys.executable, "-m", "controller", *args, "-f", str(self.spec_file)],
             capture_output=True,
@@ -213,6 +268,7 @@ class Project:
         )
 
     def start_controller(self) -> subprocess.Popen[bytes]:
+        self.check_alive()
         n = len(self.controllers)
         out = (self.chaos / f"controller-{n}.out").open("wb")
         proc = subprocess.Popen(
@@ -284,13 +340,13 @@ class Project:
             add = subprocess.run(
                 ["git", "-C", str(self.repo), "add", "--", path],
                 capture_output=True,
-                env={**os.environ, **GIT_ENV},
+                env={**os.environ, **HUMAN_ENV},
             )
             done = add.returncode == 0 and (
                 subprocess.run(
                     ["git", "-C", str(self.repo), "commit", "-q", "-m", message, "--", path],
                     capture_output=True,
-                    env={**os.environ, **GIT_ENV},
+                    env={**os.environ, **HUMAN_ENV},
                 ).returncode
                 == 0
             )

@@ -107,7 +107,7 @@ def scenario_world(root: Path, rng: random.Random, quick: bool) -> Outcome:
     shutil.rmtree(p.worktrees / "wrej", ignore_errors=True)
     converge_and_stop(p, outcome.audit, timeout=180, proc=proc)
     _judge(p, t, outcome)
-    finish(p, sampler, outcome)
+    finish(p, sampler, outcome, exempt_writes=[t.victim] if t.victim else [])
     if on_tmpfs:
         shutil.copytree(state, root / "state-copy", symlinks=True, dirs_exist_ok=True)
         unmount(state)

@@ -17,7 +17,9 @@ from pathlib import Path
 from loguru import logger
 
 from controller import git
+from controller.act.ignored import IgnoredKept, keep_ignored
 from controller.act.launch import launch_request, prepare_files, read_tail
+from controller.act.leftovers import verify_recorder
 from controller.act.merge import MergeJob
 from controller.act.records import apply_verdict, record_event
 from controller.act.runners.base import Runner
@@ -32,6 +34,16 @@ from controller.model.outcomes import MergeOutcome
 from controller.model.spec import Spec, Task
 from controller.state.paths import StatePaths
 from controller.state.store import Store
+
+
+def brief(exc: BaseException) -> str:
+    """What went wrong, in one line for people (a git error without its pinned argv)."""
+    return exc.brief if isinstance(exc, git.GitError) else str(exc)
+
+
+class ActionFailed(RuntimeError):
+    """An action failed in a way already recorded (event, log line): the caller holds it
+    off (`state.holdoffs`) and looks for stale git locks, without a traceback."""
 
 
 @dataclass
@@ -108,7 +120,13 @@ class Executor:
             self._say(f"! {action.kind} {task.id}: {verdict.reason}")
             return
         self.store.set_launched(
-            task.id, n, launched.pid, launched.create_time, launched.started_at, launched.handle
+            task.id,
+            n,
+            launched.pid,
+            launched.create_time,
+            launched.started_at,
+            launched.handle,
+            launched.start_id,
         )
         data = {"attempt": n, "pid": launched.pid, "base": base, "fresh": action.fresh}
         if action.port is not None:
@@ -144,7 +162,13 @@ class Executor:
         if not attempts or (attempts[-1].pid is None and attempts[-1].handle is None):
             return
         last = attempts[-1]
-        was_alive = self.runner.stop(last.pid, last.create_time, handle=last.handle)
+        was_alive = self.runner.stop(
+            last.pid, last.create_time, handle=last.handle, start_id=last.start_id
+        )
+        if last.outcome in ("stopped", "timeout"):
+            # stopped before and still alive (a remote job ends a few seconds after its
+            # stop): signalled again, but its first verdict stands
+            return
         outcome = action.outcome or "stopped"
         verdict = stop_verdict(
             self.spec,
@@ -177,16 +201,25 @@ class Executor:
     def prune(self, action: Action, observed: Observed) -> None:
         attempts = observed.attempts.get(action.task, ())
         number = attempts[-1].number if attempts else 0
+        ignored = IgnoredKept()
+
+        def keep(worktree: Path, names: list[str]) -> None:
+            nonlocal ignored
+            ignored = keep_ignored(self.paths, action.task, number, worktree, names)
+
         try:
             ref = git.remove_worktree(
-                self.spec.repo_path, self.spec.worktree_root_path, action.task, number
+                self.spec.repo_path, self.spec.worktree_root_path, action.task, number, keep
             )
-        except (git.GitError, git.WorktreeError, ValueError) as exc:
+        except (git.GitError, git.WorktreeError, ValueError, OSError) as exc:
             record_event(self.store, "prune_failed", str(exc), action.task)
             self._say(f"! prune  {action.task}: {exc}")
-            return
+            raise ActionFailed(brief(exc)) from exc
         kept = f"; uncommitted work kept in {ref}" if ref else ""
-        record_event(self.store, "prune", f"{action.reason}{kept}", action.task, {"archive": ref})
+        if ignored.archive is not None:
+            kept += f"; {ignored.describe()}"
+        data = {"archive": ref, "ignored_archive": str(ignored.archive or "") or None}
+        record_event(self.store, "prune", f"{action.reason}{kept}", action.task, data)
         self._say(f"- prune  {action.task}: {action.reason}{kept}")
 
     # -- merge -----------------------------------------------------------------------------
@@ -211,6 +244,7 @@ class Executor:
             state_root=self.paths.root,
             log_limit=self.spec.log_limit,
             allow_empty=self.spec.allow_empty(task) if task else False,
+            on_verify=verify_recorder(self.paths.db),
         )
 
     def record_merge(self, action: Action, outcome: MergeOutcome) -> None:

@@ -101,6 +101,21 @@ def _env(
     return env
 
 
+def _placeholder_values(
+    task: Task, n: int, worktree: Path, prompt: str, port: int | None
+) -> dict[str, str]:
+    """What the placeholders of an agent's command stand for in this attempt."""
+    return {
+        "task": task.id,
+        "title": task.display_title,
+        "prompt": prompt,
+        "worktree": str(worktree),
+        "branch": branch_for(task.id),
+        "attempt": str(n),
+        "port": "" if port is None else str(port),
+    }
+
+
 def launch_request(
     spec: Spec,
     paths: StatePaths,
@@ -117,15 +132,7 @@ def launch_request(
     agent = spec.agents[task.agent]
     resources = agent.resources
     branch = branch_for(task.id)
-    values = {
-        "task": task.id,
-        "title": task.display_title,
-        "prompt": prompt,
-        "worktree": str(worktree),
-        "branch": branch,
-        "attempt": str(n),
-        "port": "" if port is None else str(port),
-    }
+    values = _placeholder_values(task, n, worktree, prompt, port)
     argv = _argv(spec, agent, values)
     progress = paths.progress_file(task.id, n)
     env = _env(agent, paths, task, n, values, conflicts)
@@ -160,6 +167,8 @@ def launch_request(
         setup_log=paths.setup_log(task.id, n) if setup else None,
         stream=preset.stream if preset else None,
         stream_record=paths.stream_record(task.id, n) if preset else None,
+        command=tuple(agent.command or ()),
+        placeholders={k: v for k, v in values.items() if k != "worktree"},
     )
 
 

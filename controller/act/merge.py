@@ -9,7 +9,7 @@ leaves every ref and every checkout exactly as it was, and the caller can simply
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from functools import partial
 from pathlib import Path
@@ -172,13 +172,16 @@ class MergeJob:
     state_root: Path | None = None  # the state folder the verify log lies in
     log_limit: int | None = None
     allow_empty: bool = False  # the task may land nothing (else "no changes")
+    # told the verify command's pid when it starts, None when it is gone (`act.leftovers`)
+    on_verify: Callable[[int | None], None] | None = None
 
     def run(self) -> MergeOutcome:
         rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "repo"}
         try:
             return land_task(self.repo, **rest)
         except (git.GitError, git.WorktreeError, OSError) as exc:
-            return MergeOutcome("error", message=f"merge failed, will retry: {exc}")
+            why = exc.brief if isinstance(exc, git.GitError) else str(exc)
+            return MergeOutcome("error", message=f"merge failed, will retry: {why}")
 
 
 def land_task(repo_path: Path, **job: Any) -> MergeOutcome:
@@ -192,7 +195,9 @@ def _verified(job: MergeJob, repo: git.Repo, new: str) -> MergeOutcome | None:
     if not job.verify:
         return None
     with git.scratch_worktree(repo, job.scratch_root, new) as scratch:
-        gate = partial(run_verify, state_root=job.state_root, log_limit=job.log_limit)
+        gate = partial(
+            run_verify, state_root=job.state_root, log_limit=job.log_limit, on_start=job.on_verify
+        )
         failure = gate(job.verify, scratch, job.verify_log, job.verify_timeout_s, job.verify_env)
     return MergeOutcome("verify_failed", sha=None, message=failure) if failure else None
 

@@ -72,7 +72,13 @@ def record_exits(spec: Spec, observed: Observed, store: Store, now: float) -> di
             continue
         if last.started_at is not None:  # the store keeps what the runs dir said, for good
             store.set_launched(
-                task_id, last.number, last.pid, last.create_time, last.started_at, last.handle
+                task_id,
+                last.number,
+                last.pid,
+                last.create_time,
+                last.started_at,
+                last.handle,
+                last.start_id,
             )
         report = last.report
         if report is not None and (report.usage is not None or report.turns is not None):

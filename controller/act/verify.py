@@ -21,7 +21,7 @@ import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from controller.act.runners import logcap, proctree
@@ -66,8 +66,12 @@ def _run_logged(
     log: logcap.CappedLog,
     timeout_s: float,
     env: Mapping[str, str],
+    on_start: Callable[[int | None], None] | None = None,
 ) -> int | None:
-    """Run `argv` with output to `log`; its exit code, or None on timeout."""
+    """Run `argv` with output to `log`; its exit code, or None on timeout. `on_start` is
+    told the pid once the command runs, and None once it and everything it started are
+    gone (the controller records it: a controller killed meanwhile leaves a verify process
+    that the next one stops, `act.leftovers`)."""
     out_r, out_w = os.pipe()
     try:
         proc = subprocess.Popen(
@@ -84,6 +88,8 @@ def _run_logged(
         raise
     finally:
         os.close(out_w)
+    if on_start is not None:
+        on_start(proc.pid)
     try:
         exited = lambda: proc.poll() is not None  # noqa: E731
         deadline = time.monotonic() + timeout_s
@@ -96,6 +102,8 @@ def _run_logged(
         logcap.drain(out_r, log)
     finally:
         os.close(out_r)
+    if on_start is not None:
+        on_start(None)
     return None if timed_out else proc.returncode
 
 
@@ -108,9 +116,10 @@ def run_verify(
     *,
     state_root: Path | None = None,
     log_limit: int | None = None,
+    on_start: Callable[[int | None], None] | None = None,
 ) -> str | None:
     """Run the verify gate in `cwd` with `env` (default: `verify_environment()`, the
-    scrubbed one); None when it passed, else why it failed.
+    scrubbed one); None when it passed, else why it failed. `on_start`: see `_run_logged`.
 
     The log is opened from `state_root` (default: its own folder) through `state.files`.
     """
@@ -121,7 +130,7 @@ def run_verify(
         log.write(f"$ {shlex.join(verify)}\n".encode())
         try:
             environment = verify_environment() if env is None else env
-            code = _run_logged(verify, cwd, log, timeout_s, environment)
+            code = _run_logged(verify, cwd, log, timeout_s, environment, on_start)
         except OSError as exc:
             log.write(f"orchestrator: cannot run verify command: {exc}\n".encode())
             return f"verify command could not start ({exc}); log: {log_path}"

@@ -68,11 +68,17 @@ def diff(
     and with this command's own where given. Exit 0 when there is nothing to do, 2 when
     changes are pending, 1 on error.
     """
+    from controller.views.cpu import OneShotCpu
+
+    cpu = OneShotCpu()  # the host's load from now on, without this command's own CPU
+    from dataclasses import replace
+
     from controller.core.plan import plan
     from controller.core.specbacklog import expand
     from controller.observe.clock import local_timezone
-    from controller.observe.resources import ResourceSampler
-    from controller.observe.world import observe_spec, open_store
+    from controller.observe.resources import published
+    from controller.observe.world import observe_spec, open_store, state_paths
+    from controller.state.lock import is_locked
     from controller.views.snapshot import running_overrides
 
     given = overrides_of(max_parallel, poll_interval, max_retries, spec_backlog)
@@ -87,13 +93,18 @@ def diff(
         err.print(shown(line), markup=False)
     spec = overrides.apply(spec)
     store = open_store(spec, readonly=True)
+    now = time.time()
     try:
-        observed = observe_spec(spec, store, ResourceSampler(disk_path=spec.repo_path))
+        observed = observe_spec(spec, store, None, now=now)
+        # while a controller runs, plan with the load average it acts on
+        controller_running = is_locked(state_paths(spec).lock)
+        load_now = published(store, now, spec.repo_path) if controller_running else None
     finally:
         if store is not None:
             store.close()
+    observed = replace(observed, resources=load_now or cpu.sample(spec.repo_path))
     spec = expand(spec, observed)
-    result = plan(spec, observed, time.time(), tz=local_timezone())
+    result = plan(spec, observed, now, tz=local_timezone())
     if output is Output.json:
         out.print(to_json(result.as_dict()))
     else:
@@ -245,7 +256,7 @@ def demo(
 
     Creates a repo and a spec with ten tasks across three agent types, runs the reconcile
     loop to convergence (a crash, a retry and a merge conflict included) and prints the
-    measured speedup against sequential. Offline; takes a few seconds.
+    measured parallelism (agent time / busy time). Offline; takes a few seconds.
     """
     from controller.cli.live import LiveTable
     from controller.demo.run import run_demo

@@ -62,7 +62,7 @@ def status(
     ] = StatusOutput.text,
     repo: RepoOpt = None,
 ) -> None:
-    """Show the controller, every task's phase and reason, resources and measured speedup.
+    """Show the controller, every task's phase and reason, resources and parallelism.
 
     The phase and reason are the planner's own (the same `diff` prints). ETAs come from the
     agent's progress rate when it writes progress, else from the median duration of earlier
@@ -113,7 +113,7 @@ def dashboard(
     ] = 1,
 ) -> None:
     """A live terminal view: tasks with progress, CPU, memory and disk history against the
-    admission thresholds, a timeline of attempts, recent events and the measured speedup.
+    admission thresholds, a timeline of attempts, recent events and the parallelism.
 
     Refreshes every --interval seconds from fresh reads of the world; `q` or Ctrl-C quits.
     Designed to fit an 80x24 terminal (over SSH too). When stdout is not a terminal it
@@ -200,10 +200,11 @@ def activity_summary(
 ) -> None:
     """Completed, active and queued tasks in a window, and what parallelism bought.
 
-    Speedup = sum of attempt durations / wall-clock time with at least one agent running;
-    efficiency = speedup / maxParallel; parallelization rate = share of that busy time with
-    two or more agents running; time saved = agent time - busy time. All measured from the
-    recorded attempts, clipped to the window.
+    Parallelism = sum of attempt durations (failed ones too) / wall-clock time with at least
+    one agent running (no sequential run is measured); efficiency = parallelism /
+    maxParallel; parallelization rate = share of that busy time with two or more agents
+    running; overlap = agent time - busy time. All measured from the recorded attempts,
+    clipped to the window.
     """
     from controller.cli.common import fail, load, out
     from controller.cli.render import to_json
@@ -247,9 +248,9 @@ def _write_timeline(s: "Summary", svg: Path) -> None:
         start,
         end,
         title=f"orchestrator: {len(s.bars)} attempts of {len({b.task for b in s.bars})} tasks",
-        subtitle=f"speedup {p.speedup:.2f}x measured · efficiency {s.efficiency:.0%} of "
-        f"maxParallel {s.limit} · 2+ agents {p.parallelization_rate:.0%} of busy time · "
-        f"{format_duration(p.time_saved_s)} saved",
+        subtitle=f"parallelism {p.speedup:.2f}x (agent time / busy time) · efficiency "
+        f"{s.efficiency:.0%} of maxParallel {s.limit} · 2+ agents "
+        f"{p.parallelization_rate:.0%} of busy time · {format_duration(p.time_saved_s)} overlap",
     )
     try:
         svg.write_text(text, encoding="utf-8")

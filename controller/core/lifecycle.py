@@ -69,6 +69,26 @@ def exit_failure(a: AttemptObs) -> str:
     return reason
 
 
+def never_started(a: AttemptObs) -> bool:
+    """An attempt whose agent never ran: the controller died between recording the intent
+    and the launch (or a start-up step, such as resetting the worktree, was cut short)."""
+    return (
+        a.outcome == "lost"
+        and a.pid is None
+        and a.handle is None
+        and a.started_at is None
+        and a.exit_code is None
+    )
+
+
+def starts_fresh(attempts: tuple[AttemptObs, ...]) -> bool:
+    """Whether the next attempt starts over from the integration tip: the last attempt that
+    ran ended in a merge conflict. Attempts that never ran are skipped, so a fresh start a
+    kill interrupted (its worktree half reset) is made again, not continued from."""
+    ran = [a for a in attempts if not never_started(a)]
+    return bool(ran) and ran[-1].outcome == "conflict"
+
+
 def failure_reason(a: AttemptObs) -> str:
     if a.reason:
         return a.reason

@@ -1,9 +1,12 @@
 """What parallelism bought, measured from recorded attempt intervals (pure functions).
 
-speedup = total agent time / wall-clock time during which at least one agent ran;
-efficiency = speedup / parallel limit; parallelization rate = share of that busy time during
-which two or more agents ran; time saved = total agent time - busy time. These are measured
-from the attempts' real start and end times, never estimated.
+speedup (shown as "parallelism") = total agent time / wall-clock time during which at least
+one agent ran -- the average number of agents running while any ran. Failed attempts count
+as agent time, and no sequential run is measured: it is a speedup over running the same
+attempts one by one only if each would take as long alone. efficiency = speedup / parallel
+limit; parallelization rate = share of that busy time during which two or more agents ran;
+time saved (shown as "overlap") = total agent time - busy time. All are measured from the
+attempts' real start and end times, never estimated.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from typing import Any
 
 from controller.core.budget import must_stop
 from controller.core.gates import first_hold
-from controller.core.lifecycle import TaskState, failure_reason, task_state
+from controller.core.lifecycle import TaskState, failure_reason, starts_fresh, task_state
 from controller.core.order import start_order
 from controller.core.passstate import PassState
 from controller.core.ports import free_port, ports_in_use
@@ -35,6 +35,8 @@ from controller.model.spec import Spec, Task
 
 SPAWN, RETRY, MERGE, PRUNE, STOP = "spawn", "retry", "merge", "prune", "stop"
 SYMBOLS = {SPAWN: "+", RETRY: "~", MERGE: ">", PRUNE: "-", STOP: "!", "wait": "."}
+# the holdoff (`Observed.holdoffs`) an action is subject to, by its kind
+HOLDOFF_KIND = {RETRY: SPAWN}
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,13 @@ class _Planner:
 
     # -- helpers ---------------------------------------------------------------------------
     def act(self, action: Action, phase: str) -> None:
+        held = self.obs.holdoffs.get((HOLDOFF_KIND.get(action.kind, action.kind), action.task))
+        if held is not None and self.now < held.until:
+            times = f"{held.failures} time{'s' if held.failures != 1 else ''}"
+            wait = format_duration(max(0.0, held.until - self.now))
+            reason = f"{action.kind} failed {times}, next try in {wait}: {held.reason}"
+            self.wait(action.task, phase, reason, held.until)
+            return
         self.actions.append(action)
         self.phases[action.task] = phase
 
@@ -255,7 +264,7 @@ class _Planner:
         on_port = f", port {port}" if port is not None else ""
         number = st.attempts + 1
         if retrying and st.last is not None:
-            fresh = st.last.outcome == "conflict"
+            fresh = starts_fresh(self.obs.attempts.get(task.id, ()))
             why = f"attempt {number} of {self.ps.total_attempts(task)}: "
             why += failure_reason(st.last)
             why += ", fresh start on the new tip" if fresh else ", backoff over"

@@ -8,6 +8,7 @@
 - `snapshots`: saving an agent's uncommitted work, committing what it left;
 - `worktrees`: creating, resetting, removing task worktrees;
 - `scratch`: throw-away worktrees for verify runs;
+- `locks`: lock files a killed git process left, proven stale and removed;
 - `merging`: in-memory merges, what a merge lands, fast-forwarding a checkout;
 - `history`: tree entries of a commit, first-parent commits and who made them.
 
@@ -16,6 +17,7 @@ The names below are the layer's public API; callers import them from `controller
 
 from controller.git.command import Result, out, run
 from controller.git.history import existing_paths, first_parent_commits, user_emails
+from controller.git.locks import LockReport, clear_stale_locks
 from controller.git.merging import (
     Change,
     MergeTreeResult,
@@ -55,6 +57,7 @@ from controller.git.snapshots import (
     snapshot,
 )
 from controller.git.worktrees import (
+    clear_removed,
     ensure_worktree,
     list_worktrees,
     remove_worktree,
@@ -69,6 +72,7 @@ __all__ = [
     "TASK_REFS",
     "Change",
     "GitError",
+    "LockReport",
     "MergeTreeResult",
     "Place",
     "Repo",
@@ -78,7 +82,9 @@ __all__ = [
     "archive_branch_tip",
     "blob_texts",
     "cas_update_ref",
+    "clear_removed",
     "clear_scratch",
+    "clear_stale_locks",
     "commit_leftovers",
     "commit_tree",
     "create_archive_ref",

@@ -70,6 +70,21 @@ class GitError(RuntimeError):
         self.stderr = redact(stderr)
         super().__init__(redact(f"{' '.join(self.argv)} exited {returncode}: {stderr.strip()}"))
 
+    @property
+    def brief(self) -> str:
+        """`git <command>: <first line of its error>`, without the pinned settings: the
+        part of the failure people need (a holdoff's reason in `status`)."""
+        args = iter(self.argv[1:])
+        command = ""
+        for arg in args:
+            if arg == "-c":
+                next(args, None)
+            elif not arg.startswith("-"):
+                command = arg
+                break
+        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
+        return f"git {command}: {lines[0] if lines else f'exited {self.returncode}'}"
+
 
 @dataclass(frozen=True)
 class Place:

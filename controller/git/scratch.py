@@ -27,7 +27,7 @@ PREFIX = "verify-"
 
 def _real_scratch_root(scratch_root: Path) -> Path:
     if os.path.islink(scratch_root):
-        raise WorktreeError(f"{scratch_root} is a symlink; refusing to use it as scratch space")
+        os.unlink(scratch_root)  # planted: drop the link (never what it points to)
     scratch_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not is_real_dir(scratch_root):
         raise WorktreeError(f"{scratch_root} is not a directory")

@@ -60,6 +60,18 @@ def untracked(place: Place, env: Mapping[str, str] | None = None) -> list[str]:
     return [name for name in out(place, *args, env=env).split("\0") if name]
 
 
+def ignored(place: Place) -> list[str]:
+    """Untracked files a snapshot leaves out because an ignore rule (a `.gitignore`, the
+    user's excludes or the shared exclude) covers them: build output, `.env` copies, ...
+    They are not committed; `worktrees.remove_worktree` hands them to its caller to keep
+    before it deletes the worktree."""
+    everything = [n for n in out(place, "ls-files", "-z", "--others").split("\0") if n]
+    if not everything:
+        return []
+    kept = set(untracked(place))
+    return [name for name in everything if name not in kept and not name.endswith("/")]
+
+
 def tracked_changes(place: Place) -> bool:
     """True when tracked files differ from HEAD (staged or not)."""
     return bool(out(place, "status", "--porcelain", "-z", "--untracked-files=no"))

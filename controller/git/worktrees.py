@@ -10,6 +10,10 @@ archive ref first (`snapshots`).
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from controller.git.command import out, run
@@ -19,16 +23,19 @@ from controller.git.places import (
     WorktreeRedirected,
     as_repo,
     open_repo,
+    registered_admin,
     registered_place,
     worktree_place,
 )
 from controller.git.refs import create_archive_ref, is_ancestor, rev_parse
 from controller.git.runner import Place
-from controller.git.snapshots import snapshot
+from controller.git.snapshots import ignored, snapshot
 from controller.model import names
 from controller.model.observed import WorktreeObs
 
+KeepIgnored = Callable[[Path, list[str]], object]  # (worktree, ignored file names)
 ADD_LOCK_REASON = "initializing"  # `git worktree add` locks the new worktree until it is done
+REMOVING = ".removing-"  # a worktree directory renamed aside on its way out (`_discard`)
 
 
 def _short(ref: str) -> str:
@@ -105,11 +112,60 @@ def expect_branch(entry: WorktreeObs, branch: str) -> None:
         raise WorktreeError(f"worktree {entry.path} has {found} checked out, expected {branch}")
 
 
-def _remove_registration(repo: Repo, path: Path, *, force_locked: bool) -> None:
-    """`git worktree remove` of a path checked to be a real directory under its root."""
-    force = ["--force", "--force"] if force_locked else ["--force"]
-    run(repo.place, "worktree", "remove", *force, str(path))
+def _discard(repo: Repo, root: Path, path: Path, entry: WorktreeObs) -> None:
+    """Remove the registered worktree at `path` (a real directory under `root`), in steps
+    that a kill at any moment leaves recoverable.
+
+    `git worktree remove` deletes file by file: killed half-way, it can leave a directory
+    with no `.git` file, which git no longer knows and nothing can prove was a worktree
+    (so nothing would ever remove it). Instead the directory is renamed aside in one step
+    (`<root>/.removing-<name>-<random>`: task ids never start with a dot), git forgets the
+    registration (`worktree prune`: its directory is gone), and the renamed directory is
+    deleted. Whatever a kill leaves, `clear_removed` finishes at the next start or prune.
+    git's own "initializing" lock of a half-added worktree is lifted first; a lock a
+    person put on (`git worktree lock`) is respected.
+    """
+    if entry.locked:
+        if not entry.half_added:
+            raise WorktreeError(
+                f"{path} is locked ({entry.lock_reason or 'git worktree lock'}); "
+                "unlock it (`git worktree unlock`) so it can be removed"
+            )
+        admin = registered_admin(repo, path)
+        if admin is not None and os.path.lexists(admin / "locked"):
+            os.unlink(admin / "locked")
+    if not os.path.lexists(path):  # already gone: git only has to forget it
+        run(repo.place, "worktree", "prune")
+        return
+    if os.path.islink(path):
+        raise WorktreeRedirected(f"{path} was replaced by a symlink; not removing it")
+    aside = names.confined(root, root / f"{REMOVING}{path.name}-{uuid.uuid4().hex[:8]}")
+    os.rename(names.confined(root, path), aside)
     run(repo.place, "worktree", "prune")
+    _remove_tree(root, aside)
+
+
+def _remove_tree(root: Path, path: Path) -> None:
+    """Delete `path`, a directory directly under `root`, without following any symlink."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        shutil.rmtree(names.confined(root, path), ignore_errors=True)  # rmtree skips links
+    else:
+        os.unlink(path)
+
+
+def clear_removed(root: Path) -> int:
+    """Finish removals a kill interrupted: delete `<root>/.removing-*`; how many."""
+    try:
+        entries = [e for e in os.scandir(root) if e.name.startswith(REMOVING)]
+    except OSError:
+        return 0
+    for entry in entries:
+        _remove_tree(root, Path(entry.path))
+    return len(entries)
 
 
 def ensure_worktree(repo_path: Path, root: Path, task: str, base_sha: str) -> Path:
@@ -127,7 +183,7 @@ def ensure_worktree(repo_path: Path, root: Path, task: str, base_sha: str) -> Pa
     entry = worktree_at(repo, path)
     if entry is not None and entry.half_added and not os.path.islink(path):
         # its checkout may be incomplete, and no agent was ever started in it: add it again
-        _remove_registration(repo, path, force_locked=True)
+        _discard(repo, root, path, entry)
         entry = None
     if entry is not None:
         expect_branch(entry, branch)
@@ -189,15 +245,24 @@ def _archive_detached_work(repo: Repo, entry: WorktreeObs, task: str, number: in
     return None
 
 
-def remove_worktree(repo_path: Path, root: Path, task: str, number: int) -> str | None:
+def remove_worktree(
+    repo_path: Path,
+    root: Path,
+    task: str,
+    number: int,
+    keep_ignored: KeepIgnored | None = None,
+) -> str | None:
     """Remove the task's worktree (never its branch), snapshotting uncommitted work first.
 
     Returns the archive ref holding the snapshot or commits only the worktree held, or
     None when nothing needed saving. The work is read through the registration git made
     (checked by `places`), so an agent that edited its `.git` file cannot redirect it.
+    Files an ignore rule keeps out of the snapshot are handed to `keep_ignored` (worktree
+    path, names) first; if it raises, nothing is removed.
     """
     repo = open_repo(repo_path)
     path = names.worktree_path(root, task)
+    clear_removed(root)
     run(repo.place, "worktree", "prune")
     entry = worktree_at(repo, path)
     if entry is None:
@@ -207,7 +272,11 @@ def remove_worktree(repo_path: Path, root: Path, task: str, number: int) -> str 
         raise WorktreeRedirected(f"{path} was replaced by a symlink; not removing it")
     place = registered_place(repo, path)  # whatever the agent made of its `.git` file
     ref = snapshot(repo, place, task, number) or _archive_detached_work(repo, entry, task, number)
-    _remove_registration(repo, path, force_locked=entry.half_added)
+    if keep_ignored is not None:
+        left_out = ignored(place)
+        if left_out:
+            keep_ignored(path, left_out)
+    _discard(repo, root, path, entry)
     return ref
 
 

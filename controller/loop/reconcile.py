@@ -17,7 +17,8 @@ from pathlib import Path
 
 from loguru import logger
 
-from controller.act.executor import Executor
+from controller.act import leftovers
+from controller.act.executor import ActionFailed, Executor, brief
 from controller.act.notify import Notifier
 from controller.act.records import (
     record_converged,
@@ -26,15 +27,26 @@ from controller.act.records import (
     record_exits,
 )
 from controller.act.runners.base import Runner
-from controller.core.plan import MERGE, PRUNE, RETRY, SPAWN, STOP, Action, Plan, plan
+from controller.core.plan import (
+    HOLDOFF_KIND,
+    MERGE,
+    PRUNE,
+    RETRY,
+    SPAWN,
+    STOP,
+    Action,
+    Plan,
+    plan,
+)
 from controller.core.specbacklog import expand
 from controller.loop.merge_worker import MergeWorker
 from controller.model.observed import Observed
 from controller.model.outcomes import MergeOutcome
 from controller.model.spec import Spec, spec_generation
 from controller.observe.clock import local_timezone
-from controller.observe.resources import ResourceSampler
+from controller.observe.resources import IdleLoad, publish
 from controller.observe.world import observe_spec
+from controller.state import holdoffs
 from controller.state.paths import StatePaths
 from controller.state.store import Store
 
@@ -65,7 +77,7 @@ class Reconciler:
         self.merges = merges
         self.echo: Echo = echo or (lambda line: None)
         self.on_pass = on_pass
-        self.sampler = ResourceSampler(disk_path=spec.repo_path)
+        self.sampler = IdleLoad(disk_path=spec.repo_path)  # fed by the watch loop's waits
         self.runner_error: str | None = None
         self.draining = False  # nothing new starts
         self.force = False  # running agents are stopped now (stop --force)
@@ -99,6 +111,7 @@ class Reconciler:
         self.runner_error = self.runner.poll(self.paths, self.store)
         observed = self.observe(now)
         spec = self.pass_spec = expand(self.spec, observed)
+        publish(self.store, observed.resources, now)  # what `diff` and `status` plan with
         verdicts = record_exits(spec, observed, self.store, now)
         if verdicts:  # the same verdicts the store now holds, without observing again
             attempts = dict(observed.attempts)
@@ -123,6 +136,7 @@ class Reconciler:
 
     def carry_out(self, action: Action, observed: Observed, sync_merges: bool) -> None:
         executor = self.executor()
+        kind = HOLDOFF_KIND.get(action.kind, action.kind)
         try:
             if action.kind == MERGE and not sync_merges:
                 if not self.merges.held_off(action.task, time.time()):
@@ -130,13 +144,31 @@ class Reconciler:
                     self.echo(f"> merge  {action.task}: verifying and merging")
             else:
                 executor.apply(action, observed)
+        except ActionFailed as exc:  # recorded by the executor already
+            self.action_failed(kind, action.task, str(exc))
         except Exception as exc:  # one failed action must not stop the loop
             logger.exception(f"{action.kind} {action.task} failed")
             record_event(self.store, "action_error", f"{action.kind} failed: {exc}", action.task)
             self.echo(f"! {action.kind} {action.task}: {exc}")
+            self.action_failed(kind, action.task, brief(exc))
+        else:
+            if (kind, action.task) in observed.holdoffs and kind != MERGE:
+                holdoffs.succeeded(self.store, kind, action.task)
         self.launched += executor.launched
         for line in executor.echo:
             self.echo(line)
+
+    def action_failed(self, kind: str, task: str, reason: str) -> None:
+        """Hold the failed action off (1 s doubling to 60 s, published for `status`), after
+        clearing the git locks a killed controller may have left; name the ones still held."""
+        report = leftovers.clear_stale_locks(self.spec, self.paths, self.store)
+        if report.removed:
+            self.echo(f"~ locks  removed {len(report.removed)} stale git lock file(s)")
+        if report.held:
+            reason = f"{reason} ({report.describe_held()})"
+        held = holdoffs.failed(self.store, kind, task, reason, time.time())
+        if held.failures > 1:
+            logger.info(f"{kind} {task} held off after {held.failures} failures")
 
     # -- after acting ------------------------------------------------------------------------
     def after_pass(self, spec: Spec, result: Plan, observed: Observed) -> None:
@@ -175,12 +207,17 @@ class Reconciler:
         self.notifier.poll(self.spec.notify, events, str(self.spec.source), self.spec.repo_path)
 
     def record_merges(self, finished: list[tuple[Action, MergeOutcome]]) -> None:
-        """Record the verdicts of merges the worker finished."""
+        """Record the verdicts of merges the worker finished (an error or a block also
+        holds the next try off, published like any failing action's)."""
         for action, outcome in finished:
             executor = self.executor()
             executor.record_merge(action, outcome)
             for line in executor.echo:
                 self.echo(line)
+            if outcome.kind in ("error", "blocked"):
+                self.action_failed(MERGE, action.task, outcome.message)
+            else:
+                holdoffs.succeeded(self.store, MERGE, action.task)
 
     def force_stop(self, observed: Observed) -> None:
         """stop --force: stop every running agent now, keeping its uncommitted work."""

@@ -2,9 +2,9 @@
 store, and a state folder made ready (kept out of git's view, leftovers of a killed
 controller cleared).
 
-Entering a session takes the lock first, so the clean-ups that follow (verify worktrees a
-killed controller left, half-written worktree registrations) can never race another
-controller.
+Entering a session takes the lock first, so the clean-ups that follow (what a killed
+controller left: half-written worktree registrations, stale git lock files, interrupted
+worktree removals, verify worktrees) can never race another controller.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from pathlib import Path
 from loguru import logger
 
 from controller import git
+from controller.act import leftovers
 from controller.act.records import record_event
 from controller.loop.log_format import log_line
+from controller.loop.log_limit import RepeatFilter
 from controller.model.overrides import Overrides, describe
 from controller.model.spec import Spec, spec_generation
 from controller.state import files
@@ -40,6 +42,7 @@ def setup_logging(paths: StatePaths) -> int:
         retention=5,
         enqueue=False,
         format=log_line,
+        filter=RepeatFilter(),  # the same line again within a minute: counted, not written
         opener=files.opener(paths.logs),  # 0600, and never through a planted symlink
     )
 
@@ -78,8 +81,7 @@ class Session:
                 hide_from_git(folder, self.spec.repo_path)
             except OSError as exc:
                 logger.warning(f"could not hide {folder} from git: {exc}")
-        self.repair_registrations()
-        self.clear_scratch()
+        self.clear_leftovers()
         self.record_integration_base()
         meta = {
             "pid": str(os.getpid()),
@@ -120,6 +122,17 @@ class Session:
             return
         if tip:
             self.store.set_meta("integration_base", tip)
+
+    def clear_leftovers(self) -> None:
+        """What a killed controller left (`act.leftovers`): its verify command, still
+        running; registrations half-written by `git worktree add`; stale git locks;
+        interrupted worktree removals; verify scratch worktrees.
+        No git call of ours runs yet, and no other controller can (the lock is held)."""
+        leftovers.stop_leftover_verify(self.store)  # before its scratch worktree goes
+        self.repair_registrations()
+        leftovers.clear_stale_locks(self.spec, self.paths, self.store)
+        leftovers.clear_removed_worktrees(self.spec, self.store)
+        self.clear_scratch()
 
     def repair_registrations(self) -> None:
         """Worktree registrations a controller killed inside `git worktree add` left broken."""

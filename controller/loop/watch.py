@@ -31,6 +31,7 @@ from controller.loop.stop import read_stop_request
 from controller.model.overrides import Overrides
 from controller.model.problems import SpecError
 from controller.model.spec import spec_generation
+from controller.observe.resources import CpuWindow
 from controller.specfile.load import load_spec
 from controller.specfile.sources import roadmap_path
 from controller.state import files
@@ -147,6 +148,15 @@ class WatchLoop:
         deadlines += [w.until + 0.01 for w in result.waits if w.until]
         return max(0.05, min(deadlines) - now)
 
+    def idle_wait(self, timeout: float) -> None:
+        """Wait for the next wake-up, measuring the host's load meanwhile: no git call of
+        ours runs between passes, so the reading is the load of everything else (a merge
+        running in the background makes the window not count)."""
+        window = None if self.rec.merges.running else CpuWindow()
+        self.wait(timeout)
+        if window is not None and not self.rec.merges.running:
+            self.rec.sampler.add(window, time.time())
+
     def wait(self, timeout: float) -> None:
         try:
             kind, payload = self.wake.get(timeout=timeout)
@@ -228,7 +238,7 @@ class WatchLoop:
                         burst += 1
                         continue
                     burst = 0
-                    self.wait(self.next_wake(result, time.time()))
+                    self.idle_wait(self.next_wake(result, time.time()))
                 except PASS_ERRORS as exc:  # e.g. the disk is full: keep trying, with backoff
                     failures += 1
                     delay = min(self.rec.spec.poll_interval, 0.5 * 2 ** min(failures, 8))

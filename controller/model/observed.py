@@ -97,6 +97,9 @@ class AttemptObs:
     port: int | None = None  # handed out by the planner for `ports` (store)
     setup_failed: bool = False  # the agent never ran: its `setup` command failed (exit record)
     setup_error: str = ""  # what the shim said about that failure (exit record)
+    # the process's start in clock ticks since boot, with the boot id (`state.identity`):
+    # its identity where the platform has one, whatever the wall clock does
+    start_id: str | None = None
 
     @property
     def exited(self) -> bool:
@@ -180,6 +183,18 @@ class Spent:
 
 
 @dataclass(frozen=True)
+class Holdoff:
+    """An action that failed `failures` times in a row (e.g. git could not take a lock):
+    not tried again before `until` (1 s doubling to 60 s), and `reason` says why."""
+
+    task: str
+    kind: str  # the action's kind: prune, stop, merge, spawn (spawn and retry)
+    failures: int
+    until: float
+    reason: str
+
+
+@dataclass(frozen=True)
 class Observed:
     """Everything the planner may look at, besides the spec and the clock."""
 
@@ -212,3 +227,5 @@ class Observed:
     requested: dict[str, float] = field(default_factory=dict)
     # of the paths looked up on the integration branch (specBacklog files), those present
     present_paths: frozenset[str] = frozenset()
+    # (action kind, task id) -> a failing action held off (published in the store)
+    holdoffs: dict[tuple[str, str], Holdoff] = field(default_factory=dict)

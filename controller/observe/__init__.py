@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from controller import git
@@ -20,6 +21,7 @@ from controller.observe.assemble import assemble, integration_checkout_of, settl
 from controller.observe.procs import is_alive, is_attempt_shim
 from controller.observe.resources import ResourceSampler
 from controller.observe.runs import read_runs
+from controller.state import holdoffs
 from controller.state.paths import StatePaths
 from controller.state.store import Store
 
@@ -107,7 +109,7 @@ def observe(
             lambda: git.merged_tasks(pinned, sha) if sha else frozenset[str]()
         )
         store_rows = store.attempts_by_task() if store is not None else {}
-        requested = store.requests() if store is not None else {}
+        requested, held = (store.requests() if store is not None else {}), holdoffs.read(store)
         resources = sampler.sample(now) if sampler is not None else ResourcesObs()
         present = frozenset(git.existing_paths(pinned, sha, list(probe))) if sha and probe else None
         worktrees, dirty = wt_future.result()
@@ -125,9 +127,10 @@ def observe(
             store_rows=store_rows,
             runs=read_runs(state, settled_attempts(store_rows)),
             alive=is_alive,
-            vouch=lambda task, n, pid, ct: is_attempt_shim(pid, ct, state.start_record(task, n)),
+            vouch=partial(_vouch, state),
             resources=resources,
             draining=draining,
+            holdoffs=held,
         )
 
     observed = build()
@@ -137,6 +140,13 @@ def observe(
         # exits), so read again rather than call the attempt lost.
         observed = build()
     return replace(observed, requested=requested, present_paths=present or frozenset())
+
+
+def _vouch(
+    state: StatePaths, task: str, n: int, pid: int, ct: float | None, start: str | None
+) -> bool:
+    """Whether `pid` is this attempt's shim, by its start record (`is_attempt_shim`)."""
+    return is_attempt_shim(pid, ct, state.start_record(task, n), start)
 
 
 def _exited_unrecorded(observed: Observed) -> bool:

@@ -24,13 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from controller.model.names import task_for_branch
 from controller.model.observed import (
     AgentReport,
     AttemptObs,
     BranchObs,
+    Holdoff,
     Observed,
     ResourcesObs,
     WorktreeObs,
@@ -39,9 +40,17 @@ from controller.observe.reports import report_from_row
 from controller.observe.runs import RunRecord, StartRecord
 from controller.state.store import AttemptRow
 
-AliveCheck = Callable[[int, float | None], bool]
-# (task, attempt number, pid, create_time) -> is that process this attempt's shim?
-VouchCheck = Callable[[str, int, int, float | None], bool]
+# (pid, create_time, start_id) -> does that process still run? (`state.identity.is_alive`)
+AliveCheck = Callable[[int, float | None, str | None], bool]
+# (task, attempt number, pid, create_time, start_id) -> is that process this attempt's shim?
+VouchCheck = Callable[[str, int, int, float | None, str | None], bool]
+
+
+class _Process(NamedTuple):
+    pid: int | None = None
+    create_time: float | None = None
+    start_id: str | None = None
+    handle: str | None = None
 
 
 _T = TypeVar("_T")
@@ -54,7 +63,9 @@ def _first(*values: _T | None) -> _T | None:
     return None
 
 
-def _never(task: str, number: int, pid: int, create_time: float | None) -> bool:
+def _never(
+    task: str, number: int, pid: int, create_time: float | None, start_id: str | None
+) -> bool:
     return False
 
 
@@ -64,15 +75,25 @@ def _process_of(
     row: AttemptRow | None,
     start: StartRecord | None,
     vouch: VouchCheck,
-) -> tuple[int | None, float | None, str | None]:
-    """(pid, create_time, handle) of an attempt: the store's (see the module docstring)."""
+) -> _Process:
+    """The process (or job) of an attempt: the store's (see the module docstring)."""
     if row is not None and (row.pid is not None or row.handle is not None):
-        return row.pid, row.create_time, row.handle
-    if start is not None and start.pid and vouch(task, number, start.pid, start.create_time):
-        return start.pid, start.create_time, None
+        return _Process(row.pid, row.create_time, row.start_id, row.handle)
+    if (
+        start is not None
+        and start.pid
+        and vouch(task, number, start.pid, start.create_time, start.start_id)
+    ):
+        return _Process(start.pid, start.create_time, start.start_id)
     if start is not None and start.handle and start.handle.endswith(f"-{task}-{number}"):
-        return None, None, start.handle  # a job id names its task and attempt (runners.ray)
-    return None, None, None
+        return _Process(handle=start.handle)  # a job id names its task and attempt (ray)
+    return _Process()
+
+
+def _running(proc: _Process, alive: AliveCheck) -> bool:
+    if proc.handle:
+        return True  # a remote runner's job runs until its runner writes the exit record
+    return bool(proc.pid) and alive(proc.pid, proc.create_time, proc.start_id)  # type: ignore[arg-type]
 
 
 def join_attempt(
@@ -88,7 +109,7 @@ def join_attempt(
         return _from_row(task, number, row, alive)
     start = run.start if run else None
     exit_ = run.exit if run else None
-    pid, create_time, handle = _process_of(task, number, row, start, vouch)
+    proc = _process_of(task, number, row, start, vouch)
     if exit_ is not None:
         exit_code = exit_.exit_code
         if exit_code is None and exit_.signal:
@@ -104,12 +125,11 @@ def join_attempt(
         started_at=_first(start.started_at if start else None, row.started_at if row else None),
         ended_at=ended_at,
         exit_code=exit_code,
-        pid=pid,
-        create_time=create_time,
-        alive=exit_ is None
-        and (row is None or row.exit_code is None)
-        and (bool(handle) or (bool(pid) and alive(pid, create_time))),
-        handle=handle,
+        pid=proc.pid,
+        create_time=proc.create_time,
+        start_id=proc.start_id,
+        alive=exit_ is None and (row is None or row.exit_code is None) and _running(proc, alive),
+        handle=proc.handle,
         outcome=row.outcome if row else None,
         reason=row.reason if row else "",
         retry_at=row.retry_at if row else None,
@@ -136,20 +156,18 @@ def _from_row(task: str, number: int, row: AttemptRow, alive: AliveCheck) -> Att
 
     An exit code in the store means the attempt has exited; otherwise the OS is asked.
     """
-    pid, create_time, handle = row.pid, row.create_time, row.handle
-    running = row.exit_code is None and (
-        bool(handle) or (bool(pid) and alive(pid, create_time))  # type: ignore[arg-type]
-    )
+    proc = _Process(row.pid, row.create_time, row.start_id, row.handle)
     return AttemptObs(
         task=task,
         number=number,
         started_at=row.started_at,
         ended_at=row.ended_at,
         exit_code=row.exit_code,
-        pid=pid,
-        create_time=create_time,
-        alive=running,
-        handle=handle,
+        pid=row.pid,
+        create_time=row.create_time,
+        start_id=row.start_id,
+        alive=row.exit_code is None and _running(proc, alive),
+        handle=row.handle,
         outcome=row.outcome,
         reason=row.reason,
         retry_at=row.retry_at,
@@ -190,7 +208,7 @@ def join_attempts(
     return out
 
 
-def _dead(pid: int, create_time: float | None) -> bool:
+def _dead(pid: int, create_time: float | None, start_id: str | None) -> bool:
     return False
 
 
@@ -244,10 +262,11 @@ def assemble(
     merged_tasks: frozenset[str],
     store_rows: Mapping[str, Sequence[AttemptRow]],
     runs: Mapping[str, Mapping[int, RunRecord]],
-    alive: AliveCheck = lambda pid, create_time: False,
+    alive: AliveCheck = _dead,
     vouch: VouchCheck = _never,
     resources: ResourcesObs | None = None,
     draining: bool = False,
+    holdoffs: Mapping[tuple[str, str], Holdoff] | None = None,
 ) -> Observed:
     """Join the readings of one pass into `Observed` (pure, given a pure `alive`)."""
     checkout = integration_checkout_of(worktrees, integration)
@@ -262,4 +281,5 @@ def assemble(
         attempts=join_attempts(store_rows, runs, alive, vouch),
         resources=resources if resources is not None else ResourcesObs(),
         draining=draining,
+        holdoffs=dict(holdoffs or {}),
     )

@@ -40,6 +40,7 @@ class StartRecord:
     create_time: float | None = None
     started_at: float | None = None
     handle: str | None = None  # a remote runner's id for the attempt (e.g. "ray:<job id>")
+    start_id: str | None = None  # start in clock ticks since boot (`state.identity`)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ def parse_start(data: dict[str, Any]) -> StartRecord:
         create_time=_float(data.get("create_time")),
         started_at=_float(data.get("started_at")),
         handle=data["handle"] if isinstance(data.get("handle"), str) else None,
+        start_id=data["start_id"] if isinstance(data.get("start_id"), str) else None,
     )
 
 

@@ -47,6 +47,21 @@ def is_locked(path: Path) -> bool:
     return False
 
 
+HOLDER_WAIT_S = 1.0  # a holder that just took the lock writes its pid right after
+
+
+def holder_pid(path: Path, wait_s: float = HOLDER_WAIT_S) -> int | None:
+    """The pid the lock's holder wrote. Two controllers started together: the winner takes
+    the lock a moment before it writes its pid, so the loser waits that moment (it used to
+    read an empty file and could not name the holder)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        pid = (read_holder(path) or {}).get("pid")
+        if isinstance(pid, int) or time.monotonic() >= deadline:
+            return pid if isinstance(pid, int) else None
+        time.sleep(0.02)
+
+
 class ControllerLock:
     """Held for the controller's lifetime: `with ControllerLock(path): ...`."""
 
@@ -64,9 +79,7 @@ class ControllerLock:
             except BlockingIOError:
                 if attempt == 2:
                     os.close(fd)
-                    holder = read_holder(self.path) or {}
-                    pid = holder.get("pid")
-                    raise LockHeld(self.path, pid if isinstance(pid, int) else None) from None
+                    raise LockHeld(self.path, holder_pid(self.path)) from None
                 time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "started_at": time.time()}).encode())

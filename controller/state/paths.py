@@ -96,6 +96,14 @@ class StatePaths:
     def task_log(self, task: str, number: int) -> Path:
         return self._task(self.logs, task) / f"{number}.log"
 
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    def ignored_archive(self, task: str, number: int) -> Path:
+        """Where the ignored files of a removed worktree are kept (`act.ignored`)."""
+        return self._task(self.archive, task) / f"{number}.tar.gz"
+
     def verify_log(self, task: str, number: int) -> Path:
         return self._task(self.logs, task) / f"{number}.verify.log"
 

@@ -39,6 +39,7 @@ class AttemptRow(NamedTuple):
     cost_usd: float | None = None
     turns: int | None = None
     port: int | None = None
+    start_id: str | None = None  # the process's start in ticks since boot (schema v5)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class EventRow:
 ATTEMPT_COLUMNS = (
     "task, number, created_at, pid, create_time, started_at, ended_at, exit_code, "
     "outcome, reason, retry_at, conflicts, agent, base_sha, handle, input_tokens, "
-    "output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, turns, port"
+    "output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, turns, port, start_id"
 )
 
 

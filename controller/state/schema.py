@@ -77,12 +77,19 @@ def _migrate_v4(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_v5(conn: sqlite3.Connection) -> None:
+    """A process's identity survives wall-clock steps: its start in clock ticks since boot,
+    with the boot id (`state.identity`), next to psutil's create time."""
+    conn.execute("ALTER TABLE attempts ADD COLUMN start_id TEXT")
+
+
 # Append only: MIGRATIONS[i] upgrades version i to i + 1.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
     _migrate_v2,
     _migrate_v3,
     _migrate_v4,
+    _migrate_v5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -195,14 +195,25 @@ class Store:
         create_time: float | None,
         started_at: float,
         handle: str | None = None,
+        start_id: str | None = None,
     ) -> None:
         """Record the started process or job (upserts if the intent row is missing)."""
         self._conn.execute(
-            "INSERT INTO attempts(task, number, pid, create_time, started_at, handle) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(task, number) DO UPDATE SET "
+            "INSERT INTO attempts(task, number, pid, create_time, started_at, handle, start_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(task, number) DO UPDATE SET "
             "pid = excluded.pid, create_time = excluded.create_time, "
-            "started_at = excluded.started_at, handle = excluded.handle",
-            (task, number, pid, create_time, started_at, handle),
+            "started_at = excluded.started_at, handle = excluded.handle, "
+            "start_id = excluded.start_id",
+            (task, number, pid, create_time, started_at, handle, start_id),
+        )
+
+    def record_exit(self, task: str, number: int, exit_code: int, ended_at: float) -> None:
+        """The exit of an attempt judged before it ended (a remote job stopped by the
+        controller): its verdict stays, it no longer counts as running."""
+        self._conn.execute(
+            "UPDATE attempts SET exit_code = ?, ended_at = COALESCE(ended_at, ?) "
+            "WHERE task = ? AND number = ? AND exit_code IS NULL",
+            (exit_code, ended_at, task, number),
         )
 
     def finish_attempt(

@@ -1,9 +1,12 @@
-"""CPU% for one-shot commands (`status`, `activity-summary`): the host's load over a short
-window that the command opens as early as it can.
+"""CPU% for one-shot commands (`status`, `activity-summary`, `diff`): the host's load over
+a short window that the command opens as early as it can.
 
-A single `psutil.cpu_percent` reading needs an interval to measure over. This module
-imports only psutil and the observed-state types, so a command can open the window before
-it loads the rest of its modules and the spec, and rarely has to wait for it at the end.
+A CPU reading needs an interval to measure over. This module imports only psutil and the
+observed-state types, so a command can open the window before it loads the rest of its
+modules and the spec, and rarely has to wait for it at the end. The command's own CPU --
+its git calls included -- is not counted (`observe.resources.CpuWindow`): on an idle
+machine, repeated runs read the same low load and plan the same. While a controller runs,
+the commands use the average it publishes instead (`observe.resources.published`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 import psutil
 
 from controller.model.observed import ResourcesObs
-from controller.observe.resources import disk_usage
+from controller.observe.resources import CpuWindow, disk_usage
 
 MIN_CPU_WINDOW_S = 0.05
 
@@ -23,16 +26,15 @@ class OneShotCpu:
     """CPU% over the interval between construction and `sample` (at least MIN_CPU_WINDOW_S)."""
 
     def __init__(self) -> None:
-        self.t0 = time.monotonic()
-        psutil.cpu_percent(interval=None)  # start of the measuring interval
+        self.window = CpuWindow()  # start of the measuring interval
 
     def sample(self, disk_path: Path | None) -> ResourcesObs:
-        left = MIN_CPU_WINDOW_S - (time.monotonic() - self.t0)
+        left = MIN_CPU_WINDOW_S - self.window.age
         if left > 0:
             time.sleep(left)
         disk_percent, free = disk_usage(disk_path)
         return ResourcesObs(
-            cpu_percent=psutil.cpu_percent(interval=None),
+            cpu_percent=self.window.percent(),
             memory_percent=psutil.virtual_memory().percent,
             disk_free_bytes=free,
             disk_percent=disk_percent,

@@ -222,10 +222,10 @@ def header_lines(frame: Frame) -> list[Text]:
     p = m.parallelism
     a = m.admission
     line2 = Text(f"slots {m.running}/{a['limit']} ({a['bound_by']}) · ")
-    line2.append(f"speedup {p.speedup:.2f}x ", style="bold")
+    line2.append(f"parallelism {p.speedup:.2f}x ", style="bold")
     line2.append(
         f"· eff {pct(p.efficiency(m.limit))} · 2+ agents {pct(p.parallelization_rate)}"
-        f" · saved {format_duration(p.time_saved_s)}"
+        f" · overlap {format_duration(p.time_saved_s)}"
     )
     counts = " ".join(f"{n} {phase}" for phase, n in m.counts.items())
     line3 = Text(counts or "no tasks in the spec", style="dim")

@@ -10,10 +10,12 @@ Two things the controller knows only in memory are inferred from the world inste
 - a merge under way: the controller writes the attempt's verify log when it verifies a
   merge; a finished attempt with no verdict yet whose verify log is newer than the attempt's
   end, while a controller runs, is being verified now (the planner's `verifying` phase);
-- host load: the controller smooths CPU and memory over ~20 s. A one-shot `status` measures
-  CPU, unsmoothed, from when it starts a `views.cpu.OneShotCpu` (before loading the spec) to
-  the end of the read (at least `MIN_CPU_WINDOW_S`); the dashboard keeps a
-  `ResourceSampler` for its whole life and so shows the smoothed value.
+- host load: the controller smooths CPU and memory over ~20 s and publishes the average in
+  the store; while it runs, a one-shot `status` shows that value (the one admission acts
+  on). Without a controller, `status` measures CPU, unsmoothed and without its own CPU,
+  from when it starts a `views.cpu.OneShotCpu` (before loading the spec) to the end of the
+  read (at least `MIN_CPU_WINDOW_S`); the dashboard keeps a `ResourceSampler` for its
+  whole life and so shows its own smoothed value.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from controller.model.observed import AttemptObs, Observed
 from controller.model.overrides import Overrides, Setting, settings
 from controller.model.spec import Spec, spec_generation
 from controller.observe.clock import local_timezone
-from controller.observe.resources import ResourceSampler
+from controller.observe.resources import ResourceSampler, published
 from controller.observe.runs import read_progress
 from controller.observe.world import observe_spec, open_store
 from controller.state.lock import is_locked, read_holder
@@ -192,12 +194,15 @@ def take(
         base = store.get_meta("integration_base") if store is not None else None
         moment = time.time() if now is None else now
         observed = observe_spec(spec, cast(Store, tap), sampler, now=moment)
+        load_now = published(store, moment, spec.repo_path) if info.running else None
     finally:
         if store is not None:
             store.close()
-    spec = expand(spec, observed)
-    if one_shot is not None:
+    if load_now is not None and sampler is None:  # the average the controller acts on
+        observed = replace(observed, resources=load_now)
+    elif one_shot is not None:
         observed = replace(observed, resources=one_shot.sample(spec.repo_path))
+    spec = expand(spec, observed)
     if info.running:
         observed = replace(observed, merging=merges_in_progress(spec, observed, moment))
     result = plan(spec, observed, moment, tz=local_timezone())

@@ -4,7 +4,8 @@ A pure function of (spec, observed attempts, plan phases, window, now). Attempt 
 are clipped to the window (a live attempt counts up to `now`); from them, through
 `controller.core.metrics.parallelism`:
 
-- speedup = sum of attempt durations / wall-clock time with at least one agent running;
+- speedup (shown as "parallelism") = sum of attempt durations, failed ones too / wall-clock
+  time with at least one agent running (no sequential run is measured);
 - efficiency = speedup / maxParallel (the configured parallel limit);
 - parallelization rate = share of that busy time with two or more agents running;
 - time saved = sum of attempt durations - busy time;

@@ -145,9 +145,10 @@ def speedup_line(
     if busy <= 0:
         return "no attempt has run yet"
     return (
-        f"{p_speedup:.2f}x measured ({format_duration(work)} of agent work in "
-        f"{format_duration(busy)} with an agent running; 2+ agents {pct(rate)} of that time; "
-        f"{format_duration(saved)} saved; efficiency {pct(eff)} of maxParallel {limit})"
+        f"{p_speedup:.2f}x agent time / busy time ({format_duration(work)} of agent time, "
+        f"failed attempts included, in {format_duration(busy)} with an agent running; "
+        f"2+ agents {pct(rate)} of that time; {format_duration(saved)} of it overlapped; "
+        f"efficiency {pct(eff)} of maxParallel {limit})"
     )
 
 
@@ -218,7 +219,7 @@ def status_lines(m: StatusModel, *, wide: bool = False) -> list[str]:
             ("Settings", ", ".join(s.text() for s in m.settings) or "-"),
             ("Resources", resources_line(m)),
             (
-                "Speedup",
+                "Parallelism",
                 speedup_line(
                     p.speedup,
                     p.work_s,
@@ -296,13 +297,14 @@ def summary_figures(s: Summary) -> list[tuple[str, str]]:
             f"{sum(s.failures.values())} failures)",
         ),
         (
-            "Speedup",
-            f"{p.speedup:.2f}x measured: {format_duration(p.work_s)} of agent work in "
-            f"{format_duration(p.busy_s)} wall-clock with at least one agent running",
+            "Parallelism",
+            f"{p.speedup:.2f}x agent time / busy time: {format_duration(p.work_s)} of agent "
+            f"time (failed attempts included) in {format_duration(p.busy_s)} wall-clock with "
+            "at least one agent running (no sequential run is measured)",
         ),
-        ("Efficiency", f"{pct(s.efficiency)} (speedup / maxParallel {s.limit})"),
+        ("Efficiency", f"{pct(s.efficiency)} (parallelism / maxParallel {s.limit})"),
         ("Parallel", f"{pct(p.parallelization_rate)} of the busy time had 2+ agents running"),
-        ("Time saved", format_duration(p.time_saved_s) + " against running them one by one"),
+        ("Overlap", format_duration(p.time_saved_s) + " of agent time ran beside another agent"),
         ("Cost", cost_line(s.costs)),
     ]
 

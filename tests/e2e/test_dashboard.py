@@ -52,7 +52,7 @@ def test_the_view_follows_a_real_run(tmp_path: Path) -> None:
         assert wait_until(lambda: {"p", "q", "r"} <= set(p.merges()), timeout=30)
         after_lines = screen(dash.refresh())
         after = "\n".join(after_lines)
-        assert "3 merged" in after and "speedup" in after
+        assert "3 merged" in after and "parallelism" in after
         lanes = [ln for ln in after_lines if ln[:2] in ("p ", "q ", "r ")]
         assert len(lanes) >= 6  # task rows and timeline lanes for all three
         assert any("█" in ln for ln in lanes)

@@ -165,3 +165,137 @@ def test_unreachable_cluster_is_a_wait_reason_not_a_crash(tmp_path: Path) -> Non
     diff_out = p.cli("diff").stdout
     assert "x" in diff_out
     assert git(p.repo, "branch", "--list", "orchestrator/*") == ""
+
+
+# --- issue 14: the Ray runner's lost-work paths ----------------------------------------------
+
+WRITE_AT_WORKTREE = (
+    "import pathlib, sys; pathlib.Path(sys.argv[1], 'w.txt').write_text(sys.argv[1])"
+)
+
+
+def agent_processes(task_id: str) -> list[int]:
+    """Live fake agents of `task_id` on this machine (the local cluster's workers too)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if (proc.info["cmdline"] or [])[1:2] != [FAKE_AGENT]:
+                continue
+            if proc.environ().get("ORCHESTRATOR_TASK") == task_id:
+                found.append(proc.info["pid"])
+        except psutil.Error:
+            continue
+    return found
+
+
+def remote_file(remote: Path, branch: str, path: str) -> str | None:
+    proc = subprocess.run(
+        ["git", "-C", str(remote), "show", f"refs/heads/{branch}:{path}"],
+        capture_output=True,
+        text=True,
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def test_worktree_placeholder_timeout_and_stop_on_ray(tmp_path: Path, ray_address: str) -> None:
+    """`{worktree}` is the worker's checkout (it was the controller's own repository); an
+    agent that outlives its timeout, and one stopped by `stop --force`, are stopped for real
+    (the job's SIGTERM reaches them: they ran in a session of their own) and their work is
+    pushed to the task branch, not deleted with the job's checkout."""
+    backlog = [
+        {"id": "w", "agent": "place", "paths": ["w.txt"]},
+        {"id": "tmo", "agent": "dev", "prompt": "write tmo.txt: half\nhang", "timeout": "8s"},
+        {"id": "stp", "agent": "dev", "prompt": "write stp.txt: half done\nhang"},
+    ]
+    for entry in backlog[1:]:
+        entry["paths"] = [f"{entry['id']}.txt"]
+    p = ray_project(tmp_path, ray_address, backlog)
+    spec = json.loads(p.spec_file.read_text())
+    spec["retries"] = 0
+    spec["agents"]["dev"]["env"] = {"FAKE_AGENT_LOG": str(p.agent_log)}
+    spec["agents"]["place"] = {
+        "command": [sys.executable, "-c", WRITE_AT_WORKTREE, "{worktree}"],
+        "owns": ["**"],
+        "resources": {"cpus": 0.5, "memoryMB": 64},
+    }
+    p.spec_file.write_text(json.dumps(spec))
+    remote = tmp_path / "remote.git"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller", "reconcile", "--watch", "-f", str(p.spec_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=p.tmp,
+        env={**p.env(), **RAY_ENV},
+        start_new_session=True,
+    )
+    try:
+        assert wait_until(lambda: "w" in p.merges(), timeout=90), stop_process(proc)
+        written = p.file_on_main("w.txt") or ""  # the agent wrote its {worktree} there
+        assert Path(written).name.startswith("orchestrator-w-1-"), written
+        assert written != str(p.repo)  # (it was the controller's own repository)
+        assert wait_until(lambda: remote_file(remote, "orchestrator/tmo", "tmo.txt"), 60)
+        assert wait_until(lambda: not agent_processes("tmo"), timeout=15)
+        assert wait_until(lambda: "stp" in {t for t, *_ in p.agent_starts()}, timeout=60)
+        stopped = p.cli("stop", "--force", "--wait", "30")
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        proc.wait(timeout=10)
+    finally:
+        out = stop_process(proc)
+    assert "Traceback" not in out
+    assert remote_file(remote, "orchestrator/tmo", "tmo.txt") == "half"
+    assert wait_until(lambda: remote_file(remote, "orchestrator/stp", "stp.txt"), 15)
+    assert remote_file(remote, "orchestrator/stp", "stp.txt") == "half done"
+    assert wait_until(lambda: not agent_processes("stp"), timeout=15), "the agent still runs"
+    outcomes = dict(rows(p, "SELECT task, outcome FROM attempts WHERE task IN ('tmo', 'stp')"))
+    assert outcomes["stp"] == "stopped" and outcomes["tmo"] in ("timeout", "failed"), outcomes
+
+
+def test_a_failed_push_keeps_the_work_on_the_worker(tmp_path: Path, ray_address: str) -> None:
+    """The remote goes away while the agent works: the push is retried, then the checkout
+    is kept in a named folder on the worker (never deleted), the attempt fails with the
+    reason, and an event says where the work is."""
+    kept = tmp_path / "kept"
+    backlog = [{"id": "psh", "agent": "dev", "prompt": "write psh.txt: precious\nsleep 3"}]
+    p = ray_project(tmp_path, ray_address, backlog)
+    spec = json.loads(p.spec_file.read_text())
+    spec["retries"] = 0
+    spec["agents"]["dev"]["env"] = {
+        "FAKE_AGENT_LOG": str(p.agent_log),
+        "ORCHESTRATOR_KEEP_DIR": str(kept),
+    }
+    p.spec_file.write_text(json.dumps(spec))
+    remote, away = tmp_path / "remote.git", tmp_path / "remote-away.git"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller", "reconcile", "--watch", "-f", str(p.spec_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=p.tmp,
+        env={**p.env(), **RAY_ENV},
+        start_new_session=True,
+    )
+    try:
+        assert wait_until(lambda: bool(p.agent_starts()), timeout=60), stop_process(proc)
+        remote.rename(away)  # the agent has its checkout; its push will find nothing
+        assert wait_until(
+            lambda: rows(p, "SELECT outcome FROM attempts WHERE task = 'psh'")[0][0] == "failed",
+            timeout=60,
+        )
+    finally:
+        out = stop_process(proc)
+        if away.exists():
+            away.rename(remote)
+    folders = list(kept.iterdir()) if kept.exists() else []
+    assert len(folders) == 1 and folders[0].name.startswith("psh-1-"), (folders, out)
+    assert (folders[0] / "psh.txt").read_text() == "precious\n"
+    committed = git(folders[0], "show", "HEAD:psh.txt")  # committed there, ready to push
+    assert committed == "precious"
+    attempt = rows(p, "SELECT exit_code, reason FROM attempts WHERE task = 'psh'")[0]
+    assert attempt[0] == 75, attempt
+    events = rows(p, "SELECT message FROM events WHERE kind = 'work_kept_on_worker'")
+    assert events and str(folders[0]) in events[0][0], events

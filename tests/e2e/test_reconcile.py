@@ -294,6 +294,11 @@ def test_controller_sigkilled_midway_converges_after_restart(tmp_path: Path) -> 
     assert seen_duplicates == []
     starts = p.agent_starts()
     assert len({(t, n) for t, n, *_ in starts}) == len(starts)  # no attempt started twice
+    # and no two runs of one task overlapped (the agents' own start and end times)
+    ends = {pid: ts for _, _, pid, ts in p.agent_ends()}
+    for t in {t for t, *_ in starts}:
+        runs = sorted((ts, ends.get(pid, ts)) for tt, _, pid, ts in starts if tt == t)
+        assert all(b[0] >= a[1] for a, b in zip(runs, runs[1:], strict=False)), (t, runs)
     assert p.worktrees() == []
     # every commit an agent made is reachable from main
     for t, *_ in starts:

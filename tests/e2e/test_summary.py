@@ -103,7 +103,7 @@ def test_summary_of_a_run_with_a_controller_restart(tmp_path: Path) -> None:
     svg = tmp_path / "timeline.svg"
     code, text, err = invoke(p, "activity-summary", "--hours", "1", "--svg", str(svg))
     assert code == 0, err
-    assert f"{expect['speedup']:.2f}x measured" in text
+    assert f"{expect['speedup']:.2f}x agent time / busy time" in text
     assert "Failures by reason:" in text and "failed: exit 3" in text
     body = svg.read_text()
     assert body.startswith("<svg") and body.rstrip().endswith("</svg>")
@@ -111,7 +111,7 @@ def test_summary_of_a_run_with_a_controller_restart(tmp_path: Path) -> None:
     assert "c attempt 1 (dev): failed" in body
     code, md, _ = invoke(p, "activity-summary", "--hours", "1", "-o", "markdown")
     assert code == 0 and md.startswith("## Activity summary")
-    assert f"| Speedup | {expect['speedup']:.2f}x measured" in md
+    assert f"| Parallelism | {expect['speedup']:.2f}x agent time / busy time" in md
     assert "| 1 | failed: exit 3 |" in md
 
 

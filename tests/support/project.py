@@ -146,8 +146,8 @@ def fake_agents_running(root: Path) -> dict[str, list[int]]:
     Only agents of this test's project count: other tests (or other sessions) on the same
     machine run fake agents too.
     """
-    running: dict[str, list[int]] = {}
-    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+    found: dict[int, tuple[str, int]] = {}  # pid -> (task, parent pid)
+    for proc in psutil.process_iter(["pid", "ppid", "cmdline", "status"]):
         try:
             cmd = proc.info["cmdline"] or []
             # the agent itself (python fake_agent.py), not the shim whose argv names it too
@@ -159,7 +159,14 @@ def fake_agents_running(root: Path) -> dict[str, list[int]]:
             task_id = env.get("ORCHESTRATOR_TASK", "?")
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        running.setdefault(task_id, []).append(proc.info["pid"])
+        found[proc.info["pid"]] = (task_id, proc.info["ppid"])
+    running: dict[str, list[int]] = {}
+    for pid, (task_id, parent) in found.items():
+        # An agent forking to run git: until the child execs, it shows the agent's argv and
+        # environment. It is not a second agent (this miscount made
+        # test_controller_sigkilled_midway_converges_after_restart flaky).
+        if found.get(parent, ("", 0))[0] != task_id:
+            running.setdefault(task_id, []).append(pid)
     return running
 
 

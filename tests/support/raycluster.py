@@ -47,15 +47,45 @@ def local_ray_cluster(cpus: int = 2, env: dict[str, str] | None = None) -> Itera
         "--node-ip-address=127.0.0.1",
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={dashboard}",
+        # every port chosen free, not Ray's fixed defaults (52365 for the job agent, 10001,
+        # ...): another cluster on this machine (a parallel test run) must not take them
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--ray-client-server-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
         "--include-dashboard=true",
         f"--temp-dir={temp}",
         "--disable-usage-stats",
     ]
     subprocess.run(argv, check=True, env=env, timeout=180, capture_output=True)
+    address = f"http://127.0.0.1:{dashboard}"
     try:
-        yield f"http://127.0.0.1:{dashboard}"
+        wait_accepting_jobs(address)
+        yield address
     finally:
         stop_cluster(temp)
+
+
+def wait_accepting_jobs(address: str, timeout_s: float = 90.0) -> None:
+    """`ray start` returns before the head's job agent is up ("No available agent to submit
+    job"): submit a no-op job until one is accepted and has run."""
+    import time
+
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    deadline = time.monotonic() + timeout_s
+    sid = None
+    while time.monotonic() < deadline:
+        try:
+            client = JobSubmissionClient(address)
+            sid = sid or client.submit_job(entrypoint="true", metadata={"probe": "1"})
+            if client.get_job_status(sid) in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+                return
+        except Exception:  # not up yet: the Jobs API raises plain RuntimeErrors
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the local Ray cluster at {address} never accepted a job")
 
 
 def stop_cluster(temp: str, grace_s: float = 10.0) -> None:

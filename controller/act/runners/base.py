@@ -44,6 +44,10 @@ class LaunchRequest:
     # runner takes from where the agent runs (never carried in the request)
     agent_env: dict[str, str] = field(default_factory=dict)
     pass_env: tuple[str, ...] = ()
+    # the agent's command before its placeholders were filled, and their values except
+    # `worktree`: a remote runner fills them where the agent's checkout is
+    command: tuple[str, ...] = ()
+    placeholders: dict[str, str] = field(default_factory=dict)
 
     def local_env(self, base: Mapping[str, str]) -> dict[str, str]:
         """The agent's environment when it runs where `base` is the environment."""
@@ -71,13 +75,15 @@ class LaunchRequest:
 
 @dataclass(frozen=True)
 class Launched:
-    """Identity of a started attempt: (pid, create_time) survives pid reuse; a remote
-    runner identifies it by `handle` instead (pid and create_time are then None)."""
+    """Identity of a started attempt: (pid, start_id / create_time) survives pid reuse and
+    wall-clock steps (`state.identity`); a remote runner identifies it by `handle` instead
+    (pid, start_id and create_time are then None)."""
 
     pid: int | None
     create_time: float | None
     started_at: float
     handle: str | None = None
+    start_id: str | None = None
 
 
 class Runner(Protocol):
@@ -91,7 +97,9 @@ class Runner(Protocol):
 
     def start(self, req: LaunchRequest) -> Launched: ...
 
-    def alive(self, pid: int | None, create_time: float | None) -> bool: ...
+    def alive(
+        self, pid: int | None, create_time: float | None, start_id: str | None = None
+    ) -> bool: ...
 
     def stop(
         self,
@@ -99,6 +107,7 @@ class Runner(Protocol):
         create_time: float | None,
         grace_s: float = 5.0,
         handle: str | None = None,
+        start_id: str | None = None,
     ) -> bool:
         """Stop the attempt (its whole process group, or its job); True if it was running."""
         ...

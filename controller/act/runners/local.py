@@ -2,10 +2,11 @@
 
 Why detached: an attempt must survive the controller (a restart must not kill running
 agents), so each shim gets its own session and process group; the controller only keeps
-(pid, create_time) -- stored by the caller from this runner's own Popen -- to find, judge
+(pid, start time) -- stored by the caller from this runner's own Popen -- to find, judge
 and stop it later. The pair, not the pid alone, identifies a process: a recycled pid with
-another create_time is never signalled. Files in the state folder (the log, the records) are
-opened through `state.files`, never through a symlink an agent planted there.
+another start time is never signalled (`state.identity`, the liveness check observe uses).
+Files in the state folder (the log, the records) are opened through `state.files`, never
+through a symlink an agent planted there.
 
 The shim is started by file path rather than with `-m controller.act.runners.shim`: `-m` puts
 the working directory (the agent's worktree, which may hold another copy of this very
@@ -23,16 +24,13 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
-
 from controller.act.runners import proctree, shim
 from controller.act.runners.base import Launched, LaunchRequest
-from controller.state import files
+from controller.state import files, identity
 from controller.state.paths import StatePaths
 from controller.state.store import Store
 
 SHIM_PATH = Path(shim.__file__).resolve()
-CREATE_TIME_TOLERANCE_S = 0.05
 
 
 def shim_argv(req: LaunchRequest) -> list[str]:
@@ -103,26 +101,20 @@ class LocalRunner:
         finally:
             os.close(log)
         self._children[proc.pid] = proc
-        try:  # an unreaped child is at worst a zombie, which still has a create_time
-            create_time = psutil.Process(proc.pid).create_time()
-        except psutil.Error:
-            create_time = started_at
-        return Launched(pid=proc.pid, create_time=create_time, started_at=started_at)
+        # an unreaped child is at worst a zombie, which still has its start time
+        me = identity.identify(proc.pid)
+        return Launched(
+            pid=proc.pid,
+            create_time=me.create_time if me.create_time is not None else started_at,
+            started_at=started_at,
+            start_id=me.start_id,
+        )
 
-    def alive(self, pid: int | None, create_time: float | None) -> bool:
-        if pid is None:
-            return False
-        try:
-            proc = psutil.Process(pid)
-            if create_time is not None and (
-                abs(proc.create_time() - create_time) > CREATE_TIME_TOLERANCE_S
-            ):
-                return False
-            return proc.status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return False
-        except psutil.AccessDenied:
-            return True
+    def alive(
+        self, pid: int | None, create_time: float | None, start_id: str | None = None
+    ) -> bool:
+        """The one liveness check (`state.identity.is_alive`), as observe uses it."""
+        return identity.is_alive(pid, create_time, start_id)
 
     def stop(
         self,
@@ -130,14 +122,15 @@ class LocalRunner:
         create_time: float | None,
         grace_s: float = 5.0,
         handle: str | None = None,
+        start_id: str | None = None,
     ) -> bool:
-        """Stop the attempt whose shim is `pid` (the caller passes the pid and create time
+        """Stop the attempt whose shim is `pid` (the caller passes the pid and start time
         the controller recorded from its own Popen, never one read from the runs folder):
         SIGTERM to its process group, which the shim forwards to the agent before stopping
         what the agent left behind; after `grace_s`, SIGKILL to every member still alive --
         the shim's session and every descendant, including those that left with `setsid`.
         True if it was alive."""
-        if pid is None or not self.alive(pid, create_time):
+        if pid is None or not self.alive(pid, create_time, start_id):
             self.reap()
             return False
         try:

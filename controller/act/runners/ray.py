@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from controller import git
+from controller.act.records import record_event
 from controller.act.runners.base import Launched, LaunchRequest
-from controller.act.runners.ray_entry import encode_payload
+from controller.act.runners.ray_entry import KEPT_MARKER, encode_payload
 from controller.model import names
 from controller.model.safe_text import redact
 from controller.state import files
@@ -42,10 +43,34 @@ from controller.state.store import Store
 HANDLE_PREFIX = "ray:"
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 MISSING_GRACE_S = 30.0  # a submitted job the cluster does not list yet is not lost before this
+KEPT_FIELDS = ("host", "path", "reason")
+
+
+def _read_json(root: Path, path: Path) -> dict[str, Any]:
+    """A record in the state folder, read safely (`state.files`); {} when unreadable."""
+    try:
+        data = json.loads(files.read_bytes(root, path, files.RECORD_LIMIT))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     files.write_atomic(path.parent, path, json.dumps(data).encode())  # never via a symlink
+
+
+def kept_work(logs: str) -> list[dict[str, str]]:
+    """The `KEPT_MARKER` lines of a job's log: work the job kept on its worker."""
+    found = []
+    for line in logs.splitlines():
+        if line.startswith(KEPT_MARKER):
+            try:
+                data = json.loads(line[len(KEPT_MARKER) :])
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                found.append({k: str(v) for k, v in data.items() if k in KEPT_FIELDS})
+    return found
 
 
 def job_exit_code(status: str, driver_exit_code: int | None) -> int:
@@ -122,10 +147,13 @@ class RayRunner:
                 "base_ref": base_ref,
                 "fresh": req.fresh,
                 "remote": self.remote,
-                "argv": list(req.argv),
+                # placeholders are filled on the worker: `{worktree}` is its checkout there
+                "command": list(req.command) or list(req.argv),
+                "values": dict(req.placeholders),
                 "env": {k: v for k, v in req.env.items() if k not in LOCAL_FILES},
                 "pass_env": list(req.pass_env),
                 "timeout_s": req.timeout_s,
+                "grace_s": req.kill_grace_s,
                 "stdin": req.stdin_path.read_text(encoding="utf-8") if req.stdin_path else "",
             }
             entrypoint = shlex.join(
@@ -148,7 +176,9 @@ class RayRunner:
         _write_json(req.start_record, {"pid": None, "started_at": now, "handle": handle})
         return Launched(pid=None, create_time=None, started_at=now, handle=handle)
 
-    def alive(self, pid: int | None, create_time: float | None) -> bool:
+    def alive(
+        self, pid: int | None, create_time: float | None, start_id: str | None = None
+    ) -> bool:
         return False  # Ray attempts have no local process; `poll` writes their exit records
 
     def stop(
@@ -157,6 +187,7 @@ class RayRunner:
         create_time: float | None,
         grace_s: float = 5.0,
         handle: str | None = None,
+        start_id: str | None = None,
     ) -> bool:
         if not handle or not handle.startswith(HANDLE_PREFIX):
             return False
@@ -192,10 +223,14 @@ class RayRunner:
         self, paths: StatePaths, store: Store, task: str, row: Any, now: float
     ) -> None:
         n = row.number
-        if row.outcome is not None or paths.exit_record(task, n).exists():
-            return
         sid = self.submission_id(task, n)
         job = self._jobs.get(sid)
+        if row.outcome is not None:
+            if row.handle is not None and row.exit_code is None:
+                self._judged_job_ended(paths, store, task, n, sid, job, now)
+            return
+        if paths.exit_record(task, n).exists():
+            return
         if row.handle is None:
             if job is not None:  # submitted, but the controller died before recording it
                 handle = HANDLE_PREFIX + sid
@@ -212,14 +247,42 @@ class RayRunner:
             return
         if job.status not in TERMINAL:
             return
+        self._collect(paths, store, task, n, sid, job, now)
+
+    def _judged_job_ended(
+        self, paths: StatePaths, store: Store, task: str, n: int, sid: str, job: Any, now: float
+    ) -> None:
+        """An attempt judged while its job ran (stopped, timed out) counts as running until
+        the job has ended: then its work is fetched and its exit is stored."""
+        record = _read_json(paths.root, paths.exit_record(task, n))
+        if isinstance(record.get("exit_code"), int):
+            store.record_exit(task, n, record["exit_code"], float(record.get("ended_at") or now))
+        elif job is not None and job.status in TERMINAL:
+            code, ended = self._collect(paths, store, task, n, sid, job, now)
+            store.record_exit(task, n, code, ended)
+        elif job is None:
+            store.record_exit(task, n, 255, now)  # the cluster no longer knows it
+
+    def _collect(
+        self, paths: StatePaths, store: Store, task: str, n: int, sid: str, job: Any, now: float
+    ) -> tuple[int, float]:
+        """An ended job: its pushed branch, its log (and where it kept work it could not
+        push, as an event), then its exit record; (exit code, end time)."""
         self._fetch_branch(task)
         try:
             logs = self.client().get_job_logs(sid)
         except Exception:
             logs = ""
+        for kept in kept_work(logs):
+            message = (
+                f"attempt {n} could not push its work ({kept.get('reason', '?')}); "
+                f"it is kept on {kept.get('host', '?')} in {kept.get('path', '?')}"
+            )
+            record_event(store, "work_kept_on_worker", message, task, {"attempt": n, **kept})
         ended = (job.end_time or now * 1000) / 1000
         code = job_exit_code(str(job.status), getattr(job, "driver_exit_code", None))
         self._finish(paths, task, n, code, ended, logs, paths.task_log(task, n))
+        return code, ended
 
     def _finish(
         self,

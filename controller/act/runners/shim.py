@@ -39,10 +39,8 @@ from typing import Any
 if not __package__:  # run by file path: this package, not one found elsewhere
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-import psutil  # noqa: E402
-
 from controller.act.runners import agent_stream, logcap, proctree  # noqa: E402
-from controller.state import files  # noqa: E402
+from controller.state import files, identity  # noqa: E402
 
 DEFAULT_GRACE_S = 5.0
 POLL_S = proctree.POLL_S
@@ -277,7 +275,13 @@ def main(argv: list[str] | None = None) -> int:
     me = os.getpid()
     if os.getpgid(0) != me:
         os.setsid()  # always lead our own session, so a timeout kill never hits the caller
-    start = {"pid": me, "create_time": psutil.Process(me).create_time(), "started_at": time.time()}
+    me_id = identity.identify(me)
+    start = {
+        "pid": me,
+        "create_time": me_id.create_time,
+        "start_id": me_id.start_id,
+        "started_at": time.time(),
+    }
     write_record(args.state_root, args.start_record, start)
     record = supervise(args)
     write_record(args.state_root, args.exit_record, record)

@@ -322,6 +322,7 @@ def test_only_this_attempts_shim_is_vouched_for(tmp_path: Path) -> None:
     try:
         pid, ct = launched.pid, launched.create_time
         assert pid is not None
+        wait_for(req.start_record.exists)  # vouching is asked only once a record exists
         assert is_attempt_shim(pid, ct, req.start_record)
         assert not is_attempt_shim(pid, ct, req.start_record.with_name("2.start.json"))
         assert not is_attempt_shim(pid, (ct or 0) - 10, req.start_record)

@@ -37,3 +37,16 @@ def test_an_attempt_lost_before_its_agent_started_does_not_use_up_retries() -> N
     # a launch that failed for a reason of its own still counts
     spawn_failed = attempt("a", 1, created_at=NOW - 100, outcome="failed", reason="could not")
     assert not is_free(spawn_failed)
+
+
+def test_a_fresh_start_cut_short_by_a_kill_is_made_again() -> None:
+    """After a merge conflict the next attempt starts over from the new tip (its worktree
+    reset). A kill during that reset leaves the worktree half reset and the attempt never
+    started; the attempt after it must reset again, not continue from the half-reset tree."""
+    conflict = attempt(
+        "a", 1, created_at=NOW - 300, started_at=NOW - 290, exit_code=0, outcome="conflict"
+    )
+    killed = lost_before_start("a", 2)
+    spec = make_spec(["a"], retries=3, backoff={"initial": "1s", "max": "1s"})
+    step = action_of(run(spec, observed([conflict, killed])), "a")  # type: ignore[list-item]
+    assert step is not None and step.kind == "retry" and step.attempt == 3 and step.fresh

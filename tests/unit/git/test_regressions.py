@@ -109,3 +109,84 @@ def test_a_registration_left_half_written_by_a_kill_is_repaired(
     ).stdout
     assert str(wt) in listed
     assert gitops.repair_worktree_registrations(git_repo) == []  # nothing left to repair
+
+
+# --- lock files a killed git left behind (issue 14: a SIGKILL inside `update-ref`) ------------
+
+
+def test_a_stale_lock_is_removed_and_a_held_one_is_not(git_repo: Path) -> None:
+    """A `.lock` that no live process can hold is removed; while a git process works in the
+    repository the lock stays, and the report names that process."""
+    repo = gitops.open_repo(git_repo)
+    lock = git_repo / ".git" / "refs" / "orchestrator" / "archive" / "t01" / "1.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("")
+    holder = subprocess.Popen(
+        ["git", "-C", str(git_repo), "cat-file", "--batch"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        report = gitops.clear_stale_locks(repo, "main", [git_repo.parent / "worktrees"])
+        assert report.removed == [] and lock.exists()
+        assert report.held == {lock: [holder.pid]}
+        assert f"may be held by pid {holder.pid}" in report.describe_held()
+    finally:
+        holder.kill()
+        holder.wait()
+    report = gitops.clear_stale_locks(repo, "main", [git_repo.parent / "worktrees"])
+    assert report.removed == [lock] and not lock.exists() and report.held == {}
+    git(git_repo, "update-ref", "refs/orchestrator/archive/t01/1", "main")  # usable again
+
+
+def test_locks_of_task_worktrees_and_branches_are_candidates_others_are_not(
+    git_repo: Path,
+) -> None:
+    root = git_repo.parent / "worktrees"
+    path = gitops.ensure_worktree(git_repo, root, "t1", "main")
+    admin = Path(git(path, "rev-parse", "--absolute-git-dir"))
+    mine = [
+        admin / "index.lock",
+        git_repo / ".git" / "refs" / "heads" / "orchestrator" / "t1.lock",
+        git_repo / ".git" / "refs" / "heads" / "main.lock",
+        git_repo / ".git" / "packed-refs.lock",
+    ]
+    others = [git_repo / ".git" / "refs" / "heads" / "feature.lock", git_repo / ".git" / "x.lock"]
+    for lock in mine + others:
+        lock.write_text("")
+    found = gitops.clear_stale_locks(gitops.open_repo(git_repo), "main", [root]).removed
+    assert sorted(found) == sorted(mine)
+    assert all(lock.exists() for lock in others)  # not the controller's to judge
+
+
+# --- a kill inside `git worktree add` / `git worktree remove` (issue 14) ----------------------
+
+
+def test_a_worktree_added_without_its_git_file_is_added_again(git_repo: Path) -> None:
+    """Killed inside `git worktree add` after the registration but before the `.git` file:
+    `worktree remove` then refused ("is not a .git file") on every retry, and the task was
+    never started again (found by test_controller_sigkilled_midway_converges_after_restart)."""
+    root = git_repo.parent / "worktrees"
+    path = half_add(git_repo, root, "t1")
+    (path / ".git").unlink()
+    assert gitops.ensure_worktree(git_repo, root, "t1", "main") == path
+    assert (path / "README.md").exists() and (path / ".git").is_file()
+    assert gitops.remove_worktree(git_repo, root, "t1", 1) is None
+    assert not path.exists() and str(path) not in git(git_repo, "worktree", "list")
+
+
+def test_a_removal_interrupted_by_a_kill_is_finished(git_repo: Path) -> None:
+    """Removal renames the worktree aside first; what a kill leaves there is finished at the
+    next prune (a half-deleted directory without its `.git` file can no longer arise)."""
+    root = git_repo.parent / "worktrees"
+    aside = root / ".removing-t9-0123abcd"
+    (aside / "deep").mkdir(parents=True)
+    (aside / "deep" / "file.txt").write_text("left by a kill\n")
+    outside = git_repo.parent / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not ours\n")
+    (aside / "link").symlink_to(outside)
+    gitops.ensure_worktree(git_repo, root, "t1", "main")
+    gitops.remove_worktree(git_repo, root, "t1", 1)
+    assert sorted(p.name for p in root.iterdir()) == []
+    assert (outside / "keep.txt").read_text() == "not ours\n"  # a link is never followed

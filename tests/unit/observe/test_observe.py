@@ -475,6 +475,39 @@ def test_resource_sampler(tmp_path: Path) -> None:
     assert ResourceSampler(disk_path=tmp_path / "missing").sample(0.0).disk_free_bytes is None
 
 
+def test_a_cpu_window_leaves_out_this_process_and_the_git_calls_it_waited_for() -> None:
+    """A command's own CPU (its git calls: children it waits for) is not host load."""
+    from controller.observe import resources
+
+    before = resources._own_cpu_s()
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    subprocess.run([sys.executable, "-c", burn], check=True)
+    assert resources._own_cpu_s() - before >= 0.25  # the waited child's CPU counts as ours
+    window = resources.CpuWindow()
+    subprocess.run([sys.executable, "-c", burn], check=True)
+    busy, total = resources._host_cpu_s()
+    host = (busy - window._host[0]) / (total - window._host[1]) * 100
+    assert window.percent() <= host  # never more than the host's busy share ...
+    assert 0.0 <= window.percent() <= 100.0
+
+
+def test_the_watch_loops_load_is_measured_only_between_passes(tmp_path: Path) -> None:
+    from controller.observe.resources import CpuWindow, IdleLoad
+
+    load = IdleLoad(disk_path=tmp_path)
+    first = load.sample(100.0)  # primed once, before any pass
+    assert 0.0 <= first.cpu_percent <= 100.0 and first.memory_percent > 0
+    again = load.sample(130.0)  # a pass reads the average; it measures nothing
+    assert (again.cpu_percent, again.memory_percent) == (first.cpu_percent, first.memory_percent)
+    window = CpuWindow()
+    time.sleep(0.25)
+    load.add(window, 131.0)  # an idle wait between passes moves it
+    assert load._last == 131.0
+    short = CpuWindow()
+    load.add(short, 132.0)  # too short a wait: ignored
+    assert load._last == 131.0
+
+
 # --- pure assembly -------------------------------------------------------------------------
 
 
@@ -497,11 +530,11 @@ def test_assemble_union_of_store_and_runs() -> None:
     checked: list[tuple[int, float | None]] = []
     vouched: list[tuple[str, int, int]] = []
 
-    def alive(pid: int, ct: float | None) -> bool:
+    def alive(pid: int, ct: float | None, start: str | None) -> bool:
         checked.append((pid, ct))
         return pid == 8
 
-    def vouch(task: str, n: int, pid: int, ct: float | None) -> bool:
+    def vouch(task: str, n: int, pid: int, ct: float | None, start: str | None) -> bool:
         vouched.append((task, n, pid))
         return (task, n, pid) == ("r", 1, 8)  # r's record names its own shim
 
