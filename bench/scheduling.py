@@ -60,7 +60,12 @@ from common import GIT_ENV  # noqa: E402
 from loguru import logger  # noqa: E402
 
 from bench.scheduling_idle import Idle, idle_cpu  # noqa: E402
-from bench.scheduling_run import Run, critical_chain, run_controller  # noqa: E402
+from bench.scheduling_run import (  # noqa: E402
+    Run,
+    critical_chain,
+    run_controller,
+    spawn_after_merge,
+)
 from bench.scheduling_sim import (  # noqa: E402
     Bound,
     Job,
@@ -74,6 +79,7 @@ from bench.scheduling_sim import (  # noqa: E402
 
 MAKESPAN_TARGET = 1.15
 LATENCY_TARGET_S = 0.5
+LINK_TARGET_S = 0.1
 IDLE_TARGET_PCT = 1.0
 
 
@@ -99,6 +105,8 @@ class Options:
     edge_p: float
     idle_s: float
     argv: list[str]
+    order: str = "backlog"
+    seeds: int = 0
 
 
 def parse(argv: list[str]) -> Options:
@@ -110,6 +118,15 @@ def parse(argv: list[str]) -> Options:
     parser.add_argument("--edge-p", type=float, default=0.1)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="12 tasks instead of 30")
+    parser.add_argument(
+        "--order", choices=["backlog", "critical-path"], default="backlog", help="the spec's order"
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=0,
+        help="instead: real runs of seeds SEED..SEED+N-1 with both orders (makespan / bound)",
+    )
     a = parser.parse_args(argv)
     return Options(
         seed=a.seed,
@@ -119,6 +136,8 @@ def parse(argv: list[str]) -> Options:
         edge_p=a.edge_p,
         idle_s=a.idle_seconds,
         argv=argv,
+        order=a.order,
+        seeds=a.seeds,
     )
 
 
@@ -290,6 +309,7 @@ def _steps(opt: Options, jobs: Sequence[Job], par: Run) -> None:
     tr = par.traces
     t = list(tr.values())
     steps = [
+        ("spawn's intent row -> runner start (worktree made)", [x.started - x.intent for x in t]),
         ("runner start -> shim's start record", [x.shim_at - x.started for x in t]),
         ("shim's start record -> agent's first line", [x.agent_at - x.shim_at for x in t]),
         (
@@ -310,17 +330,80 @@ def _steps(opt: Options, jobs: Sequence[Job], par: Run) -> None:
     for label, values in steps:
         med = statistics.median
         print(f"| {label} | {med(values) * 1000:.0f} ms | {pct(values, 95) * 1000:.0f} ms |")
+    _links(par, jobs)
+
+
+def _links(par: Run, jobs: Sequence[Job]) -> None:
+    """The controller's two costs per dependency link, against their targets."""
+    rows = [
+        ("exit record -> merged (`merge` event)", par.latencies()),
+        (
+            "merged -> next spawn (runner start of the task it released)",
+            spawn_after_merge(par, jobs),
+        ),
+    ]
+    print()
+    print("| per dependency link | links | median | p95 | target |")
+    print("|---|---:|---:|---:|---|")
+    for label, values in rows:
+        if not values:
+            print(f"| {label} | 0 | | | |")
+            continue
+        med = statistics.median(values)
+        ok = verdict(med <= LINK_TARGET_S)
+        print(
+            f"| {label} | {len(values)} | {med * 1000:.0f} ms | {pct(values, 95) * 1000:.0f} ms "
+            f"| median <= {LINK_TARGET_S * 1000:.0f} ms: {ok} |"
+        )
+
+
+def seed_survey(opt: Options) -> int:
+    """Real runs of several seeds with both orders: makespan / (sleep) bound per seed, and
+    the medians; the zero-overhead simulation of each order beside them."""
+    print(f"command: {shlex.join(['.venv/bin/python', 'bench/scheduling.py', *opt.argv])}")
+    print(f"{opt.tasks} tasks per seed, maxParallel {opt.parallel}, {opt.groups} scope groups")
+    print()
+    print("| seed | bound | backlog: real | simulated | critical-path: real | simulated |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    ratios: dict[str, list[float]] = {"backlog": [], "critical-path": []}
+    for seed in range(opt.seed, opt.seed + opt.seeds):
+        jobs = make_workload(seed, opt.tasks, opt.groups, opt.edge_p)
+        sleeps = {j.id: j.sleep for j in jobs}
+        bound = lower_bound(jobs, sleeps, opt.parallel).value
+        level = bottom_levels(jobs, sleeps)
+        sims = {
+            "backlog": simulate(jobs, sleeps, opt.parallel, lambda j: int(j.id[1:])),
+            "critical-path": simulate(
+                jobs, sleeps, opt.parallel, lambda j, lv=level: (-lv[j.id], int(j.id[1:]))
+            ),
+        }
+        cells = []
+        for order in ratios:
+            with tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp:
+                budget = 60 + 10 * sum(sleeps.values())
+                run = run_controller(Path(tmp), jobs, opt.parallel, budget, order)
+            if run.not_merged:
+                print(f"seed {seed} ({order}) did not converge: {run.not_merged}")
+                return 1
+            ratios[order].append(run.makespan / bound)
+            cells += [f"{run.makespan / bound:.2f}x", f"{sims[order] / bound:.2f}x"]
+        print(f"| {seed} | {bound:.2f} s | " + " | ".join(cells) + " |")
+    med = statistics.median
+    print(f"| median | | {med(ratios['backlog']):.2f}x | | {med(ratios['critical-path']):.2f}x | |")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     opt = parse(sys.argv[1:] if argv is None else argv)
     os.environ.update(GIT_ENV)
     logger.remove()  # the controller's file log stays; keep the terminal for the figures
+    if opt.seeds:
+        return seed_survey(opt)
     jobs = make_workload(opt.seed, opt.tasks, opt.groups, opt.edge_p)
     budget = 60 + 10 * sum(j.sleep for j in jobs)
     with tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp:
-        par = run_controller(Path(tmp) / "par", jobs, opt.parallel, budget)
-        seq = run_controller(Path(tmp) / "seq", jobs, 1, budget)
+        par = run_controller(Path(tmp) / "par", jobs, opt.parallel, budget, opt.order)
+        seq = run_controller(Path(tmp) / "seq", jobs, 1, budget, opt.order)
         spec_file = Path(tmp) / "par" / "specs" / "orchestrator.yaml"
         idle = idle_cpu(spec_file, opt.idle_s)
     if par.not_merged or seq.not_merged:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,14 +23,19 @@ from controller.act.launch import launch_request
 from controller.act.merge import MergeJob
 from controller.act.records import apply_verdict, record_event
 from controller.act.runners.base import Runner
+from controller.act.train import TrainJob
 from controller.act.verify import verify_environment
+from controller.core.conflicts import predicted_conflicts
 from controller.core.outcomes import merge_verdict, spawn_failure_verdict, stop_verdict
 from controller.core.plan import MERGE, PRUNE, RETRY, SPAWN, STOP, Action
+from controller.core.train import Candidate, select_batch
 from controller.model.observed import Observed
-from controller.model.outcomes import MergeOutcome
+from controller.model.outcomes import MergeOutcome, Verdict
 from controller.model.spec import Spec, Task
 from controller.state.paths import StatePaths
 from controller.state.store import Store
+
+SPAWN_THREADS = 4  # worktrees created side by side when several spawns are due
 
 
 @dataclass
@@ -59,7 +66,7 @@ class Executor:
             self.record_merge(action, self.merge_job(action, observed).run())
 
     # -- spawn / retry ---------------------------------------------------------------------
-    def _prepare_worktree(self, task: Task, n: int, base: str, fresh: bool) -> Path:
+    def _prepare_worktree(self, task: Task, n: int, base: str, fresh: bool, new: bool) -> Path:
         repo, root = self.spec.repo_path, self.spec.worktree_root_path
         if not self.runner.local_worktrees:  # the runner builds the branch remotely
             if fresh:
@@ -67,19 +74,53 @@ class Executor:
             return repo
         if fresh:
             git.reset_task_branch(repo, root, task.id, base, max(1, n - 1))
-        return git.ensure_worktree(repo, root, task.id, base)
+        return git.ensure_worktree(repo, root, task.id, base, new=new and not fresh)
 
     def spawn(self, action: Action, observed: Observed) -> None:
-        task = self._task(action.task)
+        self.spawn_many([action], observed)
+
+    def spawn_many(self, actions: Sequence[Action], observed: Observed) -> None:
+        """Start attempts: intents first, then their worktrees side by side (git runs as
+        separate processes), then the launches, one by one, in the planner's order."""
         base = observed.integration_sha
-        if task is None or base is None or action.attempt is None:
+        due = [(a, t) for a in actions if (t := self._task(a.task)) and a.attempt is not None]
+        if base is None or not due:
             return
-        n, now = action.attempt, time.time()
-        self.store.begin_attempt(task.id, n, task.agent, base, now)
+        now = time.time()
+        for action, task in due:
+            self.store.begin_attempt(task.id, action.attempt or 0, task.agent, base, now)
+
+        def prepare(item: tuple[Action, Task]) -> Path | Exception:
+            action, task = item
+            new = task.id not in observed.branches and task.id not in observed.worktrees
+            try:
+                return self._prepare_worktree(task, action.attempt or 0, base, action.fresh, new)
+            except (git.GitError, git.WorktreeError, OSError, ValueError) as exc:
+                return exc
+
+        if len(due) == 1:
+            worktrees = [prepare(due[0])]
+        else:
+            with ThreadPoolExecutor(min(len(due), SPAWN_THREADS), "worktree") as pool:
+                worktrees = list(pool.map(prepare, due))
+        for (action, task), worktree in zip(due, worktrees, strict=True):
+            self._launch(action, task, worktree, base, observed, now)
+
+    def _launch(
+        self,
+        action: Action,
+        task: Task,
+        worktree: Path | Exception,
+        base: str,
+        observed: Observed,
+        now: float,
+    ) -> None:
+        n = action.attempt or 0
         previous = observed.attempts.get(task.id, ())
         conflicts = previous[-1].conflicts if previous else ()
         try:
-            worktree = self._prepare_worktree(task, n, base, action.fresh)
+            if isinstance(worktree, Exception):
+                raise worktree
             request = launch_request(
                 self.spec, self.paths, task, n, worktree, conflicts, base, action.fresh
             )
@@ -97,7 +138,13 @@ class Executor:
             action.kind,
             f"attempt {n} started: {action.reason}",
             task.id,
-            {"attempt": n, "pid": launched.pid, "base": base, "fresh": action.fresh},
+            {
+                "attempt": n,
+                "pid": launched.pid,
+                "base": base,
+                "fresh": action.fresh,
+                "launched_at": launched.started_at,  # the runner's start (the shim's is later)
+            },
         )
         sym = "+" if action.kind == SPAWN else "~"
         ident = f"pid {launched.pid}" if launched.pid else launched.handle
@@ -172,13 +219,36 @@ class Executor:
             allow_external_symlinks=self.spec.allow_external_symlinks,
         )
 
-    def record_merge(self, action: Action, outcome: MergeOutcome) -> None:
+    def train_job(
+        self, actions: Sequence[Action], observed: Observed, *, predictions: bool = True
+    ) -> TrainJob:
+        """The next merge train for the tasks of `actions` (`core.train.select_batch`);
+        `predictions`: leave branches predicted to conflict out of the chain."""
+        position = {t.id: i for i, t in enumerate(self.spec.backlog)}
+        queue = []
+        for a in actions:
+            attempts = observed.attempts.get(a.task, ())
+            ended = attempts[-1].ended_at if attempts else None
+            files = predicted_conflicts(observed, a.task) if predictions else ()
+            queue.append(Candidate(a.task, ended, position.get(a.task, len(position)), files))
+        mq = self.spec.merge_queue
+        batch = select_batch(queue, mq.batch, mq.parallel_verify)
+        jobs = {a.task: self.merge_job(a, observed) for a in actions}
+        return TrainJob(
+            links=tuple(jobs[t] for t in batch.links),
+            conflict_checks=tuple(jobs[t] for t in batch.conflict_checks),
+            batch=mq.batch,
+            parallel=mq.parallel_verify,
+        )
+
+    def record_merge(self, action: Action, outcome: MergeOutcome) -> Verdict | None:
+        """Record a merge's outcome; the verdict stored on the attempt (None: none)."""
         task, n = action.task, action.attempt or 0
         verdict = merge_verdict(self.spec, task, n, outcome, time.time())
-        if verdict is None:  # raced / blocked / error: nothing recorded, the next pass decides
+        if verdict is None:  # raced / blocked / error / requeued: the next pass decides
             record_event(self.store, f"merge_{outcome.kind}", outcome.message, task, {"attempt": n})
             self._say(f". merge  {task}: {outcome.message}")
-            return
+            return None
         apply_verdict(self.store, task, n, verdict)
         if verdict.outcome == "merged":
             branch = self.spec.integration_branch
@@ -195,3 +265,4 @@ class Executor:
             self._say(f"! merge  {task}: rejected, {verdict.reason} (branch kept)")
         else:
             self._say(f"! merge  {task}: {verdict.reason}")
+        return verdict

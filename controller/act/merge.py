@@ -9,12 +9,12 @@ leaves every ref and every checkout exactly as it was, and the caller can simply
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from controller import git
-from controller.act.verify import run_verify
+from controller.act.verify import pid_file_for, run_verify
 from controller.model import names
 from controller.model.globs import path_matches
 from controller.model.links import escaping_links
@@ -35,8 +35,10 @@ def out_of_scope(changed: list[str], scope: list[str]) -> tuple[str, ...]:
     return tuple(path for path in changed if not path_matches(path, scope))
 
 
-def _publish(repo: git.Repo, integration: str, new: str, old: str) -> MergeOutcome:
-    """Move the integration branch from `old` to `new`, or say why not."""
+def publish(repo: git.Repo, integration: str, new: str, old: str) -> MergeOutcome:
+    """Move the integration branch from `old` to `new`, or say why not: by compare-and-swap
+    of the ref, or, where the branch is checked out, by a fast-forward of that checkout made
+    under its index lock (`git.fast_forward_checkout`: as atomic as the swap)."""
     checkout = git.worktree_for_branch(repo, integration)
     if checkout is None:
         ref = f"refs/heads/{integration}"
@@ -47,26 +49,12 @@ def _publish(repo: git.Repo, integration: str, new: str, old: str) -> MergeOutco
         place = git.worktree_place(repo, checkout, allow_main=True)
     except git.WorktreeRedirected as exc:
         return MergeOutcome("blocked", message=f"{integration} checkout not trusted: {exc}")
-    # Untracked files do not block: `merge --ff-only` refuses to overwrite them by itself.
-    if git.is_dirty(place):
-        return MergeOutcome(
-            "blocked",
-            message=(
-                f"{integration} is checked out at {checkout} with uncommitted changes; "
-                "commit or stash them so it can be fast-forwarded (nothing was moved)"
-            ),
-        )
-    if git.rev_parse(repo, f"refs/heads/{integration}") != old:
-        return MergeOutcome("raced", message=f"{integration} moved in {checkout}; will retry")
     try:
-        git.fast_forward_checkout(place, new)
-    except git.GitError as exc:
-        if git.rev_parse(repo, f"refs/heads/{integration}") != old:
-            return MergeOutcome("raced", message=f"{integration} moved in {checkout}; will retry")
-        return MergeOutcome(
-            "blocked",
-            message=f"cannot fast-forward {checkout} ({exc.stderr.strip()}); nothing was moved",
-        )
+        git.fast_forward_checkout(place, integration, new, old)
+    except git.CheckoutRefused as exc:
+        if exc.raced:
+            return MergeOutcome("raced", message=f"{exc.reason}; will retry")
+        return MergeOutcome("blocked", message=f"{exc.reason} (nothing was moved)")
     return MergeOutcome("merged", sha=new)
 
 
@@ -120,69 +108,10 @@ def _link_problem(links: dict[str, str], allowed: bool) -> MergeOutcome | None:
     )
 
 
-def land_task(
-    repo_path: Path,
-    *,
-    integration: str,
-    task: str,
-    title: str,
-    attempt: int,
-    worktree: Path | None,
-    scope: list[str],
-    verify: list[str] | None,
-    verify_timeout_s: float,
-    verify_log: Path,
-    scratch_root: Path,
-    verify_env: Mapping[str, str] | None = None,
-    allow_external_symlinks: bool = False,
-) -> MergeOutcome:
-    """Merge `orchestrator/<task>` into `integration` (see the module docstring).
-
-    The merge commit has parents [integration tip, branch tip] even when the branch adds
-    nothing -- except when both are the same commit: git drops the duplicate parent, so the
-    commit then has one parent and exists only to carry the trailers.
-    """
-    repo = git.open_repo(repo_path)
-    branch = names.branch_for(task)
-    try:
-        _commit_leftovers(repo, task, attempt, worktree)
-    except git.WorktreeRedirected as exc:
-        return MergeOutcome("rejected", message=f"worktree tampered with: {exc}")
-    branch_sha = git.rev_parse(repo, f"refs/heads/{branch}")
-    if branch_sha is None:
-        return MergeOutcome("rejected", message=f"branch {branch} does not exist")
-    old = git.rev_parse(repo, f"refs/heads/{integration}")
-    if old is None:
-        return MergeOutcome("blocked", message=f"integration branch {integration} does not exist")
-    if git.merge_base(repo, old, branch_sha) is None:
-        # e.g. its branch was deleted by hand and the agent's next commit started a new root
-        return MergeOutcome(
-            "rejected",
-            message=f"{branch} shares no history with {integration}; not merged (branch kept)",
-        )
-    merged = git.merge_tree(repo, old, branch_sha)
-    if merged.tree is None:
-        return MergeOutcome(
-            "conflict", conflicts=merged.conflicts, message=f"{branch} conflicts with {integration}"
-        )
-    changes = git.landed_changes(repo, old, merged.tree)
-    links = external_links(repo, changes)
-    rejected = _scope_problem(task, changes, scope) or _link_problem(links, allow_external_symlinks)
-    if rejected is not None:
-        return rejected
-    new = git.commit_tree(repo, merged.tree, [old, branch_sha], merge_message(task, title, attempt))
-    if verify:
-        with git.scratch_worktree(repo, scratch_root, new) as scratch:
-            failure = run_verify(verify, scratch, verify_log, verify_timeout_s, verify_env)
-        if failure:
-            return MergeOutcome("verify_failed", sha=None, message=failure)
-    published = _publish(repo, integration, new, old)
-    return replace(published, external_links=tuple(sorted(links.items())))
-
-
 @dataclass(frozen=True)
 class MergeJob:
-    """Everything a merge needs, so it can run on a worker thread without the store."""
+    """Everything landing one task needs, so it can run on a worker thread without the store
+    (alone, `run`; or as a link of a merge train, `act.train`)."""
 
     task: str
     attempt: int
@@ -217,3 +146,81 @@ class MergeJob:
             )
         except (git.GitError, git.WorktreeError, OSError) as exc:
             return MergeOutcome("error", message=f"merge failed, will retry: {exc}")
+
+
+@dataclass(frozen=True)
+class Link:
+    """One task's merge commit, made on top of the previous link of a chain (or the tip)."""
+
+    task: str
+    sha: str
+    # symlinks it lands that point outside the repository (allowExternalSymlinks: true)
+    external_links: tuple[tuple[str, str], ...] = ()
+
+
+def build_link(repo: git.Repo, base: str, job: MergeJob) -> Link | MergeOutcome:
+    """Merge `orchestrator/<task>` onto commit `base` in memory and commit the result; or
+    the outcome that keeps it from landing (rejected, conflict). Moves no ref.
+
+    The merge commit has parents [base, branch tip] even when the branch adds nothing --
+    except when both are the same commit: git drops the duplicate parent, so the commit
+    then has one parent and exists only to carry the trailers.
+    """
+    branch, integration = names.branch_for(job.task), job.integration
+    try:
+        _commit_leftovers(repo, job.task, job.attempt, job.worktree)
+    except git.WorktreeRedirected as exc:
+        return MergeOutcome("rejected", message=f"worktree tampered with: {exc}")
+    branch_sha = git.rev_parse(repo, f"refs/heads/{branch}")
+    if branch_sha is None:
+        return MergeOutcome("rejected", message=f"branch {branch} does not exist")
+    if git.merge_base(repo, base, branch_sha) is None:
+        # e.g. its branch was deleted by hand and the agent's next commit started a new root
+        return MergeOutcome(
+            "rejected",
+            message=f"{branch} shares no history with {integration}; not merged (branch kept)",
+        )
+    merged = git.merge_tree(repo, base, branch_sha)
+    if merged.tree is None:
+        return MergeOutcome(
+            "conflict", conflicts=merged.conflicts, message=f"{branch} conflicts with {integration}"
+        )
+    changes = git.landed_changes(repo, base, merged.tree)
+    links = external_links(repo, changes)
+    rejected = _scope_problem(job.task, changes, job.scope) or _link_problem(
+        links, job.allow_external_symlinks
+    )
+    if rejected is not None:
+        return rejected
+    message = merge_message(job.task, job.title, job.attempt)
+    sha = git.commit_tree(repo, merged.tree, [base, branch_sha], message)
+    return Link(job.task, sha, tuple(sorted(links.items())))
+
+
+def land_task(repo_path: Path, **fields: Any) -> MergeOutcome:
+    """Merge `orchestrator/<task>` into the integration branch on its own (see the module
+    docstring): `build_link` on the tip, verify it, publish it. `fields`: a `MergeJob`'s."""
+    job = MergeJob(repo=repo_path, **fields)
+    repo = git.open_repo(repo_path)
+    old = git.rev_parse(repo, f"refs/heads/{job.integration}")
+    if old is None:
+        return MergeOutcome(
+            "blocked", message=f"integration branch {job.integration} does not exist"
+        )
+    link = build_link(repo, old, job)
+    if isinstance(link, MergeOutcome):
+        return link
+    if job.verify:
+        with git.scratch_worktree(repo, job.scratch_root, link.sha) as scratch:
+            failure = run_verify(
+                job.verify,
+                scratch,
+                job.verify_log,
+                job.verify_timeout_s,
+                job.verify_env,
+                pid_file=pid_file_for(scratch),
+            )
+        if failure:
+            return MergeOutcome("verify_failed", sha=None, message=failure)
+    published = publish(repo, job.integration, link.sha, old)
+    return replace(published, external_links=link.external_links)

@@ -10,11 +10,16 @@ the values it sets (`verifyEnv`). `VIRTUAL_ENV` and `CONDA_PREFIX` are kept beca
 that pick an environment (uv, poetry, pip, conda run) read them rather than PATH; no
 secret lives in them. `PYTHONPATH` is withheld on purpose: pointing at the user's checkout,
 it would make the verify run import that code instead of the merge result being verified.
+
+Each run notes its pid beside its scratch worktree while it runs, so that a controller
+restarted after a crash stops the verify runs its predecessor left (`kill_orphans`) before
+their worktrees are removed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import signal
@@ -23,7 +28,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+import psutil
+
 VERIFY_KILL_GRACE_S = 5.0
+PID_SUFFIX = ".pid"
 SESSION_ENV = (
     "PATH",
     "HOME",
@@ -68,8 +76,48 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
+def pid_file_for(cwd: Path) -> Path:
+    """Where a verify run in scratch worktree `cwd` notes its process (beside the worktree,
+    so `kill_orphans` finds it after a crash and `git.clear_scratch` removes it)."""
+    return cwd.with_name(cwd.name + PID_SUFFIX)
+
+
+def _note_pid(proc: subprocess.Popen[bytes], pid_file: Path) -> None:
+    try:
+        created = psutil.Process(proc.pid).create_time()
+    except psutil.Error:
+        return
+    with contextlib.suppress(OSError):
+        pid_file.write_text(json.dumps({"pid": proc.pid, "create_time": created}))
+
+
+def kill_orphans(scratch_root: Path) -> int:
+    """Stop the verify runs a killed controller left behind (their pid files in the scratch
+    folder); how many were still running. Call with the controller lock held, before any
+    merge starts. A pid is signalled only when its process create time matches the note."""
+    killed = 0
+    if os.path.islink(scratch_root) or not scratch_root.is_dir():
+        return 0
+    for note in scratch_root.glob(f"verify-*{PID_SUFFIX}"):
+        try:
+            data = json.loads(note.read_text())
+            proc = psutil.Process(int(data["pid"]))
+            if abs(proc.create_time() - float(data["create_time"])) > 0.05:
+                continue
+            os.killpg(proc.pid, signal.SIGKILL)  # it leads its own session: its whole group
+            killed += 1
+        except (OSError, ValueError, KeyError, TypeError, psutil.Error):
+            continue
+    return killed
+
+
 def _run_logged(
-    argv: list[str], cwd: Path, log: BinaryIO, timeout_s: float, env: Mapping[str, str]
+    argv: list[str],
+    cwd: Path,
+    log: BinaryIO,
+    timeout_s: float,
+    env: Mapping[str, str],
+    pid_file: Path | None,
 ) -> int | None:
     """Run `argv` with output to `log`; its exit code, or None on timeout."""
     proc = subprocess.Popen(
@@ -81,11 +129,16 @@ def _run_logged(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    if pid_file is not None:
+        _note_pid(proc, pid_file)
     try:
         code = proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         return None
+    finally:
+        if pid_file is not None:
+            pid_file.unlink(missing_ok=True)
     with contextlib.suppress(ProcessLookupError):  # leftovers must not outlive the command
         os.killpg(proc.pid, signal.SIGKILL)
     return code
@@ -97,17 +150,20 @@ def run_verify(
     log_path: Path,
     timeout_s: float,
     env: Mapping[str, str] | None = None,
+    *,
+    header: str = "",
+    pid_file: Path | None = None,
 ) -> str | None:
     """Run the verify gate in `cwd` with `env` (default: `verify_environment()`, the
-    scrubbed one); None when it passed, else why it failed."""
+    scrubbed one); None when it passed, else why it failed. The log starts with `header`;
+    `pid_file` (see `pid_file_for`) notes the process while it runs."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
-        log.write(f"$ {shlex.join(verify)}\n".encode())
+        log.write(f"{header}$ {shlex.join(verify)}\n".encode())
         log.flush()
         try:
-            code = _run_logged(
-                verify, cwd, log, timeout_s, verify_environment() if env is None else env
-            )
+            environment = verify_environment() if env is None else env
+            code = _run_logged(verify, cwd, log, timeout_s, environment, pid_file)
         except OSError as exc:
             log.write(f"orchestrator: cannot run verify command: {exc}\n".encode())
             return f"verify command could not start ({exc}); log: {log_path}"

@@ -1,28 +1,35 @@
 """One reconcile pass: observe the world, record exits, plan (the pure planner), act.
 
-No threads and no waiting here: a pass either merges in line (`sync_merges`, the one-shot
-`reconcile`) or hands merges to the `MergeWorker` (the watch loop). `diff` calls the same
-planner with the same observation, so what it shows is what a pass would do.
+No waiting here: a pass either lands merges in line (no verify gate: a few git calls; or the
+one-shot `reconcile`) or hands the next merge train to the `MergeWorker` (the watch loop
+with a verify gate). Landings made in line are applied to the pass's observation in memory
+and the planner is asked again, so that what they unblock starts in the same pass. `diff`
+calls the same planner with the same observation, so what it shows is what a pass would do.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from loguru import logger
 
+from controller import git
 from controller.act.executor import Executor
 from controller.act.records import record_event, record_exits
 from controller.act.runners.base import Runner
+from controller.act.train import outcomes_of
+from controller.core.conflicts import checks_due
 from controller.core.plan import MERGE, PRUNE, RETRY, SPAWN, STOP, Action, Plan, plan
 from controller.loop.merge_worker import MergeWorker
 from controller.model.observed import Observed
-from controller.model.outcomes import MergeOutcome
+from controller.model.outcomes import MergeOutcome, Verdict
 from controller.model.spec import Spec
 from controller.observe.clock import local_timezone
+from controller.observe.conflicts import check_conflicts
 from controller.observe.resources import ResourceSampler
 from controller.observe.world import observe_spec
 from controller.state.paths import StatePaths
@@ -32,6 +39,30 @@ from controller.state.store import Store
 EXECUTION_ORDER = {STOP: 0, SPAWN: 1, RETRY: 1, MERGE: 2, PRUNE: 3}
 
 Echo = Callable[[str], None]
+Landed = tuple[int, Verdict, MergeOutcome]  # attempt number, its verdict, the merge outcome
+
+
+def with_verdicts(observed: Observed, landed: Mapping[str, Landed]) -> Observed:
+    """`observed` as it is after the merge verdicts `landed` (pure): the attempts carry
+    them, merged tasks are merged, and the integration tip is the last landed commit."""
+    attempts = dict(observed.attempts)
+    merged = set(observed.merged_tasks)
+    tip = observed.integration_sha
+    for task, (number, verdict, outcome) in landed.items():
+        rows = attempts.get(task, ())
+        if rows and rows[-1].number == number:
+            last = replace(
+                rows[-1],
+                outcome=verdict.outcome,
+                reason=verdict.reason,
+                retry_at=verdict.retry_at,
+                conflicts=verdict.conflicts,
+            )
+            attempts[task] = (*rows[:-1], last)
+        if verdict.outcome == "merged":
+            merged.add(task)
+            tip = outcome.sha or tip
+    return replace(observed, attempts=attempts, merged_tasks=frozenset(merged), integration_sha=tip)
 
 
 class Reconciler:
@@ -58,6 +89,7 @@ class Reconciler:
         self.draining = False  # nothing new starts
         self.force = False  # running agents are stopped now (stop --force)
         self.last_plan: Plan | None = None
+        self.merged_inline = 0  # merge outcomes the last pass produced in line
 
     @property
     def paths(self) -> StatePaths:
@@ -85,32 +117,105 @@ class Reconciler:
             observed = replace(observed, attempts=attempts)
         if self.force:
             observed = replace(observed, draining=True)
-        result = plan(self.spec, observed, now, tz=local_timezone())
-        for action in sorted(result.actions, key=lambda a: EXECUTION_ORDER[a.kind]):
-            self.carry_out(action, observed, sync_merges)
+        tz = local_timezone()
+        result = plan(self.spec, observed, now, tz=tz)
+        merges = [a for a in result.actions if a.kind == MERGE]
+        self.merged_inline = 0
+        if merges and not self.spec.verify:
+            # no verify gate: landing takes a few git calls, so land now and start what the
+            # landings unblock in this same pass, from the new tip
+            landed = self.merge_now(merges, observed)
+            if landed:
+                observed = with_verdicts(observed, landed)
+                result = plan(self.spec, observed, now, tz=tz)
+        self.carry_out_all([a for a in result.actions if a.kind != MERGE], observed)
+        if merges and self.spec.verify:
+            if sync_merges:
+                self.merge_now(merges, observed)
+            else:
+                self.start_train(merges, observed)
         if self.force:
             self.force_stop(observed)
+        self.check_conflicts(result, observed, now)
         self.store.set_meta("last_pass", str(time.time()))
         self.last_plan = result
         if self.on_pass:
             self.on_pass(result, observed)
         return result
 
-    def carry_out(self, action: Action, observed: Observed, sync_merges: bool) -> None:
+    # -- actions ---------------------------------------------------------------------------
+    def carry_out_all(self, actions: list[Action], observed: Observed) -> None:
+        """Stops, then spawns and retries (together, so that their worktrees are made side
+        by side), then prunes."""
+        ordered = sorted(actions, key=lambda a: EXECUTION_ORDER[a.kind])
+        starts = [a for a in ordered if a.kind in (SPAWN, RETRY)]
+        for action in ordered:
+            if action.kind not in (SPAWN, RETRY):
+                self.guarded([action], lambda ex, a=action: ex.apply(a, observed))
+            elif action is starts[0]:
+                self.guarded(starts, lambda ex: ex.spawn_many(starts, observed))
+
+    def guarded(self, actions: list[Action], work: Callable[[Executor], None]) -> None:
+        """Run `work` on a fresh executor; an error is recorded, never raised: one failed
+        action must not stop the loop."""
         executor = self.executor()
         try:
-            if action.kind == MERGE and not sync_merges:
-                if not self.merges.held_off(action.task, time.time()):
-                    self.merges.submit(action, executor.merge_job(action, observed))
-                    self.echo(f"> merge  {action.task}: verifying and merging")
-            else:
-                executor.apply(action, observed)
-        except Exception as exc:  # one failed action must not stop the loop
-            logger.exception(f"{action.kind} {action.task} failed")
-            record_event(self.store, "action_error", f"{action.kind} failed: {exc}", action.task)
-            self.echo(f"! {action.kind} {action.task}: {exc}")
+            work(executor)
+        except Exception as exc:
+            for action in actions:
+                logger.exception(f"{action.kind} {action.task} failed")
+                record_event(
+                    self.store, "action_error", f"{action.kind} failed: {exc}", action.task
+                )
+                self.echo(f"! {action.kind} {action.task}: {exc}")
         for line in executor.echo:
             self.echo(line)
+
+    # -- merges ----------------------------------------------------------------------------
+    def merge_now(self, merges: list[Action], observed: Observed) -> dict[str, Landed]:
+        """Run merge trains in this thread until every merge has an outcome; the verdicts
+        recorded, by task."""
+        pending = [a for a in merges if not self.merges.held_off(a.task, time.time())]
+        recorded: dict[str, Landed] = {}
+        predictions = True
+        while pending:
+            executor = self.executor()
+            try:
+                outcomes = outcomes_of(
+                    executor.train_job(pending, observed, predictions=predictions)
+                )
+            except Exception as exc:  # one failed merge must not stop the loop
+                logger.exception("merge train failed")
+                record_event(self.store, "action_error", f"merge failed: {exc}")
+                self.echo(f"! merge  {', '.join(a.task for a in pending)}: {exc}")
+                break
+            by_task = {a.task: a for a in pending}
+            for task, outcome in outcomes.items():
+                self.merges.note(task, outcome)
+                verdict = executor.record_merge(by_task[task], outcome)
+                if verdict is not None:
+                    recorded[task] = (by_task[task].attempt or 0, verdict, outcome)
+            for line in executor.echo:
+                self.echo(line)
+            self.merged_inline += len(outcomes)
+            requeued = {t for t, o in outcomes.items() if o.kind == "requeued"}
+            if not outcomes or requeued == set(outcomes):
+                break
+            pending = [a for a in pending if a.task not in outcomes or a.task in requeued]
+            predictions = False  # they were made against the tip before these landings
+        return recorded
+
+    def start_train(self, merges: list[Action], observed: Observed) -> None:
+        """Hand the next train to the merge worker, unless one is under way."""
+        if self.merges.busy:
+            return
+        pending = [a for a in merges if not self.merges.held_off(a.task, time.time())]
+        if not pending:
+            return
+        job = self.executor().train_job(pending, observed)
+        self.merges.submit(pending, job)
+        verify = " ".join(self.spec.verify or [])
+        self.echo(f"> merge  {', '.join(job.tasks)}: verifying and merging (verify: {verify})")
 
     def record_merges(self, finished: list[tuple[Action, MergeOutcome]]) -> None:
         """Record the verdicts of merges the worker finished."""
@@ -119,6 +224,18 @@ class Reconciler:
             executor.record_merge(action, outcome)
             for line in executor.echo:
                 self.echo(line)
+
+    def check_conflicts(self, result: Plan, observed: Observed, now: float) -> None:
+        """The early conflict checks due this pass (`core.conflicts`), stored for every
+        reader; a failure costs only the prediction."""
+        tip = observed.integration_sha
+        due = checks_due(observed, result.phases, now, self.spec.poll_interval)
+        if not due or tip is None:
+            return
+        try:
+            self.store.set_conflict_checks(check_conflicts(self.spec.repo_path, tip, due, now))
+        except (git.GitError, OSError, sqlite3.Error) as exc:
+            logger.warning(f"early conflict check failed: {exc}")
 
     def force_stop(self, observed: Observed) -> None:
         """stop --force: stop every running agent now, keeping its uncommitted work."""

@@ -17,6 +17,7 @@ from loguru import logger
 
 from controller import git
 from controller.act.records import record_event
+from controller.act.verify import kill_orphans
 from controller.loop.log_format import log_line
 from controller.model.spec import Spec, spec_generation
 from controller.state.lock import ControllerLock
@@ -80,6 +81,7 @@ class Session:
             except OSError as exc:
                 logger.warning(f"could not hide {folder} from git: {exc}")
         self.repair_registrations()
+        self.recover_checkout()
         self.clear_scratch()
         self.record_integration_base()
         meta = {
@@ -126,8 +128,26 @@ class Session:
         if repaired:
             record_event(self.store, "worktrees_repaired", f"half-written: {', '.join(repaired)}")
 
+    def recover_checkout(self) -> None:
+        """A fast-forward of the integration checkout a killed controller left half-done."""
+        try:
+            repo = git.open_repo(self.spec.repo_path)
+            checkout = git.worktree_for_branch(repo, self.spec.integration_branch)
+            if checkout is None:
+                return
+            done = git.recover_checkout(git.worktree_place(repo, checkout, allow_main=True))
+        except (git.GitError, git.WorktreeError, OSError) as exc:
+            logger.warning(f"could not check the integration checkout: {exc}")
+            return
+        if done:
+            record_event(self.store, "checkout_recovered", f"{checkout}: {done}")
+
     def clear_scratch(self) -> None:
-        """Verify worktrees of a controller killed mid-merge: no merge of ours runs yet."""
+        """Verify runs and worktrees of a controller killed mid-merge: no merge of ours runs
+        yet. The runs are stopped first, so none outlives the worktree it verifies."""
+        killed = kill_orphans(self.paths.scratch)
+        if killed:
+            record_event(self.store, "verify_orphans", f"{killed} leftover verify run(s) stopped")
         try:
             n = git.clear_scratch(self.spec.repo_path, self.paths.scratch)
         except (git.GitError, git.WorktreeError, OSError) as exc:

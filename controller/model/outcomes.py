@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-# "error": git itself failed (not a race); the caller waits a little before trying again
+# "error": git itself failed (not a race); the caller waits a little before trying again.
+# "requeued": the merge train gave the task back unjudged (it rode behind a culprit, or its
+# predicted conflict did not happen); it rides the next train
 OutcomeKind = Literal[
-    "merged", "conflict", "verify_failed", "rejected", "raced", "blocked", "error"
+    "merged", "conflict", "verify_failed", "rejected", "raced", "blocked", "error", "requeued"
 ]
 
 

@@ -105,6 +105,7 @@ def observe(
             lambda: git.merged_tasks(pinned, sha) if sha else frozenset[str]()
         )
         store_rows = store.attempts_by_task() if store is not None else {}
+        checks = store.conflict_checks() if store is not None else {}
         resources = sampler.sample(now) if sampler is not None else ResourcesObs()
         worktrees, dirty = wt_future.result()
         branches, merged = br_future.result(), merged_future.result()
@@ -123,6 +124,7 @@ def observe(
             alive=is_alive,
             resources=resources,
             draining=draining,
+            conflict_checks=checks,
         )
 
     observed = build()

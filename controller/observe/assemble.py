@@ -10,6 +10,7 @@ a pid and no exit record.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from controller.model.names import task_for_branch
 from controller.model.observed import (
     AttemptObs,
     BranchObs,
+    ConflictCheck,
     Observed,
     ResourcesObs,
     WorktreeObs,
@@ -179,6 +181,17 @@ def task_worktrees(
     return out
 
 
+def agent_durations(store_rows: Mapping[str, Sequence[AttemptRow]]) -> dict[str, float]:
+    """Median measured duration per agent, over attempts that finished their work (exit 0):
+    the critical-path order's estimate for tasks without one."""
+    found: dict[str, list[float]] = {}
+    for rows in store_rows.values():
+        for r in rows:
+            if r.exit_code == 0 and r.agent and r.started_at and r.ended_at:
+                found.setdefault(r.agent, []).append(max(0.0, r.ended_at - r.started_at))
+    return {agent: statistics.median(values) for agent, values in found.items()}
+
+
 def assemble(
     *,
     integration: str,
@@ -193,6 +206,7 @@ def assemble(
     alive: AliveCheck = lambda pid, create_time: False,
     resources: ResourcesObs | None = None,
     draining: bool = False,
+    conflict_checks: Mapping[str, ConflictCheck] | None = None,
 ) -> Observed:
     """Join the readings of one pass into `Observed` (pure, given a pure `alive`)."""
     checkout = integration_checkout_of(worktrees, integration)
@@ -207,4 +221,6 @@ def assemble(
         attempts=join_attempts(store_rows, runs, alive),
         resources=resources if resources is not None else ResourcesObs(),
         draining=draining,
+        conflict_checks=dict(conflict_checks or {}),
+        agent_durations=agent_durations(store_rows),
     )

@@ -51,8 +51,21 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE attempts ADD COLUMN handle TEXT")
 
 
+def _migrate_v3(conn: sqlite3.Connection) -> None:
+    """Early conflict checks: a task branch merged in memory onto the integration tip."""
+    conn.execute(
+        """CREATE TABLE conflict_checks (
+            task TEXT PRIMARY KEY,
+            branch_sha TEXT NOT NULL,
+            base_sha TEXT NOT NULL,
+            checked_at REAL NOT NULL,
+            conflicts TEXT NOT NULL DEFAULT '[]'
+        )"""
+    )
+
+
 # Append only: MIGRATIONS[i] upgrades version i to i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
+from controller.model.observed import ConflictCheck
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
 
 BUSY_TIMEOUT_S = 5.0
@@ -327,6 +328,37 @@ class Store:
             )
             for r in rows
         ]
+
+    # --- early conflict checks ------------------------------------------------------------
+
+    def set_conflict_checks(self, checks: Iterable[ConflictCheck]) -> None:
+        """Store the latest check of each task branch (one row per task, replaced)."""
+        rows = [
+            (c.task, c.branch_sha, c.base_sha, c.checked_at, json.dumps(list(c.conflicts)))
+            for c in checks
+        ]
+        if rows:
+            self._conn.executemany(
+                "INSERT INTO conflict_checks(task, branch_sha, base_sha, checked_at, conflicts) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(task) DO UPDATE SET "
+                "branch_sha = excluded.branch_sha, base_sha = excluded.base_sha, "
+                "checked_at = excluded.checked_at, conflicts = excluded.conflicts",
+                rows,
+            )
+
+    def conflict_checks(self) -> dict[str, ConflictCheck]:
+        """The latest check of each task branch (empty for a database before schema v3)."""
+        if self.schema_version < 3:
+            return {}
+        out: dict[str, ConflictCheck] = {}
+        sql = "SELECT task, branch_sha, base_sha, checked_at, conflicts FROM conflict_checks"
+        for task, branch, base, at, raw in self._conn.execute(sql):
+            try:
+                files = tuple(str(f) for f in json.loads(raw))
+            except (ValueError, TypeError):
+                files = ()
+            out[task] = ConflictCheck(task, branch, base, at, files)
+        return out
 
     # --- controller facts -----------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from controller.core.conflicts import predicted_conflicts
 from controller.core.lifecycle import classify_attempt, is_free
 from controller.core.metrics import Parallelism, parallelism
 from controller.core.plan import Plan
@@ -94,6 +95,7 @@ class TaskView:
     eta: Eta = NO_ETA
     outcome: str | None = None  # the controller's verdict on the latest attempt
     in_spec: bool = True
+    conflicts: tuple[str, ...] = ()  # files its branch will conflict on with the tip
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +117,7 @@ class TaskView:
             "eta_detail": self.eta.detail,
             "outcome": self.outcome,
             "in_spec": self.in_spec,
+            "conflicts": list(self.conflicts),
         }
 
 
@@ -304,6 +307,7 @@ def task_views(
                 eta=eta,
                 outcome=last.outcome if last else None,
                 in_spec=task is not None,
+                conflicts=predicted_conflicts(observed, task_id),
             )
         )
     return views

@@ -234,22 +234,6 @@ def test_commit_tree_and_cas_update_ref(git_repo: Path) -> None:
     assert "orchestrator: land" in git(git_repo, "reflog", "show", "integ")
 
 
-def test_fast_forward_checkout(git_repo: Path) -> None:
-    old = head(git_repo)
-    git(git_repo, "checkout", "-q", "-b", "ahead")
-    new = commit_file(git_repo, "x.txt", "x\n")
-    git(git_repo, "checkout", "-q", "main")
-    place = gitops.open_repo(git_repo).place
-    gitops.fast_forward_checkout(place, new)
-    assert head(git_repo) == new and (git_repo / "x.txt").exists()
-    git(git_repo, "checkout", "-q", "-b", "diverged", old)
-    other = commit_file(git_repo, "y.txt", "y\n")
-    git(git_repo, "checkout", "-q", "main")
-    with pytest.raises(gitops.GitError):
-        gitops.fast_forward_checkout(place, other)  # not a fast-forward
-    assert head(git_repo) == new
-
-
 def test_has_uncommitted(git_repo: Path) -> None:
     place = gitops.open_repo(git_repo).place
     assert not gitops.has_uncommitted(place)
