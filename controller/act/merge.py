@@ -18,6 +18,7 @@ from controller.act.verify import pid_file_for, run_verify
 from controller.model import names
 from controller.model.globs import path_matches
 from controller.model.links import escaping_links
+from controller.model.observed import WorktreeObs
 from controller.model.outcomes import MergeOutcome
 
 ATTEMPT_TRAILER = "Orchestrator-Attempt"
@@ -35,11 +36,18 @@ def out_of_scope(changed: list[str], scope: list[str]) -> tuple[str, ...]:
     return tuple(path for path in changed if not path_matches(path, scope))
 
 
-def publish(repo: git.Repo, integration: str, new: str, old: str) -> MergeOutcome:
-    """Move the integration branch from `old` to `new`, or say why not: by compare-and-swap
-    of the ref, or, where the branch is checked out, by a fast-forward of that checkout made
-    under its index lock (`git.fast_forward_checkout`: as atomic as the swap)."""
-    checkout = git.worktree_for_branch(repo, integration)
+def publish(
+    repo: git.Repo,
+    integration: str,
+    new: str,
+    old: str,
+    listing: list[WorktreeObs] | None = None,
+) -> MergeOutcome:
+    """Move the integration branch from `old` to `new` (a merge commit made on `old`), or say
+    why not: by compare-and-swap of the ref, or, where the branch is checked out, by a
+    fast-forward of that checkout made under its index lock (`git.fast_forward_checkout`:
+    as atomic as the swap)."""
+    checkout = git.worktree_for_branch(repo, integration, listing)
     if checkout is None:
         ref = f"refs/heads/{integration}"
         if git.cas_update_ref(repo, ref, new, old, reason=f"land {new[:12]}"):
@@ -50,7 +58,7 @@ def publish(repo: git.Repo, integration: str, new: str, old: str) -> MergeOutcom
     except git.WorktreeRedirected as exc:
         return MergeOutcome("blocked", message=f"{integration} checkout not trusted: {exc}")
     try:
-        git.fast_forward_checkout(place, integration, new, old)
+        git.fast_forward_checkout(place, integration, new, old, descends=True)
     except git.CheckoutRefused as exc:
         if exc.raced:
             return MergeOutcome("raced", message=f"{exc.reason}; will retry")
@@ -58,7 +66,13 @@ def publish(repo: git.Repo, integration: str, new: str, old: str) -> MergeOutcom
     return MergeOutcome("merged", sha=new)
 
 
-def _commit_leftovers(repo: git.Repo, task: str, attempt: int, worktree: Path | None) -> None:
+def _commit_leftovers(
+    repo: git.Repo,
+    task: str,
+    attempt: int,
+    worktree: Path | None,
+    listing: list[WorktreeObs] | None = None,
+) -> None:
     """Commit what the agent left uncommitted -- only if the worktree is on the task branch.
 
     Raises WorktreeRedirected when the worktree's pointers were edited: its work is then
@@ -67,7 +81,7 @@ def _commit_leftovers(repo: git.Repo, task: str, attempt: int, worktree: Path | 
     if worktree is None or not worktree.exists():
         return
     branch = names.branch_for(task)
-    on_branch = git.worktree_for_branch(repo, branch)
+    on_branch = git.worktree_for_branch(repo, branch, listing)
     if on_branch is None or on_branch.resolve() != worktree.resolve():
         return
     place = git.worktree_place(repo, worktree)
@@ -158,29 +172,35 @@ class Link:
     external_links: tuple[tuple[str, str], ...] = ()
 
 
-def build_link(repo: git.Repo, base: str, job: MergeJob) -> Link | MergeOutcome:
+def build_link(
+    repo: git.Repo, base: str, job: MergeJob, listing: list[WorktreeObs] | None = None
+) -> Link | MergeOutcome:
     """Merge `orchestrator/<task>` onto commit `base` in memory and commit the result; or
     the outcome that keeps it from landing (rejected, conflict). Moves no ref.
 
     The merge commit has parents [base, branch tip] even when the branch adds nothing --
     except when both are the same commit: git drops the duplicate parent, so the commit
-    then has one parent and exists only to carry the trailers.
+    then has one parent and exists only to carry the trailers. `listing`: the repository's
+    worktrees, when the caller just listed them.
     """
     branch, integration = names.branch_for(job.task), job.integration
     try:
-        _commit_leftovers(repo, job.task, job.attempt, job.worktree)
+        _commit_leftovers(repo, job.task, job.attempt, job.worktree, listing)
     except git.WorktreeRedirected as exc:
         return MergeOutcome("rejected", message=f"worktree tampered with: {exc}")
     branch_sha = git.rev_parse(repo, f"refs/heads/{branch}")
     if branch_sha is None:
         return MergeOutcome("rejected", message=f"branch {branch} does not exist")
-    if git.merge_base(repo, base, branch_sha) is None:
+    try:
+        merged = git.merge_tree(repo, base, branch_sha)
+    except git.GitError as exc:
+        if "unrelated histories" not in exc.stderr:
+            raise
         # e.g. its branch was deleted by hand and the agent's next commit started a new root
         return MergeOutcome(
             "rejected",
             message=f"{branch} shares no history with {integration}; not merged (branch kept)",
         )
-    merged = git.merge_tree(repo, base, branch_sha)
     if merged.tree is None:
         return MergeOutcome(
             "conflict", conflicts=merged.conflicts, message=f"{branch} conflicts with {integration}"

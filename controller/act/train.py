@@ -24,6 +24,7 @@ from controller import git
 from controller.act.merge import Link, MergeJob, build_link, publish
 from controller.act.verify import pid_file_for, run_verify
 from controller.core.train import Bisection, after_probes, next_probes
+from controller.model.observed import WorktreeObs
 from controller.model.outcomes import MergeOutcome
 
 Report = Callable[[str, MergeOutcome], None]
@@ -80,6 +81,7 @@ class _Train:
         self.repo = git.open_repo(first.repo)
         self.integration = first.integration
         self.by_task = {j.task: j for j in job.jobs}
+        self.listing = git.list_worktrees(self.repo)  # for the chain, and for landing at once
 
     def run(self) -> None:
         tip = git.rev_parse(self.repo, f"refs/heads/{self.integration}")
@@ -94,8 +96,8 @@ class _Train:
         links = self.build_chain(tip, self.job.links + clean)
         if not links:
             return
-        if not self.by_task[links[0].task].verify:
-            self.land(links, 0, len(links), tip)
+        if not self.by_task[links[0].task].verify:  # no verify: the listing is still fresh
+            self.land(links, 0, len(links), tip, self.listing)
             return
         self.note_queued(links)
         self.bisect(links, tip)
@@ -107,7 +109,7 @@ class _Train:
         committed since) are returned, to ride at the end of the chain."""
         clean = []
         for job in self.job.conflict_checks:
-            found = build_link(self.repo, tip, job)
+            found = build_link(self.repo, tip, job, self.listing)
             if isinstance(found, MergeOutcome):
                 self.report(job.task, found)
             else:
@@ -119,7 +121,7 @@ class _Train:
         links: list[Link] = []
         base = tip
         for job in jobs:
-            found = build_link(self.repo, base, job)
+            found = build_link(self.repo, base, job, self.listing)
             if isinstance(found, MergeOutcome):
                 if found.kind == "conflict" and links:
                     others = ", ".join(link.task for link in links)
@@ -186,11 +188,18 @@ class _Train:
                 pid_file=pid_file_for(scratch),
             )
 
-    def land(self, links: list[Link], start: int, end: int, tip: str) -> str | None:
+    def land(
+        self,
+        links: list[Link],
+        start: int,
+        end: int,
+        tip: str,
+        listing: list[WorktreeObs] | None = None,
+    ) -> str | None:
         """Move the integration branch from `tip` to M_end (links start..end-1 land); the new
         tip, or None when it could not move (every link from `start` on is told why)."""
         new = links[end - 1].sha
-        published = publish(self.repo, self.integration, new, tip)
+        published = publish(self.repo, self.integration, new, tip, listing)
         if published.kind != "merged":
             for link in links[start:]:
                 self.report(link.task, published)

@@ -78,9 +78,13 @@ def _sha(place: Place, ref: str) -> str | None:
     return (proc.stdout.strip() or None) if proc.ok else None
 
 
-def _on_branch(place: Place, branch: str) -> bool:
-    head = run(place, "symbolic-ref", "--quiet", "HEAD", check=False)
-    return head.ok and head.stdout.strip() == f"refs/heads/{branch}"
+def _at(place: Place, branch: str) -> str | None:
+    """The commit `branch` is at, when it is the branch checked out at `place` (one call)."""
+    ref = f"refs/heads/{branch}"
+    args = ("rev-parse", ref, "--symbolic-full-name", "HEAD")
+    proc = run(place, *args, check=False)
+    lines = proc.stdout.split()
+    return lines[0] if proc.ok and lines[1:] == [ref] else None
 
 
 def _own_process() -> dict[str, object]:
@@ -91,23 +95,26 @@ def _own_process() -> dict[str, object]:
     return {"pid": os.getpid(), "create_time": created}
 
 
-def fast_forward_checkout(place: Place, branch: str, new: str, old: str) -> None:
+def fast_forward_checkout(
+    place: Place, branch: str, new: str, old: str, *, descends: bool = False
+) -> None:
     """Move `branch`, checked out at `place`, and its files from `old` to `new` (a
-    descendant of `old`) -- see the module docstring; raises CheckoutRefused when it cannot,
-    having moved nothing."""
+    descendant of `old`: checked unless the caller made `new` on `old`, `descends`) -- see
+    the module docstring; raises CheckoutRefused when it cannot, having moved nothing."""
     ref = f"refs/heads/{branch}"
     temp = place.git_dir / f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}"
     env = {"GIT_INDEX_FILE": str(temp)}
     with _index_lock(place, {"old": old, "new": new, "branch": branch, "temp": temp.name}):
-        if not _on_branch(place, branch) or _sha(place, ref) != old:
+        if _at(place, branch) != old:
             raise CheckoutRefused(f"{branch} moved in {place.work_tree}", raced=True)
-        if not run(place, "merge-base", "--is-ancestor", old, new, check=False).ok:
+        if not descends and not run(place, "merge-base", "--is-ancestor", old, new, check=False).ok:
             raise CheckoutRefused(f"{new[:12]} does not descend from {branch} ({old[:12]})")
         if is_dirty(place):
             raise CheckoutRefused(
                 f"{branch} is checked out at {place.work_tree} with uncommitted changes; "
                 "commit or stash them so it can be fast-forwarded"
             )
+        swapped = False
         try:
             _copy_index(place, temp)
             step = run(place, "read-tree", "-m", "-u", old, new, env=env, check=False)
@@ -116,15 +123,17 @@ def fast_forward_checkout(place: Place, branch: str, new: str, old: str) -> None
                     f"cannot fast-forward {place.work_tree}: {step.stderr.strip()}"
                 )
             run(place, "update-ref", "-m", f"orchestrator: land {new[:12]}", ref, new, old)
+            swapped = True
         except CheckoutRefused:
             raise
         except GitError as exc:
-            if _sha(place, ref) != new:  # the swap failed: put the files back
+            swapped = _sha(place, ref) == new
+            if not swapped:  # the swap failed: put the files back
                 run(place, "read-tree", "-m", "-u", new, old, env=env, check=False)
                 raise CheckoutRefused(f"{branch} moved in {place.work_tree}", raced=True) from exc
             raise
         finally:
-            if temp.exists() and _sha(place, ref) == new:
+            if swapped and temp.exists():
                 os.replace(temp, _index(place))
             temp.unlink(missing_ok=True)
 

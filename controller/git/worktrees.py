@@ -76,11 +76,15 @@ def worktree_at(repo: Repo, path: Path) -> WorktreeObs | None:
     return next((w for w in list_worktrees(repo) if os.path.realpath(w.path) == target), None)
 
 
-def worktree_for_branch(repo: Path | Repo, branch: str) -> Path | None:
-    """The worktree that has `branch` checked out, or None."""
+def worktree_for_branch(
+    repo: Path | Repo, branch: str, listing: list[WorktreeObs] | None = None
+) -> Path | None:
+    """The worktree that has `branch` checked out, or None (from `listing`, a fresh
+    `list_worktrees`, when the caller has one)."""
     short = _short(branch)
+    found = list_worktrees(repo) if listing is None else listing
     entry = next(
-        (w for w in list_worktrees(repo) if w.branch == short and not w.prunable and not w.bare),
+        (w for w in found if w.branch == short and not w.prunable and not w.bare),
         None,
     )
     return Path(entry.path) if entry else None

@@ -4,7 +4,8 @@ No waiting here: a pass either lands merges in line (no verify gate: a few git c
 one-shot `reconcile`) or hands the next merge train to the `MergeWorker` (the watch loop
 with a verify gate). Landings made in line are applied to the pass's observation in memory
 and the planner is asked again, so that what they unblock starts in the same pass. `diff`
-calls the same planner with the same observation, so what it shows is what a pass would do.
+calls the same planner with the same observation, so what it shows is what a pass would do
+-- except that in watch mode prunes wait for a pass that starts and lands nothing.
 """
 
 from __future__ import annotations
@@ -128,7 +129,12 @@ class Reconciler:
             if landed:
                 observed = with_verdicts(observed, landed)
                 result = plan(self.spec, observed, now, tz=tz)
-        self.carry_out_all([a for a in result.actions if a.kind != MERGE], observed)
+        rest = [a for a in result.actions if a.kind != MERGE]
+        if not sync_merges and (self.merged_inline or any(a.kind in (SPAWN, RETRY) for a in rest)):
+            # pruning takes ~10 git calls a worktree: it waits for a pass that starts and
+            # lands nothing, so that this one ends (and notices the next exit) sooner
+            rest = [a for a in rest if a.kind != PRUNE]
+        self.carry_out_all(rest, observed)
         if merges and self.spec.verify:
             if sync_merges:
                 self.merge_now(merges, observed)

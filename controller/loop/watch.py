@@ -197,6 +197,7 @@ class WatchLoop:
         self.start_watchers(stop_watchers)
         signals = self.install_signals()
         self.rec.merges.on_done = lambda action: self.wake.put(("merged", action))
+        self.rec.runner.notify_exits(lambda: self.wake.put(("exit", None)))
         started = time.monotonic()
         burst = failures = 0
         try:

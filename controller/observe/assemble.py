@@ -187,7 +187,7 @@ def agent_durations(store_rows: Mapping[str, Sequence[AttemptRow]]) -> dict[str,
     found: dict[str, list[float]] = {}
     for rows in store_rows.values():
         for r in rows:
-            if r.exit_code == 0 and r.agent and r.started_at and r.ended_at:
+            if r.exit_code == 0 and r.agent and r.started_at is not None and r.ended_at is not None:
                 found.setdefault(r.agent, []).append(max(0.0, r.ended_at - r.started_at))
     return {agent: statistics.median(values) for agent, values in found.items()}
 

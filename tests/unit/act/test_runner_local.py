@@ -249,3 +249,14 @@ def test_shim_as_module_with_sigterm_forwarding(tmp_path: Path) -> None:
     record = wait_exit(req)
     assert record["exit_code"] == 5 and record["timed_out"] is False
     assert "got term" in req.log_path.read_text()
+
+
+def test_notify_exits_calls_back_when_a_shim_it_started_exits(tmp_path: Path) -> None:
+    runner = LocalRunner()
+    seen: list[float] = []
+    runner.notify_exits(lambda: seen.append(time.time()))
+    req = request(tmp_path, agent(tmp_path, "import time\ntime.sleep(0.2)\n"))
+    runner.start(req)
+    wait_for(lambda: seen)
+    assert req.exit_record.exists()  # the shim wrote it before it exited
+    runner.reap()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.model.observed import ConflictCheck
 from controller.state.store import SCHEMA_VERSION, AttemptRow, Store, StoreError
 
 
@@ -152,3 +153,21 @@ def test_open_readonly_empty_file_is_none(tmp_path: Path) -> None:
     path.touch()
     assert Store.open_readonly(path) is None
     assert path.stat().st_size == 0
+
+
+def test_conflict_checks_round_trip_one_row_per_task(db: Path) -> None:
+    with Store.open(db) as store:
+        assert store.conflict_checks() == {}
+        store.set_conflict_checks(
+            [
+                ConflictCheck("t1", "b1", "m1", 10.0, ("a.txt",)),
+                ConflictCheck("t2", "b2", "m1", 11.0),
+            ]
+        )
+        store.set_conflict_checks([ConflictCheck("t1", "b3", "m2", 12.0)])  # replaced
+    with Store.open_readonly(db) as store:  # type: ignore[union-attr]
+        checks = store.conflict_checks()
+    assert checks == {
+        "t1": ConflictCheck("t1", "b3", "m2", 12.0, ()),
+        "t2": ConflictCheck("t2", "b2", "m1", 11.0, ()),
+    }
