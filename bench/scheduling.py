@@ -4,13 +4,16 @@ Run from the repository root:
 
     .venv/bin/python bench/scheduling.py                 # 30 tasks, parallel 4 (~1.5 min)
     .venv/bin/python bench/scheduling.py --quick         # 12 tasks (~40 s)
+    .venv/bin/python bench/scheduling.py --order critical-path
+    .venv/bin/python bench/scheduling.py --seeds 10      # both orders, seeds 1-10 (~8 min)
 
 A seeded synthetic backlog -- a random dependency DAG (each task depends on each earlier task
 with probability `--edge-p`), a write scope drawn from a few groups (`group3/**`, so the
 tasks of one group must run one after another) and a sleep of 0.2-2 s per task -- is run
 through the REAL controller (`Controller.watch`, a real git repository in a temp dir, real
 shim + fake-agent processes that sleep, write one file and commit) twice: with
-`maxParallel: --parallel` and with `maxParallel: 1`. Admission by machine load is switched
+`maxParallel: --parallel` and with `maxParallel: 1`. Every task carries its sleep as its
+`estimate`, which `--order critical-path` plans with. Admission by machine load is switched
 off (`resources: {cpu: [{parallel: 8}], memory: [{parallel: 8}]}`) so that the bench's own
 load cannot cut the parallel limit; there is no verify command.
 
@@ -31,7 +34,19 @@ simulation of the planner's policy (backlog order) and of critical-path priority
 the measured durations and latencies; (b) simulates those policies over 50 seeds, since one
 workload says little about a policy; (c) walks the real run's critical chain back from the
 last merge, splitting the makespan into startup, agent sleep, process overhead, exit->merge
-and release->spawn; (d) gives per-attempt medians of each step of an attempt's life.
+and release->spawn; (d) gives per-attempt medians of each step of an attempt's life, and
+per dependency link the controller's two costs: exit record -> merged, and merged -> the
+runner starting the task the merge released (target: median at most 0.1 s each).
+
+The clocks: an attempt's start is the runner's (`launched_at` in its spawn event: the store's
+`started_at` is overwritten with the shim's own start once the exit is recorded, so reading it
+as the runner's start made "runner start -> shim" read 0 and hid the shim's start-up in
+"release -> spawn"); the agent's start is its `start` line in $FAKE_AGENT_LOG (not its `end`
+line, which once made a step read negative).
+
+`--seeds N` runs seeds SEED..SEED+N-1 with both orders instead (no `maxParallel: 1` run, no
+idle measurement) and prints makespan / bound per seed and the medians, with each order's
+zero-overhead simulation beside it.
 
 The workload and the simulations: `scheduling_sim.py`; the real run and its traces:
 `scheduling_run.py`; the idle measurement: `scheduling_idle.py`. This file parses the options
@@ -262,20 +277,21 @@ def _simulations(opt: Options, jobs: Sequence[Job], par: Run) -> None:
     def backlog(j: Job) -> int:
         return int(j.id[1:])
 
+    def critical(j: Job) -> tuple[float, int]:  # as `order: critical-path` (estimate = sleep)
+        return (-level[j.id], int(j.id[1:]))
+
+    ours = critical if opt.order == "critical-path" else backlog
     rows = [
-        ("planner policy (backlog order), sleeps", simulate(jobs, sleeps, opt.parallel, backlog)),
-        (
-            "critical-path priority, sleeps",
-            simulate(jobs, sleeps, opt.parallel, lambda j: -level[j.id]),
-        ),
+        ("backlog order, sleeps", simulate(jobs, sleeps, opt.parallel, backlog)),
+        ("critical-path order, sleeps", simulate(jobs, sleeps, opt.parallel, critical)),
         ("best of CP + 300 random priorities, sleeps", best_found(jobs, sleeps, opt.parallel, 300)),
         (
-            "backlog order, measured attempt durations",
-            simulate(jobs, measured, opt.parallel, backlog),
+            f"the run's order ({opt.order}), measured attempt durations",
+            simulate(jobs, measured, opt.parallel, ours),
         ),
         (
-            "backlog order, measured durations + measured exit->merge",
-            simulate(jobs, measured, opt.parallel, backlog, latency),
+            f"the run's order ({opt.order}), measured durations + measured exit->merge",
+            simulate(jobs, measured, opt.parallel, ours, latency),
         ),
         ("real run", par.makespan),
     ]

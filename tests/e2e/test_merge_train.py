@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -154,5 +155,15 @@ def test_a_predicted_conflict_shows_in_status_and_diff(tmp_path: Path) -> None:
         assert "will conflict with main in shared.txt" in row["reason"]
         diff = p.cli("diff")
         assert "will conflict with main in shared.txt" in diff.stdout
+        wide = {**p.env(), "COLUMNS": "200", "LINES": "24"}
+        dashboard = subprocess.run(
+            [sys.executable, "-m", "controller", "dashboard", "--once", "-f", str(p.spec_file)],
+            capture_output=True,
+            text=True,
+            env=wide,
+            cwd=p.tmp,
+            timeout=60,
+        )
+        assert "will conflict with main in shared.txt" in dashboard.stdout, dashboard.stdout
     finally:
         stop_process(proc)
