@@ -187,7 +187,7 @@ t = clock()
 snap = controller.views.snapshot.take(spec, cpu=cpu)
 controller.views.text.status_lines(controller.views.status.build_status(snap))
 mark("read the world, plan, render", t)
-t = clock(); cli._collect_and_freeze(); mark("at exit: collect and freeze", t)
+t = clock(); cli_app._collect_and_freeze(); mark("at exit: collect and freeze", t)
 sys.stderr.write(json.dumps(marks))
 """
 

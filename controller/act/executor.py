@@ -19,23 +19,27 @@ from pathlib import Path
 from loguru import logger
 
 from controller import git
-from controller.act.launch import launch_request
+from controller.act.launch import launch_request, prepare_files, read_tail
 from controller.act.merge import MergeJob
 from controller.act.records import apply_verdict, record_event
 from controller.act.runners.base import Runner
 from controller.act.train import TrainJob
 from controller.act.verify import verify_environment
+from controller.act.worktree_setup import SetupError, copy_missing
 from controller.core.conflicts import predicted_conflicts
+from controller.core.lifecycle import attempts_allowed
 from controller.core.outcomes import merge_verdict, spawn_failure_verdict, stop_verdict
 from controller.core.plan import MERGE, PRUNE, RETRY, SPAWN, STOP, Action
+from controller.core.prompt import PromptFacts, compose_prompt
 from controller.core.train import Candidate, select_batch
-from controller.model.observed import Observed
+from controller.model.observed import AttemptObs, Observed
 from controller.model.outcomes import MergeOutcome, Verdict
 from controller.model.spec import Spec, Task
 from controller.state.paths import StatePaths
 from controller.state.store import Store
 
 SPAWN_THREADS = 4  # worktrees created side by side when several spawns are due
+Prepared = tuple[Path, list[str]] | Exception  # (worktree, files copied into it), or why not
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Executor:
     runner: Runner
     paths: StatePaths
     echo: list[str] = field(default_factory=list)  # human lines of what was done, for the CLI
+    launched: list[str] = field(default_factory=list)  # tasks whose agent started
 
     def _task(self, task_id: str) -> Task | None:
         return next((t for t in self.spec.backlog if t.id == task_id), None)
@@ -66,15 +71,21 @@ class Executor:
             self.record_merge(action, self.merge_job(action, observed).run())
 
     # -- spawn / retry ---------------------------------------------------------------------
-    def _prepare_worktree(self, task: Task, n: int, base: str, fresh: bool, new: bool) -> Path:
+    def _prepare_worktree(
+        self, task: Task, n: int, base: str, fresh: bool, new: bool
+    ) -> tuple[Path, list[str]]:
+        """The attempt's worktree and the files copied into it. Runs on a worker thread when
+        several spawns are due: it writes nothing to the store."""
         repo, root = self.spec.repo_path, self.spec.worktree_root_path
         if not self.runner.local_worktrees:  # the runner builds the branch remotely
             if fresh:
                 git.archive_branch_tip(repo, task.id, max(1, n - 1))
-            return repo
+            return repo, []
         if fresh:
             git.reset_task_branch(repo, root, task.id, base, max(1, n - 1))
-        return git.ensure_worktree(repo, root, task.id, base, new=new and not fresh)
+        worktree = git.ensure_worktree(repo, root, task.id, base, new=new and not fresh)
+        files = self.spec.agents[task.agent].copy_files
+        return worktree, (copy_missing(repo, worktree, files) if files else [])
 
     def spawn(self, action: Action, observed: Observed) -> None:
         self.spawn_many([action], observed)
@@ -88,29 +99,30 @@ class Executor:
             return
         now = time.time()
         for action, task in due:
-            self.store.begin_attempt(task.id, action.attempt or 0, task.agent, base, now)
+            n = action.attempt or 0
+            self.store.begin_attempt(task.id, n, task.agent, base, now, port=action.port)
 
-        def prepare(item: tuple[Action, Task]) -> Path | Exception:
+        def prepare(item: tuple[Action, Task]) -> Prepared:
             action, task = item
             new = task.id not in observed.branches and task.id not in observed.worktrees
             try:
                 return self._prepare_worktree(task, action.attempt or 0, base, action.fresh, new)
-            except (git.GitError, git.WorktreeError, OSError, ValueError) as exc:
+            except (git.GitError, git.WorktreeError, SetupError, OSError, ValueError) as exc:
                 return exc
 
         if len(due) == 1:
-            worktrees = [prepare(due[0])]
+            prepared = [prepare(due[0])]
         else:
             with ThreadPoolExecutor(min(len(due), SPAWN_THREADS), "worktree") as pool:
-                worktrees = list(pool.map(prepare, due))
-        for (action, task), worktree in zip(due, worktrees, strict=True):
-            self._launch(action, task, worktree, base, observed, now)
+                prepared = list(pool.map(prepare, due))
+        for (action, task), ready in zip(due, prepared, strict=True):
+            self._launch(action, task, ready, base, observed, now)
 
     def _launch(
         self,
         action: Action,
         task: Task,
-        worktree: Path | Exception,
+        ready: Prepared,
         base: str,
         observed: Observed,
         now: float,
@@ -119,36 +131,62 @@ class Executor:
         previous = observed.attempts.get(task.id, ())
         conflicts = previous[-1].conflicts if previous else ()
         try:
-            if isinstance(worktree, Exception):
-                raise worktree
+            if isinstance(ready, Exception):
+                raise ready
+            worktree, copied = ready
+            if copied:
+                record_event(self.store, "copy", f"copied {', '.join(copied)}", task.id)
+            prompt, header = self._prompt(task, n, previous)
             request = launch_request(
-                self.spec, self.paths, task, n, worktree, conflicts, base, action.fresh
-            )
+                self.spec, self.paths, task, n, worktree, conflicts, base, action.fresh,
+                prompt=prompt, port=action.port,
+            )  # fmt: skip
+            prepare_files(request, prompt, self.paths, header)
             launched = self.runner.start(request)
-        except (git.GitError, git.WorktreeError, OSError, ValueError) as exc:
-            verdict = spawn_failure_verdict(self.spec, task.id, n, str(exc), now)
-            apply_verdict(self.store, task.id, n, verdict)
-            self._say(f"! {action.kind} {task.id}: {verdict.reason}")
+        except (git.GitError, git.WorktreeError, SetupError, OSError, ValueError) as exc:
+            self._spawn_failed(action, task, n, exc, now)
             return
         self.store.set_launched(
             task.id, n, launched.pid, launched.create_time, launched.started_at, launched.handle
         )
+        data = {"attempt": n, "pid": launched.pid, "base": base, "fresh": action.fresh}
+        data["launched_at"] = launched.started_at  # the runner's start (the shim's is later)
+        if action.port is not None:
+            data["port"] = action.port
+        self.launched.append(task.id)
         record_event(
-            self.store,
-            action.kind,
-            f"attempt {n} started: {action.reason}",
-            task.id,
-            {
-                "attempt": n,
-                "pid": launched.pid,
-                "base": base,
-                "fresh": action.fresh,
-                "launched_at": launched.started_at,  # the runner's start (the shim's is later)
-            },
+            self.store, action.kind, f"attempt {n} started: {action.reason}", task.id, data
         )
         sym = "+" if action.kind == SPAWN else "~"
         ident = f"pid {launched.pid}" if launched.pid else launched.handle
-        self._say(f"{sym} {action.kind} {task.id} attempt {n} ({ident})")
+        port = f", port {action.port}" if action.port is not None else ""
+        self._say(f"{sym} {action.kind} {task.id} attempt {n} ({ident}{port})")
+
+    def _spawn_failed(self, action: Action, task: Task, n: int, exc: Exception, now: float) -> None:
+        if isinstance(exc, SetupError):
+            verdict = spawn_failure_verdict(
+                self.spec, task.id, n, f"copy {exc}", now, what="setup failed"
+            )
+        else:
+            verdict = spawn_failure_verdict(self.spec, task.id, n, str(exc), now)
+        apply_verdict(self.store, task.id, n, verdict)
+        self._say(f"! {action.kind} {task.id}: {verdict.reason}")
+
+    def _prompt(self, task: Task, n: int, previous: tuple[AttemptObs, ...]) -> tuple[str, str]:
+        """The composed prompt of attempt `n` (with what the act layer read about the last
+        attempt) and the line that introduces it in the attempt's log."""
+        last = previous[-1] if previous else None
+        facts = PromptFacts()
+        root = self.paths.root
+        if last is not None and last.outcome == "verify_failed":
+            log = self.paths.verify_log(task.id, last.number)
+            facts = PromptFacts(verify_tail=read_tail(root, log))
+        elif last is not None and last.reason.startswith("setup failed"):
+            log = self.paths.setup_log(task.id, last.number)
+            facts = PromptFacts(setup_tail=read_tail(root, log))
+        total = attempts_allowed(self.spec, task, previous)
+        prompt = compose_prompt(self.spec, task, n, total, last, facts)
+        return prompt, f"task {task.id}, attempt {n} of {total}, agent {task.agent}"
 
     # -- stop ------------------------------------------------------------------------------
     def stop(self, action: Action, observed: Observed) -> None:
@@ -169,6 +207,9 @@ class Executor:
         )
         apply_verdict(self.store, action.task, last.number, verdict)
         self._say(f"! stop   {action.task} attempt {last.number}: {action.reason}")
+        worktree = observed.worktrees.get(action.task)
+        if action.snapshot and worktree is not None:
+            self.snapshot(action.task, last.number, Path(worktree.path))
 
     def snapshot(self, task: str, number: int, worktree: Path) -> None:
         """Keep a stopped attempt's uncommitted work in an archive ref (stop --force)."""
@@ -217,6 +258,9 @@ class Executor:
             scratch_root=self.paths.scratch,
             verify_env=verify_environment(self.spec.verify_pass_env, self.spec.verify_env),
             allow_external_symlinks=self.spec.allow_external_symlinks,
+            state_root=self.paths.root,
+            log_limit=self.spec.log_limit,
+            allow_empty=self.spec.allow_empty(task) if task else False,
         )
 
     def train_job(
@@ -263,6 +307,8 @@ class Executor:
             )
         elif verdict.outcome == "rejected":
             self._say(f"! merge  {task}: rejected, {verdict.reason} (branch kept)")
+        elif verdict.event == "no_changes":
+            self._say(f"! merge  {task}: not merged, attempt {n} made no changes")
         else:
             self._say(f"! merge  {task}: {verdict.reason}")
         return verdict

@@ -9,7 +9,8 @@ leaves every ref and every checkout exactly as it was, and the caller can simply
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +90,13 @@ def _commit_leftovers(
     git.commit_leftovers(repo, place, branch, message)
 
 
-def _scope_problem(task: str, changes: list[git.Change], scope: list[str]) -> MergeOutcome | None:
-    """Rejected when what the merge would land (old tip -> merged tree) leaves the scope."""
+def _scope_problem(
+    task: str, changes: list[git.Change], scope: list[str], allow_empty: bool
+) -> MergeOutcome | None:
+    """What the merge would land (old tip -> merged tree): rejected when it leaves the
+    scope, "empty" when it is nothing (unless the task may change nothing)."""
+    if not changes and not allow_empty:
+        return MergeOutcome("empty", message="nothing to merge into the integration branch")
     offending = out_of_scope([c.path for c in changes], scope)
     if not offending:
         return None
@@ -138,26 +144,16 @@ class MergeJob:
     verify_timeout_s: float
     verify_log: Path
     scratch_root: Path
-    verify_env: dict[str, str] | None = None  # None: the scrubbed default (act.verify)
+    verify_env: Mapping[str, str] | None = None  # None: the scrubbed default (act.verify)
     allow_external_symlinks: bool = False
+    state_root: Path | None = None  # the state folder the verify log lies in
+    log_limit: int | None = None
+    allow_empty: bool = False  # the task may land nothing (else "no changes")
 
     def run(self) -> MergeOutcome:
+        rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "repo"}
         try:
-            return land_task(
-                self.repo,
-                integration=self.integration,
-                task=self.task,
-                title=self.title,
-                attempt=self.attempt,
-                worktree=self.worktree,
-                scope=self.scope,
-                verify=self.verify,
-                verify_timeout_s=self.verify_timeout_s,
-                verify_log=self.verify_log,
-                scratch_root=self.scratch_root,
-                verify_env=self.verify_env,
-                allow_external_symlinks=self.allow_external_symlinks,
-            )
+            return land_task(self.repo, **rest)
         except (git.GitError, git.WorktreeError, OSError) as exc:
             return MergeOutcome("error", message=f"merge failed, will retry: {exc}")
 
@@ -176,12 +172,12 @@ def build_link(
     repo: git.Repo, base: str, job: MergeJob, listing: list[WorktreeObs] | None = None
 ) -> Link | MergeOutcome:
     """Merge `orchestrator/<task>` onto commit `base` in memory and commit the result; or
-    the outcome that keeps it from landing (rejected, conflict). Moves no ref.
+    the outcome that keeps it from landing (rejected, conflict, empty). Moves no ref.
 
-    The merge commit has parents [base, branch tip] even when the branch adds nothing --
-    except when both are the same commit: git drops the duplicate parent, so the commit
-    then has one parent and exists only to carry the trailers. `listing`: the repository's
-    worktrees, when the caller just listed them.
+    With `allow_empty`, the merge commit has parents [base, branch tip] even when the branch
+    adds nothing -- except when both are the same commit: git drops the duplicate parent, so
+    the commit then has one parent and exists only to carry the trailers. `listing`: the
+    repository's worktrees, when the caller just listed them.
     """
     branch, integration = names.branch_for(job.task), job.integration
     try:
@@ -207,7 +203,7 @@ def build_link(
         )
     changes = git.landed_changes(repo, base, merged.tree)
     links = external_links(repo, changes)
-    rejected = _scope_problem(job.task, changes, job.scope) or _link_problem(
+    rejected = _scope_problem(job.task, changes, job.scope, job.allow_empty) or _link_problem(
         links, job.allow_external_symlinks
     )
     if rejected is not None:
@@ -217,11 +213,41 @@ def build_link(
     return Link(job.task, sha, tuple(sorted(links.items())))
 
 
-def land_task(repo_path: Path, **fields: Any) -> MergeOutcome:
-    """Merge `orchestrator/<task>` into the integration branch on its own (see the module
-    docstring): `build_link` on the tip, verify it, publish it. `fields`: a `MergeJob`'s."""
-    job = MergeJob(repo=repo_path, **fields)
-    repo = git.open_repo(repo_path)
+def land_task(repo_path: Path, **job: Any) -> MergeOutcome:
+    """Merge `orchestrator/<task>` into `integration`; `job` holds the other fields of a
+    `MergeJob` (see the module docstring and `land`)."""
+    return land(MergeJob(repo=repo_path, **job))
+
+
+def verify_link(
+    job: MergeJob, repo: git.Repo, sha: str, log: Path | None = None, header: str = ""
+) -> str | None:
+    """Run the verify gate on commit `sha` in a scratch worktree, its output in `log`
+    (default: the job's verify log); why it failed, or None when it passed."""
+    if not job.verify:
+        return None
+    with git.scratch_worktree(repo, job.scratch_root, sha) as scratch:
+        return run_verify(
+            job.verify,
+            scratch,
+            log or job.verify_log,
+            job.verify_timeout_s,
+            job.verify_env,
+            state_root=job.state_root,
+            log_limit=job.log_limit,
+            header=header,
+            pid_file=pid_file_for(scratch),
+        )
+
+
+def land(job: MergeJob) -> MergeOutcome:
+    """Merge `orchestrator/<task>` into `job.integration` on its own (see the module
+    docstring): `build_link` on the tip, verify it, publish it.
+
+    An attempt that would land nothing is not merged (outcome "empty", the task fails with
+    "no changes") unless `allow_empty` (see `build_link`).
+    """
+    repo = git.open_repo(job.repo)
     old = git.rev_parse(repo, f"refs/heads/{job.integration}")
     if old is None:
         return MergeOutcome(
@@ -230,17 +256,8 @@ def land_task(repo_path: Path, **fields: Any) -> MergeOutcome:
     link = build_link(repo, old, job)
     if isinstance(link, MergeOutcome):
         return link
-    if job.verify:
-        with git.scratch_worktree(repo, job.scratch_root, link.sha) as scratch:
-            failure = run_verify(
-                job.verify,
-                scratch,
-                job.verify_log,
-                job.verify_timeout_s,
-                job.verify_env,
-                pid_file=pid_file_for(scratch),
-            )
-        if failure:
-            return MergeOutcome("verify_failed", sha=None, message=failure)
+    failure = verify_link(job, repo, link.sha)
+    if failure:
+        return MergeOutcome("verify_failed", sha=None, message=failure)
     published = publish(repo, job.integration, link.sha, old)
     return replace(published, external_links=link.external_links)

@@ -5,7 +5,9 @@ Credentials in URLs are cut out of every message and reason before it is stored 
 (`model.safe_text.redact`); control characters are kept (`-o json` shows the exact file
 names) and escaped where text is shown.
 `record_exits` runs at the start of every pass, so an exit that happened while no
-controller was running is recorded the same way as one seen live.
+controller was running is recorded the same way as one seen live. After the plan,
+`record_exhausted` and `record_converged` record the two states a person wants to hear about
+(`notify`), each once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from loguru import logger
 
 from controller.core.outcomes import exit_verdict
+from controller.core.plan import Plan
 from controller.model.observed import AttemptObs, Observed
 from controller.model.outcomes import Verdict
 from controller.model.safe_text import redact
@@ -71,6 +74,9 @@ def record_exits(spec: Spec, observed: Observed, store: Store, now: float) -> di
             store.set_launched(
                 task_id, last.number, last.pid, last.create_time, last.started_at, last.handle
             )
+        report = last.report
+        if report is not None and (report.usage is not None or report.turns is not None):
+            store.set_usage(task_id, last.number, report.usage, report.turns)
         apply_verdict(store, task_id, last.number, verdict)
         changed[task_id] = replace(
             last,
@@ -80,3 +86,38 @@ def record_exits(spec: Spec, observed: Observed, store: Store, now: float) -> di
             retry_at=verdict.retry_at,
         )
     return changed
+
+
+def record_exhausted(
+    store: Store, result: Plan, observed: Observed, seen: set[tuple[str, int]]
+) -> None:
+    """An `exhausted` event, once per task and last attempt, when a task's retries are used
+    up (the planner's `failed` phase). `seen` caches what is recorded already."""
+    for wait in result.waits:
+        if wait.phase != "failed":
+            continue
+        attempts = observed.attempts.get(wait.task, ())
+        n = attempts[-1].number if attempts else 0
+        if (wait.task, n) in seen:
+            continue
+        seen.add((wait.task, n))
+        earlier = store.events(task=wait.task, kinds=["exhausted"], limit=50, newest=True)
+        if any(isinstance(e.data, dict) and e.data.get("attempt") == n for e in earlier):
+            continue
+        data = {"attempt": n, "reason": wait.reason}
+        record_event(store, "exhausted", wait.reason, wait.task, data)
+
+
+def record_converged(store: Store, spec: Spec, result: Plan, generation: str) -> None:
+    """A `converged` event when every task of `spec` (generated ones included) is merged and
+    nothing is left to do, once per spec `generation` (the store remembers it across
+    restarts)."""
+    ids = [t.id for t in spec.backlog]
+    done = bool(ids) and not result.actions and all(result.phases.get(t) == "merged" for t in ids)
+    key = generation if done else ""
+    if store.get_meta("converged") == key:
+        return
+    store.set_meta("converged", key)
+    if done:
+        message = f"all {len(ids)} task{'s' if len(ids) != 1 else ''} merged"
+        record_event(store, "converged", message, data={"tasks": len(ids)})

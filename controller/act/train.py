@@ -21,11 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from controller import git
-from controller.act.merge import Link, MergeJob, build_link, publish
-from controller.act.verify import pid_file_for, run_verify
+from controller.act.merge import Link, MergeJob, build_link, publish, verify_link
 from controller.core.train import Bisection, after_probes, next_probes
 from controller.model.observed import WorktreeObs
 from controller.model.outcomes import MergeOutcome
+from controller.state import files
 
 Report = Callable[[str, MergeOutcome], None]
 
@@ -66,6 +66,12 @@ class TrainJob:
         finally:
             for job in self.jobs:  # a path this module forgot would hang the task: say so
                 tell(job.task, MergeOutcome("requeued", message="back in the merge queue"))
+
+
+def _note(job: MergeJob, text: str) -> None:
+    """Replace the job's verify log with `text` (through `state.files`: nothing planted
+    there is followed)."""
+    files.write_atomic(job.state_root or job.verify_log.parent, job.verify_log, text.encode())
 
 
 def _span(links: list[Link], start: int, end: int) -> str:
@@ -136,9 +142,8 @@ class _Train:
         """Each link's verify log says it is in the train (`status` reads its time)."""
         shown = ", ".join(link.task for link in links)
         for link in links:
-            log = self.by_task[link.task].verify_log
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(f"merge train: {len(links)} link(s) ({shown}); waiting for verify\n")
+            note = f"merge train: {len(links)} link(s) ({shown}); waiting for verify\n"
+            _note(self.by_task[link.task], note)
 
     # -- verify and land ------------------------------------------------------------------
     def bisect(self, links: list[Link], tip: str) -> None:
@@ -175,18 +180,8 @@ class _Train:
     def verify_prefix(self, links: list[Link], p: int) -> str | None:
         """Verify the prefix of length p; its output goes to the verify log of its last link."""
         link = links[p - 1]
-        job = self.by_task[link.task]
         header = f"merge train: verifying {_span(links, 0, p)} at {link.sha}\n"
-        with git.scratch_worktree(self.repo, job.scratch_root, link.sha) as scratch:
-            return run_verify(
-                job.verify or [],
-                scratch,
-                job.verify_log,
-                job.verify_timeout_s,
-                job.verify_env,
-                header=header,
-                pid_file=pid_file_for(scratch),
-            )
+        return verify_link(self.by_task[link.task], self.repo, link.sha, header=header)
 
     def land(
         self,
@@ -208,9 +203,10 @@ class _Train:
         for link in links[start:end]:
             job = self.by_task[link.task]
             if job.verify and job.verify_log != probe_log:
-                job.verify_log.write_text(
+                _note(
+                    job,
                     f"merge train: landed with {_span(links, 0, end)} at {new}; "
-                    f"verify output: {probe_log}\n"
+                    f"verify output: {probe_log}\n",
                 )
             outcome = MergeOutcome("merged", sha=link.sha, external_links=link.external_links)
             self.report(link.task, outcome)

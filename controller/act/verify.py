@@ -1,7 +1,9 @@
 """The verify gate: run the user's verify command in a scratch checkout of a merge result.
 
 The command leads its own session, so a timeout (or the end of the run) can stop every
-process it started; its output goes to the attempt's verify log.
+process it started (`proctree`: its session and its descendants). Its output goes through a
+pipe into the attempt's verify log, which is opened through `state.files` (a symlink planted
+in its place is replaced, never followed) and capped like an agent's log (`logcap`).
 
 Verify runs code an agent wrote, so it does not get the controller's environment (API keys,
 cloud credentials, tokens): only `SESSION_ENV` (what a shell session needs to find programs,
@@ -18,20 +20,24 @@ their worktrees are removed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 import psutil
 
+from controller.act.runners import logcap, proctree
+from controller.state import files
+
 VERIFY_KILL_GRACE_S = 5.0
 PID_SUFFIX = ".pid"
+VERIFY_TICK_S = 0.05  # how often the pump checks whether the command has exited
+
 SESSION_ENV = (
     "PATH",
     "HOME",
@@ -62,33 +68,19 @@ def verify_environment(
     return env
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate the verify command's process group (it leads its own session)."""
-    for sig, wait_s in ((signal.SIGTERM, VERIFY_KILL_GRACE_S), (signal.SIGKILL, 1.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def pid_file_for(cwd: Path) -> Path:
     """Where a verify run in scratch worktree `cwd` notes its process (beside the worktree,
     so `kill_orphans` finds it after a crash and `git.clear_scratch` removes it)."""
     return cwd.with_name(cwd.name + PID_SUFFIX)
 
 
-def _note_pid(proc: subprocess.Popen[bytes], pid_file: Path) -> None:
+def _note_pid(pid: int, pid_file: Path) -> None:
     try:
-        created = psutil.Process(proc.pid).create_time()
-    except psutil.Error:
+        created = psutil.Process(pid).create_time()
+        note = json.dumps({"pid": pid, "create_time": created}).encode()
+        files.write_atomic(pid_file.parent, pid_file.name, note)
+    except (psutil.Error, OSError):
         return
-    with contextlib.suppress(OSError):
-        pid_file.write_text(json.dumps({"pid": proc.pid, "create_time": created}))
 
 
 def kill_orphans(scratch_root: Path) -> int:
@@ -100,7 +92,7 @@ def kill_orphans(scratch_root: Path) -> int:
         return 0
     for note in scratch_root.glob(f"verify-*{PID_SUFFIX}"):
         try:
-            data = json.loads(note.read_text())
+            data = json.loads(files.read_bytes(scratch_root, note.name, files.KIB))
             proc = psutil.Process(int(data["pid"]))
             if abs(proc.create_time() - float(data["create_time"])) > 0.05:
                 continue
@@ -114,34 +106,46 @@ def kill_orphans(scratch_root: Path) -> int:
 def _run_logged(
     argv: list[str],
     cwd: Path,
-    log: BinaryIO,
+    log: logcap.CappedLog,
     timeout_s: float,
     env: Mapping[str, str],
-    pid_file: Path | None,
+    pid_file: Path | None = None,
 ) -> int | None:
-    """Run `argv` with output to `log`; its exit code, or None on timeout."""
-    proc = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    if pid_file is not None:
-        _note_pid(proc, pid_file)
+    """Run `argv` with output to `log`; its exit code, or None on timeout. `pid_file`
+    notes the process while it runs (`pid_file_for`)."""
+    out_r, out_w = os.pipe()
     try:
-        code = proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        return None
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out_w,
+            stderr=out_w,
+            start_new_session=True,
+        )
+    except OSError:
+        os.close(out_r)
+        raise
     finally:
+        os.close(out_w)
+    if pid_file is not None:
+        _note_pid(proc.pid, pid_file)
+    try:
+        exited = lambda: proc.poll() is not None  # noqa: E731
+        deadline = time.monotonic() + timeout_s
+        timed_out = logcap.pump(out_r, log, exited, deadline, tick_s=VERIFY_TICK_S)
+        if timed_out:
+            proctree.terminate(proc.pid, (), VERIFY_KILL_GRACE_S, lambda: logcap.drain(out_r, log))
+        # leftovers must not outlive the command
+        proctree.signal_all(proctree.members(proc.pid), signal.SIGKILL)
+        proc.wait()
+        logcap.drain(out_r, log)
+    finally:
+        os.close(out_r)
         if pid_file is not None:
             pid_file.unlink(missing_ok=True)
-    with contextlib.suppress(ProcessLookupError):  # leftovers must not outlive the command
-        os.killpg(proc.pid, signal.SIGKILL)
-    return code
+    return None if timed_out else proc.returncode
 
 
 def run_verify(
@@ -151,22 +155,30 @@ def run_verify(
     timeout_s: float,
     env: Mapping[str, str] | None = None,
     *,
+    state_root: Path | None = None,
+    log_limit: int | None = None,
     header: str = "",
     pid_file: Path | None = None,
 ) -> str | None:
     """Run the verify gate in `cwd` with `env` (default: `verify_environment()`, the
-    scrubbed one); None when it passed, else why it failed. The log starts with `header`;
-    `pid_file` (see `pid_file_for`) notes the process while it runs."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
+    scrubbed one); None when it passed, else why it failed.
+
+    The log is opened from `state_root` (default: its own folder) through `state.files`, and
+    starts with `header`; `pid_file` (see `pid_file_for`) notes the process while it runs.
+    """
+    flags = os.O_RDWR | os.O_APPEND | os.O_TRUNC
+    fd = files.open_file(state_root or log_path.parent, log_path, flags)
+    try:
+        log = logcap.CappedLog(fd, log_limit)
         log.write(f"{header}$ {shlex.join(verify)}\n".encode())
-        log.flush()
         try:
             environment = verify_environment() if env is None else env
             code = _run_logged(verify, cwd, log, timeout_s, environment, pid_file)
         except OSError as exc:
             log.write(f"orchestrator: cannot run verify command: {exc}\n".encode())
             return f"verify command could not start ({exc}); log: {log_path}"
+    finally:
+        os.close(fd)
     if code is None:
         return f"verify timed out after {timeout_s:g}s; log: {log_path}"
     if code != 0:

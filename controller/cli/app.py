@@ -1,10 +1,10 @@
 """The `orchestrator` command line: the typer app, its commands and the entry point.
 
 The commands live in `controller_commands` (validate, diff, reconcile, start, stop, demo,
-import-roadmap, version) and `views` (status, dashboard, activity-summary, events); what
-they share in `common`. Exit codes follow kubectl/terraform conventions: 0 success (for
-`diff`: no changes), 1 error (usage errors and invalid specs included, never a traceback),
-2 `diff` has changes.
+import-roadmap, version), `spawn` (spawn-parallel) and `views` (status, dashboard,
+activity-summary, events); what they share in `common`. Exit codes follow kubectl/terraform
+conventions: 0 success (for `diff`: no changes), 1 error (usage errors and invalid specs
+included, never a traceback), 2 `diff` has changes.
 """
 
 # No `from __future__ import annotations` here: typer reads every command's annotations at
@@ -16,7 +16,7 @@ import sys
 
 import typer
 
-from controller.cli import controller_commands, views
+from controller.cli import controller_commands, spawn, views
 from controller.cli.common import err
 from controller.cli.lazy import silence_loguru
 
@@ -34,6 +34,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 controller_commands.register(app)
+spawn.register(app)
 views.register(app)
 
 

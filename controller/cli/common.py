@@ -21,6 +21,7 @@ from controller.cli.render import to_json
 from controller.model.safe_text import shown
 
 if TYPE_CHECKING:
+    from controller.model.overrides import Overrides
     from controller.model.problems import SpecError
     from controller.model.spec import Spec
 
@@ -44,6 +45,41 @@ RepoOpt = Annotated[
     Path | None,
     typer.Option("--repo", help="Work on this repository instead of the spec's `repo`."),
 ]
+# the original guide's options: they override the spec for the controller's lifetime
+MaxParallelOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-parallel", min=1, max=1024, help="At most this many agents (spec: maxParallel)."
+    ),
+]
+PollIntervalOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--poll-interval",
+        help="Resync every this many seconds, or a duration such as 30s, 5m (spec: "
+        "pollInterval; the loop also wakes on every change it sees).",
+    ),
+]
+MaxRetriesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-retries",
+        min=0,
+        max=100,
+        help="Retries after a task's first failed attempt (spec: retries; a task's own "
+        "`retries` still wins).",
+    ),
+]
+SpecBacklogOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--spec-backlog",
+        min=1,
+        max=1024,
+        help="Specifications kept written ahead of the implementation (spec: "
+        "specBacklog.ahead; needs a specBacklog in the spec).",
+    ),
+]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -60,6 +96,27 @@ def report_problems(exc: "SpecError", output: Output) -> typer.Exit:
         n = len(exc.problems)
         err.print(f"{n} problem{'s' if n != 1 else ''} found; nothing was done.", markup=False)
     return typer.Exit(1)
+
+
+def overrides_of(
+    max_parallel: int | None,
+    poll_interval: str | None,
+    max_retries: int | None,
+    spec_backlog: int | None,
+) -> "Overrides":
+    """The command-line settings (a bad --poll-interval exits 1 with the reason)."""
+    from controller.model.durations import parse_duration
+    from controller.model.overrides import Overrides
+
+    seconds = None
+    if poll_interval is not None:
+        try:
+            seconds = parse_duration(poll_interval)
+        except ValueError as exc:
+            raise fail(f"--poll-interval: {exc}") from None
+        if not seconds > 0:
+            raise fail("--poll-interval must be more than zero")
+    return Overrides(max_parallel, seconds, max_retries, spec_backlog)
 
 
 def load(file: Path, output: Output = Output.text, repo: Path | None = None) -> "Spec":

@@ -8,24 +8,33 @@ that need them, so that `--help` and `version` start fast (see cli.lazy, bench/s
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from controller import __version__
 from controller.cli.common import (
     DEFAULT_SPEC,
+    MaxParallelOpt,
+    MaxRetriesOpt,
     Output,
     OutputOpt,
+    PollIntervalOpt,
     RepoOpt,
+    SpecBacklogOpt,
     SpecOpt,
     err,
     fail,
     load,
     out,
+    overrides_of,
 )
 from controller.cli.render import plan_lines, to_json
 from controller.model.safe_text import shown
+
+if TYPE_CHECKING:
+    from controller.model.overrides import Overrides
+    from controller.model.spec import Spec
 
 
 def validate(file: SpecOpt = DEFAULT_SPEC, output: OutputOpt = Output.text) -> None:
@@ -48,23 +57,42 @@ def diff(
     output: OutputOpt = Output.text,
     repo: RepoOpt = None,
     waits: Annotated[bool, typer.Option(help="Show why the other tasks wait.")] = True,
+    max_parallel: MaxParallelOpt = None,
+    poll_interval: PollIntervalOpt = None,
+    max_retries: MaxRetriesOpt = None,
+    spec_backlog: SpecBacklogOpt = None,
 ) -> None:
     """Show what the next reconcile pass would do, without doing it.
 
-    Exit 0 when there is nothing to do, 2 when changes are pending, 1 on error.
+    Plans with the running controller's command-line settings (its --max-parallel, ...),
+    and with this command's own where given. Exit 0 when there is nothing to do, 2 when
+    changes are pending, 1 on error.
     """
     from controller.core.plan import plan
+    from controller.core.specbacklog import expand
     from controller.observe.clock import local_timezone
     from controller.observe.resources import ResourceSampler
     from controller.observe.world import observe_spec, open_store
+    from controller.views.snapshot import running_overrides
 
+    given = overrides_of(max_parallel, poll_interval, max_retries, spec_backlog)
     spec = load(file, output, repo)
+    running = running_overrides(spec)
+    overrides = given.over(running)
+    _check_overrides(overrides, spec)
+    if running and output is Output.text:
+        from controller.model.overrides import describe
+
+        line = f"the running controller's settings: {describe(spec, running)}"
+        err.print(shown(line), markup=False)
+    spec = overrides.apply(spec)
     store = open_store(spec, readonly=True)
     try:
-        observed = observe_spec(spec, store, ResourceSampler())
+        observed = observe_spec(spec, store, ResourceSampler(disk_path=spec.repo_path))
     finally:
         if store is not None:
             store.close()
+    spec = expand(spec, observed)
     result = plan(spec, observed, time.time(), tz=local_timezone())
     if output is Output.json:
         out.print(to_json(result.as_dict()))
@@ -74,27 +102,38 @@ def diff(
     raise typer.Exit(2 if result.has_changes else 0)
 
 
-def _run_controller(file: Path, repo: Path | None, watch: bool, output: Output) -> int:
+def _check_overrides(overrides: "Overrides", spec: "Spec") -> None:
+    problem = overrides.problem(spec)
+    if problem:
+        raise fail(problem)
+
+
+def _run_controller(
+    file: Path, repo: Path | None, watch: bool, output: Output, overrides: "Overrides"
+) -> int:
     import sqlite3
 
     from controller.loop.controller import Controller
+    from controller.model.overrides import describe
     from controller.state.lock import LockHeld
     from controller.state.store import StoreError
 
     spec = load(file, output, repo)
+    _check_overrides(overrides, spec)
     echo = (
         (lambda line: None)
         if output is Output.json
         else (lambda line: out.print(shown(line), markup=False))
     )
     try:
-        controller = Controller(file, spec, repo_override=repo, echo=echo)
+        controller = Controller(file, spec, repo_override=repo, echo=echo, overrides=overrides)
         with controller:
             if watch:
                 echo(
                     f"watching {file} (repo {spec.repo_path}, {len(spec.backlog)} tasks); "
                     "Ctrl-C or `orchestrator stop` drains and exits"
                 )
+                echo(f"settings: {describe(spec, overrides)}")
                 return controller.watch()
             result = controller.reconcile_once()
     except StoreError as exc:
@@ -118,19 +157,39 @@ def reconcile(
     ] = False,
     repo: RepoOpt = None,
     output: OutputOpt = Output.text,
+    max_parallel: MaxParallelOpt = None,
+    poll_interval: PollIntervalOpt = None,
+    max_retries: MaxRetriesOpt = None,
+    spec_backlog: SpecBacklogOpt = None,
 ) -> None:
     """Make the world match the spec: one pass, or continuously with --watch.
 
     A pass spawns agents for ready tasks, retries failures after their backoff, verifies and
     merges finished work, and prunes what is done. With --watch it reacts at once to spec
-    edits, agent exits and stop requests, and resyncs every pollInterval.
+    edits, agent exits, spawn-parallel and stop requests, and resyncs every pollInterval.
+    --max-parallel, --poll-interval, --max-retries and --spec-backlog override the spec for
+    this controller's lifetime (recorded as an event; `status` shows them).
     """
-    raise typer.Exit(_run_controller(file, repo, watch, output))
+    overrides = overrides_of(max_parallel, poll_interval, max_retries, spec_backlog)
+    raise typer.Exit(_run_controller(file, repo, watch, output, overrides))
 
 
-def start(file: SpecOpt = DEFAULT_SPEC, repo: RepoOpt = None) -> None:
-    """Alias of `reconcile --watch` (the original guide's name)."""
-    raise typer.Exit(_run_controller(file, repo, True, Output.text))
+def start(
+    file: SpecOpt = DEFAULT_SPEC,
+    repo: RepoOpt = None,
+    max_parallel: MaxParallelOpt = None,
+    poll_interval: PollIntervalOpt = None,
+    max_retries: MaxRetriesOpt = None,
+    spec_backlog: SpecBacklogOpt = None,
+) -> None:
+    """Start the controller: `reconcile --watch` (the original guide's name and options).
+
+    --max-parallel, --poll-interval, --max-retries and --spec-backlog override the spec for
+    this controller's lifetime; `status` shows e.g. `maxParallel 2 (command line; spec
+    says 4)`. Ctrl-C or `orchestrator stop` drains and exits.
+    """
+    overrides = overrides_of(max_parallel, poll_interval, max_retries, spec_backlog)
+    raise typer.Exit(_run_controller(file, repo, True, Output.text, overrides))
 
 
 def stop(
@@ -207,23 +266,39 @@ def import_roadmap(
     """Print a markdown ROADMAP's planned items as a YAML `backlog:` for the spec.
 
     Items marked complete are left out (dependencies on them are already satisfied);
-    blocked items come out with `paused: true`. Problems are reported with their line.
+    blocked items come out with `paused: true`. Problems are reported on stderr with their
+    line: errors (a dependency that cannot be resolved, a cycle) exit 1, warnings (a
+    duplicate id and the heading used, dependency text that names no item, ...) do not.
     """
     from controller.specfile.roadmap import parse_roadmap, to_backlog_yaml
-    from controller.specfile.sources import FATAL_KINDS
+    from controller.specfile.roadmap.model import ItemStatus
+    from controller.specfile.roadmap.problems import FATAL_KINDS
+    from controller.state import files
 
-    try:
-        text = path.read_text(encoding="utf-8")
+    try:  # a regular file only, and not without end (a pipe, /dev/zero)
+        text = files.read_regular(path, 16 * files.MIB).decode("utf-8-sig")
     except FileNotFoundError:
         raise fail(f"{path}: file not found") from None
+    except files.UnsafeFile as exc:
+        raise fail(f"{path}: {exc.reason}; not read") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise fail(f"{path}: cannot read: {exc}") from None
     parsed = parse_roadmap(text, str(path))
-    for problem in parsed.problems:
-        where = f"{path}:{problem.line}:{problem.column}"
-        err.print(shown(f"{where}: {problem.message}"), markup=False)
-    out.print(to_backlog_yaml(parsed.items, agent), markup=False, end="")
     fatal = [p for p in parsed.problems if p.kind in FATAL_KINDS]
+    for problem in parsed.problems:
+        level = "error" if problem.kind in FATAL_KINDS else "warning"
+        where = f"{path}:{problem.line}:{problem.column}"
+        err.print(shown(f"{level}: {where}: {problem.message}"), markup=False)
+    out.print(to_backlog_yaml(parsed.items, agent), markup=False, end="")
+    planned = sum(1 for i in parsed.items if i.status is not ItemStatus.COMPLETE)
+    done = len(parsed.items) - planned
+    warnings = len(parsed.problems) - len(fatal)
+    summary = (
+        f"{planned} planned item{'s' if planned != 1 else ''} imported ({done} complete left "
+        f"out); {len(fatal)} error{'s' if len(fatal) != 1 else ''}, "
+        f"{warnings} warning{'s' if warnings != 1 else ''}"
+    )
+    err.print(shown(summary), markup=False)
     raise typer.Exit(1 if fatal else 0)
 
 

@@ -22,11 +22,16 @@ def plan_lines(plan: Plan, *, show_waits: bool = True) -> list[str]:
     from controller.core.plan import SYMBOLS  # not at module level: it loads the pydantic spec
 
     rows: list[tuple[str, str, str, str]] = []
+
+    def mark(task: str) -> str:  # generated tasks (specBacklog) say so
+        serves = plan.generated.get(task)
+        return f"[spec of {serves}] " if serves else ""
+
     for a in plan.actions:
-        rows.append((SYMBOLS[a.kind], a.kind, shown(a.task), shown(a.reason)))
+        rows.append((SYMBOLS[a.kind], a.kind, shown(a.task), shown(mark(a.task) + a.reason)))
     if show_waits:
         for w in plan.waits:
-            rows.append((SYMBOLS["wait"], "wait", shown(w.task), shown(w.reason)))
+            rows.append((SYMBOLS["wait"], "wait", shown(w.task), shown(mark(w.task) + w.reason)))
     width = max((len(r[2]) for r in rows), default=0)
     lines = [f"{sym} {kind:<6} {task:<{width}}  {reason}" for sym, kind, task, reason in rows]
     lines.append(plan_summary(plan))

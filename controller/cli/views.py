@@ -108,11 +108,11 @@ def dashboard(
         int,
         typer.Option(
             help="With --once/--svg: refresh this many times (every --interval) first, "
-            "so the CPU and memory history has samples."
+            "so the CPU, memory and disk history has samples."
         ),
     ] = 1,
 ) -> None:
-    """A live terminal view: tasks with progress, CPU and memory history against the
+    """A live terminal view: tasks with progress, CPU, memory and disk history against the
     admission thresholds, a timeline of attempts, recent events and the measured speedup.
 
     Refreshes every --interval seconds from fresh reads of the world; `q` or Ctrl-C quits.
@@ -121,7 +121,8 @@ def dashboard(
     """
     from controller.cli.common import fail, load, out
     from controller.observe.resources import ResourceSampler
-    from controller.views.dashboard import Dashboard, Frame, Keys, render, run_live
+    from controller.views.dashboard import Dashboard, Frame, render
+    from controller.views.live import Keys, run_live
 
     _check_dashboard_options(interval, svg, width, height, frames)
     spec = load(file, repo=repo)
@@ -219,7 +220,7 @@ def activity_summary(
         snap = take(spec, cpu=cpu)
     except _read_errors() as exc:
         raise fail(str(exc)) from None
-    s = build_summary(spec, snap.attempts, snap.plan.phases, hours=hours, now=snap.now)
+    s = build_summary(snap.spec, snap.attempts, snap.plan.phases, hours=hours, now=snap.now)
     if svg is not None:
         _write_timeline(s, svg)
     if output is SummaryOutput.json:

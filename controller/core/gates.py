@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from controller.core.budget import start_blocked
 from controller.core.lifecycle import TaskState, retry_at
 from controller.core.passstate import PassState
+from controller.core.ports import free_port
 from controller.core.schedule import unmet_dependencies
+from controller.core.specbacklog import specs_ahead
 from controller.model.durations import format_duration
 from controller.model.spec import Task
 
@@ -54,8 +57,30 @@ def dependencies(ps: PassState, task: Task, st: TaskState) -> Hold | None:
     return Hold(f"blocked by {shown}", "blocked")
 
 
+# a specification being written, or waiting to be written again, is ahead already
+_WRITING = frozenset({"running", "starting", "pending_merge", "failed"})
+
+
+def spec_ahead(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    """A generated specification task waits while `specBacklog.ahead` others are ahead."""
+    sb = ps.spec.spec_backlog
+    if sb is None or task.id not in ps.spec.generated:
+        return None
+    started = {t for t, s in ps.states.items() if s.stage in _WRITING} | ps.slotted
+    ahead = [s for s in specs_ahead(ps.spec, ps.done, started) if s != task.id]
+    if len(ahead) < sb.ahead:
+        return None
+    shown = ", ".join(ahead)
+    return Hold(f"spec backlog full: {len(ahead)}/{sb.ahead} specifications ahead ({shown})")
+
+
 def draining(ps: PassState, task: Task, st: TaskState) -> Hold | None:
     return Hold("stopping: no new agents are started") if ps.obs.draining else None
+
+
+def budget(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    over = start_blocked(ps.spec, task, ps.obs.spent)
+    return Hold(over) if over else None
 
 
 def integration(ps: PassState, task: Task, st: TaskState) -> Hold | None:
@@ -100,17 +125,27 @@ def agent_limit(ps: PassState, task: Task, st: TaskState) -> Hold | None:
     return Hold(f"agent {task.agent} at its limit: {in_use}/{cap}")
 
 
+def port(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    ports = ps.spec.agents[task.agent].ports
+    if ports is None or free_port(ports, ps.ports) is not None:
+        return None
+    return Hold(f"no free port in {ports.first}-{ports.last} (all {ports.size} in use)")
+
+
 START_GATES: tuple[Gate, ...] = (
     backoff,
     paused,
     dependencies,
+    spec_ahead,
     draining,
+    budget,
     integration,
     runner,
     merge_train,
     scope,
     slots,
     agent_limit,
+    port,
 )
 
 

@@ -41,13 +41,41 @@ def is_free(a: AttemptObs) -> bool:
     return a.outcome == "stopped" or (a.outcome == "lost" and never_started)
 
 
+def refusal(a: AttemptObs) -> str | None:
+    """Why an attempt whose agent exited 0 failed all the same, by the agent's own account:
+    tool calls its permissions refused (it "finished" without doing them), or an error."""
+    report = a.report
+    if report is None:
+        return None
+    if report.denials:
+        return "permission denied: " + ", ".join(report.denials)
+    if report.error:
+        return f"the agent reported an error: {report.error}"
+    return None
+
+
+def exit_failure(a: AttemptObs) -> str:
+    """Why an attempt whose process ended failed: its setup, exit code, the agent's report."""
+    if a.setup_failed:
+        return f"setup failed: {a.setup_error or f'exit {a.exit_code}'}"
+    if a.exit_code == 0:
+        return refusal(a) or "exit 0"
+    reason = f"exit {a.exit_code}"
+    report = a.report
+    if report is not None and report.api_error_status is not None:
+        reason += f": API error {report.api_error_status}"
+    if report is not None and report.error:
+        reason += f" ({report.error})"
+    return reason
+
+
 def failure_reason(a: AttemptObs) -> str:
     if a.reason:
         return a.reason
     if a.outcome == "timeout" or a.timed_out:
         return "timed out"
     if a.exit_code is not None:
-        return f"exit {a.exit_code}"
+        return exit_failure(a)
     return "agent vanished without an exit record"
 
 
@@ -62,7 +90,7 @@ def classify_attempt(a: AttemptObs, now: float) -> str:
     if a.outcome in RETRYABLE:
         return "failed"
     if a.exit_code is not None:
-        return "succeeded" if a.exit_code == 0 else "failed"
+        return "succeeded" if a.exit_code == 0 and refusal(a) is None else "failed"
     if a.outcome == "succeeded":
         return "succeeded"
     if a.pid is None and a.created_at is not None and now - a.created_at < STARTUP_GRACE_S:
@@ -90,6 +118,11 @@ def task_state(
     if counted >= max_attempts:
         return TaskState("exhausted", n, last, reason)
     return TaskState("failed", n, last, reason)
+
+
+def attempts_allowed(spec: Spec, task: Task, attempts: tuple[AttemptObs, ...]) -> int:
+    """The last attempt number `task` may reach: a free attempt (`is_free`) adds one."""
+    return spec.max_attempts(task) + sum(1 for a in attempts if is_free(a))
 
 
 def backoff_delay(task_id: str, number: int, initial: float, maximum: float) -> float:

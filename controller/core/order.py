@@ -7,6 +7,8 @@ depend on it, transitively -- so the dependency graph's long chains start early;
 order breaks ties. Durations: the task's `estimate`, else its agent's median measured
 duration (`Observed.agent_durations`), else 1 s. Only the order among tasks competing for a
 slot (or a scope) matters; tasks that hold nothing are decided in the same order.
+Tasks `orchestrator spawn-parallel` asked for go first, oldest request first, ahead of
+either order (`requested_first`): they still pass every start rule, they only get asked first.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ DEFAULT_ESTIMATE_S = 1.0
 def start_order(spec: Spec, observed: Observed, states: dict[str, TaskState]) -> list[Task]:
     """The spec's tasks in the order the planner decides them (see the module docstring)."""
     if spec.order != "critical-path":
-        return list(spec.backlog)
+        return requested_first(list(spec.backlog), observed.requested)
     done = {t for t, st in states.items() if st.stage == "merged"} | set(spec.completed)
     level = remaining_path(spec.backlog, durations(spec.backlog, observed), done)
     position = {t.id: i for i, t in enumerate(spec.backlog)}
-    return sorted(spec.backlog, key=lambda t: (-level.get(t.id, 0.0), position[t.id]))
+    ordered = sorted(spec.backlog, key=lambda t: (-level.get(t.id, 0.0), position[t.id]))
+    return requested_first(ordered, observed.requested)
 
 
 def durations(tasks: Iterable[Task], observed: Observed) -> dict[str, float]:
@@ -70,3 +73,13 @@ def remaining_path(
     for task in tasks:  # left over: in a cycle
         level.setdefault(task.id, duration.get(task.id, DEFAULT_ESTIMATE_S))
     return level
+
+
+def requested_first(tasks: list[Task], requested: dict[str, float]) -> list[Task]:
+    """`tasks` with the requested ones moved to the front, oldest request first (a stable
+    partition: the rest keep their order)."""
+    if not requested:
+        return tasks
+    rank = {task_id: i for i, task_id in enumerate(requested)}
+    first = sorted((t for t in tasks if t.id in rank), key=lambda t: rank[t.id])
+    return first + [t for t in tasks if t.id not in rank]

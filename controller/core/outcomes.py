@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from controller.core.lifecycle import STARTUP_GRACE_S, backoff_delay, classify_attempt, retry_at
+from controller.core.lifecycle import (
+    STARTUP_GRACE_S,
+    backoff_delay,
+    classify_attempt,
+    exit_failure,
+    retry_at,
+)
 from controller.model.observed import AttemptObs
 from controller.model.outcomes import MergeOutcome, Verdict
 from controller.model.spec import Spec, Task
@@ -18,10 +24,10 @@ from controller.model.spec import Spec, Task
 
 def _failure(last: AttemptObs, now: float) -> tuple[str, str]:
     """(outcome, reason) of an attempt whose process ended without success."""
-    if last.timed_out:
+    if last.timed_out and not last.setup_failed:
         return "timeout", "timed out (killed by the shim)"
     if last.exit_code is not None:
-        return "failed", f"exit {last.exit_code}"
+        return "failed", exit_failure(last)
     never_started = last.pid is None and last.handle is None
     if never_started and last.created_at and now - last.created_at >= STARTUP_GRACE_S:
         return "lost", "the controller stopped before the agent started"
@@ -84,6 +90,10 @@ def merge_verdict(
         return Verdict(
             "verify_failed", reason, "verify_failed", reason, {"attempt": n}, retry_at=due
         )
+    if merged.kind == "empty":
+        due = now + backoff_delay(task, n, spec.backoff.initial, spec.backoff.max)
+        message = f"attempt {n} failed: no changes ({merged.message})"
+        return Verdict("failed", "no changes", "no_changes", message, {"attempt": n}, retry_at=due)
     if merged.kind == "rejected":
         paths = ", ".join(merged.offending)
         reason = f"wrote outside its scope: {paths}" if paths else merged.message
@@ -100,14 +110,17 @@ def stop_verdict(
     due = None
     if outcome == "timeout":
         due = now + backoff_delay(task, n, spec.backoff.initial, spec.backoff.max)
-    data = {"attempt": n, "alive": alive}
+    data = {"attempt": n, "alive": alive, "outcome": outcome}
     return Verdict(outcome, reason, "stop", reason, data, ended_at=now, retry_at=due)
 
 
-def spawn_failure_verdict(spec: Spec, task: str, n: int, error: str, now: float) -> Verdict:
-    """An attempt that could not be started (worktree, runner): retried after backoff."""
+def spawn_failure_verdict(
+    spec: Spec, task: str, n: int, error: str, now: float, *, what: str = "could not start"
+) -> Verdict:
+    """An attempt that could not be started (worktree, runner, its worktree's preparation):
+    retried after backoff."""
     due = now + backoff_delay(task, n, spec.backoff.initial, spec.backoff.max)
-    reason = f"could not start: {error}"
+    reason = f"{what}: {error}"
     return Verdict(
         "failed", reason, "spawn_failed", reason, {"attempt": n}, ended_at=now, retry_at=due
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
-from controller.core.lifecycle import TaskState, is_free
+from controller.core.lifecycle import TaskState, attempts_allowed
 from controller.core.schedule import Admission, ScopeHolders
 from controller.model.observed import Observed
 from controller.model.spec import Spec, Task
@@ -28,18 +28,19 @@ class PassState:
     running: int = 0
     per_agent: dict[str, int] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
+    ports: set[int] = field(default_factory=set)  # held by live attempts and those admitted
+    slotted: set[str] = field(default_factory=set)  # running or admitted in this pass
 
     def take_slot(self, task: Task) -> None:
         """`task` runs (or is admitted): it holds a slot, an agent instance and its scope."""
+        self.slotted.add(task.id)
         self.running += 1
         self.per_agent[task.agent] = self.per_agent.get(task.agent, 0) + 1
         self.holders.add(task.id, self.spec.scope_of(task))
 
     def total_attempts(self, task: Task) -> int:
         """The last attempt number allowed: a free attempt (see `is_free`) adds one."""
-        attempts = self.obs.attempts.get(task.id, ())
-        free = sum(1 for a in attempts if is_free(a))
-        return self.spec.max_attempts(task) + free
+        return attempts_allowed(self.spec, task, self.obs.attempts.get(task.id, ()))
 
     def clock(self, ts: float) -> str:
         """`HH:MM:SS` of the moment `ts` in the pass's time zone."""

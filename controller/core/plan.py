@@ -10,7 +10,8 @@ Decision order per pass, deterministic (`order.start_order` says which task goes
 3. finished attempts (exit 0): merge, holding their scope until merged;
 4. failed attempts: retry once the backoff is over and attempts remain;
 5. new tasks: spawn when every start gate lets them through (`gates`: dependencies merged,
-   a slot free, the scope free, ...);
+   no budget covering them spent, a slot free, the scope free, a port free for an agent
+   with `ports` -- the action carries it); tasks spawn-parallel asked for are asked first;
 6. tasks no longer in the spec: stop their agent, prune their worktree (never their branch).
 """
 
@@ -20,15 +21,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, tzinfo
 from typing import Any
 
+from controller.core.budget import must_stop
 from controller.core.conflicts import conflict_note, predicted_conflicts
 from controller.core.gates import first_hold
 from controller.core.lifecycle import TaskState, failure_reason, task_state
 from controller.core.order import start_order
 from controller.core.passstate import PassState
+from controller.core.ports import free_port, ports_in_use
 from controller.core.schedule import Admission, admission
 from controller.model.durations import format_duration
 from controller.model.names import branch_for
-from controller.model.observed import Observed
+from controller.model.observed import AttemptObs, Observed
 from controller.model.spec import Spec, Task
 
 SPAWN, RETRY, MERGE, PRUNE, STOP = "spawn", "retry", "merge", "prune", "stop"
@@ -46,6 +49,10 @@ class Action:
     fresh: bool = False
     # stop: the outcome recorded for the stopped attempt ("timeout", "stopped")
     outcome: str | None = None
+    # stop: keep the attempt's uncommitted work in an archive ref (a hard budget)
+    snapshot: bool = False
+    # spawn/retry: the port handed to the attempt (its agent's `ports`)
+    port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,10 @@ class Plan:
     running: int
     now: float
     phases: dict[str, str] = field(default_factory=dict)
+    # generated tasks (`specBacklog`): id -> the task each writes the specification of
+    generated: dict[str, str] = field(default_factory=dict)
+    # tasks spawn-parallel asked to start first: id -> when
+    requested: dict[str, float] = field(default_factory=dict)
 
     @property
     def has_changes(self) -> bool:
@@ -84,6 +95,8 @@ class Plan:
             "admission": {**asdict(self.admission), "bound_by": self.admission.bound_by},
             "running": self.running,
             "phases": self.phases,
+            "generated": self.generated,
+            "requested": self.requested,
             "now": self.now,
         }
 
@@ -95,6 +108,7 @@ class _Planner:
         self.spec, self.obs, self.now = spec, observed, now
         self.ps = PassState(spec, observed, now, tz, admission(spec, observed.resources))
         self.ps.done = set(observed.merged_tasks) | set(spec.completed)
+        self.ps.ports = ports_in_use(observed.attempts, now)
         self.actions: list[Action] = []
         self.waits: list[Wait] = []
         self.phases: dict[str, str] = {}
@@ -147,6 +161,8 @@ class _Planner:
             running=self.ps.running,
             now=self.now,
             phases=self.phases,
+            generated=dict(self.spec.generated),
+            requested=dict(self.obs.requested),
         )
 
     def occupy_orphans(self) -> None:
@@ -189,11 +205,16 @@ class _Planner:
             reason = f"timed out after {format_duration(limit)} (attempt {n} of {m})"
             self.act(Action(STOP, task.id, reason, task.agent, n, outcome="timeout"), "running")
             return
+        over = must_stop(self.spec, task, self.obs.spent) if last.alive else None
+        if over is not None:
+            stop = Action(STOP, task.id, over, task.agent, n, outcome="stopped", snapshot=True)
+            self.act(stop, "running")
+            return
         elapsed = f", {format_duration(self.now - started)}" if started else ""
         pid = f" pid {last.pid}" if last.pid else ""
         deadline = started + limit if started is not None else None
-        reason = f"attempt {n} of {m} running{pid}{elapsed}" + self.conflict_suffix(task.id)
-        self.wait(task.id, st.stage, reason, until=deadline)
+        reason = f"attempt {n} of {m} running{pid}{elapsed}{_activity(last)}"
+        self.wait(task.id, st.stage, reason + self.conflict_suffix(task.id), until=deadline)
 
     def conflict_suffix(self, task_id: str) -> str:
         files = predicted_conflicts(self.obs, task_id)
@@ -231,22 +252,33 @@ class _Planner:
     def decide_start(self, task: Task, st: TaskState) -> None:
         retrying = st.stage == "failed"
         hold = first_hold(self.ps, task, st)
+        asked = self.obs.requested.get(task.id)
+        said = f"requested at {self.ps.clock(asked)} (spawn-parallel); " if asked else ""
         if hold is not None:
             phase = hold.phase or ("retrying" if retrying else "queued")
-            self.wait(task.id, phase, hold.reason, hold.until)
+            self.wait(task.id, phase, said + hold.reason, hold.until)
             return
         self.ps.take_slot(task)
+        ports = self.spec.agents[task.agent].ports
+        port = free_port(ports, self.ps.ports) if ports else None  # a gate checked there is one
+        if port is not None:
+            self.ps.ports.add(port)
+        on_port = f", port {port}" if port is not None else ""
         number = st.attempts + 1
         if retrying and st.last is not None:
             fresh = st.last.outcome == "conflict"
             why = f"attempt {number} of {self.ps.total_attempts(task)}: "
             why += failure_reason(st.last)
             why += ", fresh start on the new tip" if fresh else ", backoff over"
-            self.act(Action(RETRY, task.id, why, task.agent, number, fresh=fresh), "starting")
+            retry = Action(
+                RETRY, task.id, said + why + on_port, task.agent, number, fresh=fresh, port=port
+            )
+            self.act(retry, "starting")
         else:
             branch = branch_for(task.id)
-            where = f"{task.agent} in {self.worktree_label(task.id)} (branch {branch})"
-            self.act(Action(SPAWN, task.id, where, task.agent, number), "starting")
+            where = f"{task.agent} in {self.worktree_label(task.id)} (branch {branch}){on_port}"
+            spawn = Action(SPAWN, task.id, said + where, task.agent, number, port=port)
+            self.act(spawn, "starting")
 
     def orphans(self) -> None:
         ids = sorted((set(self.obs.attempts) | set(self.obs.worktrees)) - self.in_spec)
@@ -273,6 +305,16 @@ class _Planner:
             elif task_id in self.obs.worktrees and self.spec.prune:
                 reason = "removed from the spec; uncommitted work archived, branch kept"
                 self.act(Action(PRUNE, task_id, reason), "orphan")
+
+
+def _activity(last: AttemptObs) -> str:
+    """`; turn 3: Edit src/x.py`: what a running agent reported doing, if anything."""
+    report = last.report
+    if report is None or (report.turns is None and report.last_action is None):
+        return ""
+    turn = f"turn {report.turns}" if report.turns is not None else ""
+    action = report.last_action or ""
+    return "; " + ": ".join(part for part in (turn, action) if part)
 
 
 def plan(spec: Spec, observed: Observed, now: float, *, tz: tzinfo = UTC) -> Plan:

@@ -1,4 +1,5 @@
-"""Pure scheduling rules: the admission limit, dependency readiness, write-scope conflicts.
+"""Pure scheduling rules: the admission limit (maxParallel and the CPU, memory and disk rules),
+dependency readiness, write-scope conflicts.
 
 Kept apart from `plan` so each rule can be read and tested alone. Two tasks never run at the
 same time when one depends on the other (a dependency must be *merged* before a dependent
@@ -32,6 +33,8 @@ class Admission:
     memory_limit: int
     cpu_percent: float
     memory_percent: float
+    disk_limit: int | None = None  # None: no disk rule, or the disk's use is unknown
+    disk_percent: float | None = None
 
     @property
     def bound_by(self) -> str:
@@ -39,19 +42,27 @@ class Admission:
             return "maxParallel"
         if self.limit == self.cpu_limit:
             return f"cpu {self.cpu_percent:.0f}%"
-        return f"memory {self.memory_percent:.0f}%"
+        if self.limit == self.memory_limit or self.disk_percent is None:
+            return f"memory {self.memory_percent:.0f}%"
+        return f"disk {self.disk_percent:.0f}% used"
 
 
 def admission(spec: Spec, resources: ResourcesObs) -> Admission:
     cpu = rule_limit(spec.resources.cpu, resources.cpu_percent)
     mem = rule_limit(spec.resources.memory, resources.memory_percent)
+    disk = None
+    if spec.resources.disk is not None and resources.disk_percent is not None:
+        disk = rule_limit(spec.resources.disk, resources.disk_percent)
+    limits = [spec.max_parallel, cpu, mem] + ([disk] if disk is not None else [])
     return Admission(
-        limit=min(spec.max_parallel, cpu, mem),
+        limit=min(limits),
         max_parallel=spec.max_parallel,
         cpu_limit=cpu,
         memory_limit=mem,
         cpu_percent=resources.cpu_percent,
         memory_percent=resources.memory_percent,
+        disk_limit=disk,
+        disk_percent=resources.disk_percent,
     )
 
 

@@ -184,7 +184,8 @@ def run_demo(
     with controller:
         controller.watch(max_seconds=300)
         stats = measured(controller.store)
-        phases = dict(controller.last_plan.phases) if controller.last_plan else {}
+        last = controller.reconciler.last_plan
+        phases = dict(last.phases) if last else {}
         attempts = controller.store.attempts()
     wall = time.time() - started
     merged = sum(1 for t in spec.backlog if phases.get(t.id) == "merged")

@@ -19,6 +19,7 @@ from controller.loop.reconcile import Echo, Reconciler
 from controller.loop.session import Session
 from controller.loop.watch import WatchLoop
 from controller.model.observed import Observed
+from controller.model.overrides import Overrides
 from controller.model.spec import Spec
 from controller.state.store import Store
 
@@ -33,21 +34,30 @@ class Controller:
         runner: Runner | None = None,
         echo: Echo | None = None,
         on_pass: Callable[[Plan, Observed], None] | None = None,
+        overrides: Overrides | None = None,
     ):
-        self.session = Session(spec_file, spec)
+        self.overrides = overrides or Overrides()
+        self.session = Session(spec_file, spec, self.overrides)
         self.merges = MergeWorker(on_done=lambda action: None)
         self.reconciler = Reconciler(
-            spec,
+            self.overrides.apply(spec),
             self.session.store,
             runner or make_runner(spec),
             self.merges,
             echo=echo,
             on_pass=on_pass,
         )
-        self.loop = WatchLoop(self.session, self.reconciler, repo_override=repo_override, echo=echo)
+        self.loop = WatchLoop(
+            self.session,
+            self.reconciler,
+            repo_override=repo_override,
+            echo=echo,
+            overrides=self.overrides,
+        )
 
     @property
     def spec(self) -> Spec:
+        """The spec the controller acts on: the file's, with the command-line overrides."""
         return self.reconciler.spec
 
     @property
@@ -90,11 +100,15 @@ class Controller:
         try:
             self.merges.shutdown()
             self.reconciler.record_merges(self.merges.collect(block=False))
+            self.reconciler.notify()
+            notify = self.reconciler.spec.notify
+            # what is queued may still go out (a one-shot `reconcile` exits at once)
+            self.reconciler.notifier.close(wait=notify.timeout if notify else 0.0)
         finally:
             self.session.__exit__(*exc)
 
-    def run_pass(self, *, sync_merges: bool) -> Plan:
-        return self.reconciler.run_pass(sync_merges=sync_merges)
+    def run_pass(self, *, sync_merges: bool, only: frozenset[str] | None = None) -> Plan:
+        return self.reconciler.run_pass(sync_merges=sync_merges, only=only)
 
     def reconcile_once(self) -> Plan:
         return self.run_pass(sync_merges=True)

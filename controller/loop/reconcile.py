@@ -1,11 +1,15 @@
-"""One reconcile pass: observe the world, record exits, plan (the pure planner), act.
+"""One reconcile pass: observe the world, expand the backlog (specBacklog), record exits,
+plan (the pure planner), act, then the bookkeeping after acting: spawn-parallel requests of
+tasks that started are cleared, `exhausted` and `converged` recorded, notifications queued,
+the early conflict checks that are due run.
 
 No waiting here: a pass either lands merges in line (no verify gate: a few git calls; or the
 one-shot `reconcile`) or hands the next merge train to the `MergeWorker` (the watch loop
-with a verify gate). Landings made in line are applied to the pass's observation in memory
-and the planner is asked again, so that what they unblock starts in the same pass. `diff`
-calls the same planner with the same observation, so what it shows is what a pass would do
--- except that in watch mode prunes wait for a pass that starts and lands nothing.
+with a verify gate), and notifications run in the `Notifier`'s thread. Landings made in line
+are applied to the pass's observation in memory and the planner is asked again, so that what
+they unblock starts in the same pass. `diff` calls the same planner with the same
+observation, so what it shows is what a pass would do -- except that in watch mode prunes
+wait for a pass that starts and lands nothing.
 """
 
 from __future__ import annotations
@@ -20,15 +24,22 @@ from loguru import logger
 
 from controller import git
 from controller.act.executor import Executor
-from controller.act.records import record_event, record_exits
+from controller.act.notify import Notifier
+from controller.act.records import (
+    record_converged,
+    record_event,
+    record_exhausted,
+    record_exits,
+)
 from controller.act.runners.base import Runner
 from controller.act.train import outcomes_of
 from controller.core.conflicts import checks_due
 from controller.core.plan import MERGE, PRUNE, RETRY, SPAWN, STOP, Action, Plan, plan
+from controller.core.specbacklog import expand
 from controller.loop.merge_worker import MergeWorker
 from controller.model.observed import Observed
 from controller.model.outcomes import MergeOutcome, Verdict
-from controller.model.spec import Spec
+from controller.model.spec import Spec, spec_generation
 from controller.observe.clock import local_timezone
 from controller.observe.conflicts import check_conflicts
 from controller.observe.resources import ResourceSampler
@@ -38,6 +49,8 @@ from controller.state.store import Store
 
 # stops free slots first, then spawns (the critical path), then merges and prunes
 EXECUTION_ORDER = {STOP: 0, SPAWN: 1, RETRY: 1, MERGE: 2, PRUNE: 3}
+# phases of a task whose agent has started (or finished): a request for it is done
+STARTED_PHASES = frozenset({"running", "starting", "stopping", "verifying", "merging", "merged"})
 
 Echo = Callable[[str], None]
 Landed = tuple[int, Verdict, MergeOutcome]  # attempt number, its verdict, the merge outcome
@@ -90,6 +103,13 @@ class Reconciler:
         self.draining = False  # nothing new starts
         self.force = False  # running agents are stopped now (stop --force)
         self.last_plan: Plan | None = None
+        self.pass_spec = spec  # the spec of the last pass, with its generated tasks
+        self.notifier = Notifier()
+        newest = store.events(limit=1, newest=True)
+        self.notifier.start_after(newest[-1].id if newest else 0)
+        self.exhausted_seen: set[tuple[str, int]] = set()
+        self.launched: list[str] = []  # tasks whose agent started in the current pass
+        self._generation: tuple[Spec | None, str] = (None, "")
         self.merged_inline = 0  # merge outcomes the last pass produced in line
 
     @property
@@ -97,7 +117,7 @@ class Reconciler:
         return StatePaths(self.spec.state_path)
 
     def executor(self) -> Executor:
-        return Executor(self.spec, self.store, self.runner, self.paths)
+        return Executor(self.pass_spec, self.store, self.runner, self.paths)
 
     def observe(self, now: float) -> Observed:
         observed = observe_spec(
@@ -106,11 +126,14 @@ class Reconciler:
         merging = frozenset(self.merges.running)
         return replace(observed, merging=merging, runner_error=self.runner_error)
 
-    def run_pass(self, *, sync_merges: bool) -> Plan:
+    def run_pass(self, *, sync_merges: bool, only: frozenset[str] | None = None) -> Plan:
+        """One pass. `only`: carry out only the actions on these tasks (spawn-parallel
+        without a running controller starts what it was asked for, and nothing else)."""
         now = time.time()
         self.runner_error = self.runner.poll(self.paths, self.store)
         observed = self.observe(now)
-        verdicts = record_exits(self.spec, observed, self.store, now)
+        spec = self.pass_spec = expand(self.spec, observed)
+        verdicts = record_exits(spec, observed, self.store, now)
         if verdicts:  # the same verdicts the store now holds, without observing again
             attempts = dict(observed.attempts)
             for task, attempt in verdicts.items():
@@ -119,23 +142,28 @@ class Reconciler:
         if self.force:
             observed = replace(observed, draining=True)
         tz = local_timezone()
-        result = plan(self.spec, observed, now, tz=tz)
-        merges = [a for a in result.actions if a.kind == MERGE]
+        result = plan(spec, observed, now, tz=tz)
+        self.launched = []
         self.merged_inline = 0
-        if merges and not self.spec.verify:
+
+        def wanted(action: Action) -> bool:
+            return only is None or action.task in only
+
+        merges = [a for a in result.actions if a.kind == MERGE and wanted(a)]
+        if merges and not spec.verify:
             # no verify gate: landing takes a few git calls, so land now and start what the
             # landings unblock in this same pass, from the new tip
             landed = self.merge_now(merges, observed)
             if landed:
                 observed = with_verdicts(observed, landed)
-                result = plan(self.spec, observed, now, tz=tz)
-        rest = [a for a in result.actions if a.kind != MERGE]
+                result = plan(spec, observed, now, tz=tz)
+        rest = [a for a in result.actions if a.kind != MERGE and wanted(a)]
         if not sync_merges and (self.merged_inline or any(a.kind in (SPAWN, RETRY) for a in rest)):
             # pruning takes ~10 git calls a worktree: it waits for a pass that starts and
             # lands nothing, so that this one ends (and notices the next exit) sooner
             rest = [a for a in rest if a.kind != PRUNE]
         self.carry_out_all(rest, observed)
-        if merges and self.spec.verify:
+        if merges and spec.verify:
             if sync_merges:
                 self.merge_now(merges, observed)
             else:
@@ -143,6 +171,7 @@ class Reconciler:
         if self.force:
             self.force_stop(observed)
         self.check_conflicts(result, observed, now)
+        self.after_pass(spec, result, observed)
         self.store.set_meta("last_pass", str(time.time()))
         self.last_plan = result
         if self.on_pass:
@@ -174,6 +203,7 @@ class Reconciler:
                     self.store, "action_error", f"{action.kind} failed: {exc}", action.task
                 )
                 self.echo(f"! {action.kind} {action.task}: {exc}")
+        self.launched += executor.launched
         for line in executor.echo:
             self.echo(line)
 
@@ -222,6 +252,42 @@ class Reconciler:
         self.merges.submit(pending, job)
         verify = " ".join(self.spec.verify or [])
         self.echo(f"> merge  {', '.join(job.tasks)}: verifying and merging (verify: {verify})")
+
+    # -- after acting ------------------------------------------------------------------------
+    def after_pass(self, spec: Spec, result: Plan, observed: Observed) -> None:
+        self.clear_requests(spec, result, observed)
+        record_exhausted(self.store, result, observed, self.exhausted_seen)
+        record_converged(self.store, spec, result, self.generation())
+        self.notify()
+
+    def generation(self) -> str:
+        """The spec's generation, computed once per spec (a hash of the whole spec)."""
+        if self._generation[0] is not self.spec:
+            self._generation = (self.spec, spec_generation(self.spec))
+        return self._generation[1]
+
+    def clear_requests(self, spec: Spec, result: Plan, observed: Observed) -> None:
+        """A spawn-parallel request is done once its task started (in this pass, or by
+        itself: it was running, merging or merged already), or when it left the spec."""
+        if not observed.requested:
+            return
+        ids = {t.id for t in spec.backlog}
+        acted = {a.task for a in result.actions if a.kind in (SPAWN, RETRY)}
+        for task in observed.requested:
+            phase = result.phases.get(task)
+            started = task in self.launched or (task not in acted and phase in STARTED_PHASES)
+            if (started or task not in ids) and self.store.clear_request(task):
+                why = "started" if started else "no longer in the spec"
+                record_event(self.store, "request_done", f"spawn-parallel request {why}", task)
+
+    def notify(self) -> None:
+        """Queue notifications for the events recorded since the last call (never waits)."""
+        for job, error in self.notifier.drain_failures():
+            message = f"notification {job.name!r} of event {job.event_id} not sent: {error}"
+            record_event(self.store, "notify_failed", message, data={"event": job.event_id})
+        since = self.notifier.last_id or 0
+        events = self.store.events(since_id=since, limit=500)
+        self.notifier.poll(self.spec.notify, events, str(self.spec.source), self.spec.repo_path)
 
     def record_merges(self, finished: list[tuple[Action, MergeOutcome]]) -> None:
         """Record the verdicts of merges the worker finished."""

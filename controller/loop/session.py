@@ -9,6 +9,7 @@ controller.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -19,7 +20,9 @@ from controller import git
 from controller.act.records import record_event
 from controller.act.verify import kill_orphans
 from controller.loop.log_format import log_line
+from controller.model.overrides import Overrides, describe
 from controller.model.spec import Spec, spec_generation
+from controller.state import files
 from controller.state.lock import ControllerLock
 from controller.state.paths import StatePaths
 from controller.state.store import Store
@@ -31,13 +34,14 @@ HIDE_FROM_GIT = "# created by orchestrator: keep this folder out of git's view\n
 
 
 def setup_logging(paths: StatePaths) -> int:
-    paths.logs.mkdir(parents=True, exist_ok=True)
+    files.ensure_dirs(paths.root, paths.logs)
     return logger.add(
         paths.controller_log,
         rotation="20 MB",
         retention=5,
         enqueue=False,
         format=log_line,
+        opener=files.opener(paths.logs),  # 0600, and never through a planted symlink
     )
 
 
@@ -46,26 +50,21 @@ def hide_from_git(folder: Path, repo: Path) -> None:
     if not folder.resolve().is_relative_to(repo.resolve()):
         return
     marker = folder / ".gitignore"
-    if os.path.islink(marker):
-        marker.unlink()
     try:
-        if marker.read_text() == HIDE_FROM_GIT:
+        if files.read_bytes(folder, marker, files.RECORD_LIMIT) == HIDE_FROM_GIT.encode():
             return
-    except OSError:
-        pass
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".gitignore.tmp"
-    tmp.unlink(missing_ok=True)
-    tmp.write_text(HIDE_FROM_GIT)
-    os.replace(tmp, marker)
+    except (OSError, ValueError):
+        pass  # missing, or planted (a symlink or pipe): written anew below
+    files.write_atomic(folder, marker, HIDE_FROM_GIT.encode())
 
 
 class Session:
     """`with Session(spec_file, spec) as session:` -- see the module docstring."""
 
-    def __init__(self, spec_file: Path, spec: Spec) -> None:
+    def __init__(self, spec_file: Path, spec: Spec, overrides: Overrides | None = None) -> None:
         self.spec_file = spec_file
-        self.spec = spec
+        self.spec = spec  # as the file says (its generation is what `status` compares)
+        self.overrides = overrides or Overrides()
         self.paths = StatePaths(spec.state_path)
         self.paths.ensure()
         self.store = Store.open(self.paths.db)
@@ -89,16 +88,22 @@ class Session:
             "started_at": str(time.time()),
             "spec_file": str(self.spec_file.resolve()),
             "spec_generation": spec_generation(self.spec),
+            "overrides": self.overrides.to_json() if self.overrides else "",
         }
         for key, value in meta.items():
             self.store.set_meta(key, value)
         record_event(self.store, "controller_start", f"controller started (pid {os.getpid()})")
+        if self.overrides:
+            shown = describe(self.spec, self.overrides)
+            data = {"overrides": json.loads(self.overrides.to_json())}
+            record_event(self.store, "settings", f"command-line settings: {shown}", data=data)
         self.paths.stop_request.unlink(missing_ok=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
         record_event(self.store, "controller_stop", "controller stopped")
         self.store.set_meta("pid", "")
+        self.store.set_meta("overrides", "")  # they lived as long as this controller
         self.paths.stop_request.unlink(missing_ok=True)
         if self.log_sink is not None:
             logger.remove(self.log_sink)

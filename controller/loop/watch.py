@@ -2,10 +2,11 @@
 
 Wake-ups: spec and roadmap edits (watchfiles on their folders, since editors save by
 rename), agent exits (the shim's exit records appear in `state/runs/`), stop requests,
-merge completions, the nearest backoff or timeout deadline, and every `pollInterval` as a
-resync. An invalid spec edit is logged with its located problems and the last valid spec
-stays in force. SIGINT/SIGTERM and `orchestrator stop` drain: nothing new starts, running
-agents finish and merge, then the loop exits. `stop --force` stops agents now.
+spawn-parallel requests, merge completions, the nearest backoff or timeout deadline, and
+every `pollInterval` as a resync. An invalid spec edit is logged with its located problems
+and the last valid spec stays in force. SIGINT/SIGTERM and `orchestrator stop` drain:
+nothing new starts, running agents finish and merge, then the loop exits. `stop --force`
+stops agents now.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from controller.core.plan import MERGE, Plan
 from controller.loop.reconcile import Echo, Reconciler
 from controller.loop.session import Session
 from controller.loop.stop import read_stop_request
+from controller.model.overrides import Overrides
 from controller.model.problems import SpecError
 from controller.model.spec import spec_generation
 from controller.specfile.load import load_spec
 from controller.specfile.sources import roadmap_path
+from controller.state import files
 
 MAX_BURST = 50  # passes in a row without waiting, while each pass still acts
 # what a pass may hit in a hostile world without the controller being wrong: a full disk or a
@@ -50,12 +53,15 @@ class WatchLoop:
         *,
         repo_override: Path | None = None,
         echo: Echo | None = None,
+        overrides: Overrides | None = None,
     ) -> None:
         self.session = session
         self.rec = reconciler
         self.repo_override = repo_override
         self.echo: Echo = echo or (lambda line: None)
         self.wake: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.overrides = overrides or Overrides()  # the command line's, kept across reloads
+        self.generation = spec_generation(session.spec)  # of the file's spec
 
     # -- spec ------------------------------------------------------------------------------
     def reload_spec(self) -> None:
@@ -74,12 +80,16 @@ class WatchLoop:
             self.echo(f"! spec   invalid, last valid spec stays in force: {exc.problems[0]}")
             return
         generation = spec_generation(spec)
-        if generation == spec_generation(self.rec.spec):
+        if generation == self.generation:
             return
         if spec.state_path != self.rec.spec.state_path:
             self.echo("! spec   stateDir changed: restart the controller to move state; ignored")
             return
-        self.rec.spec = spec
+        problem = self.overrides.problem(spec)
+        if problem:  # e.g. specBacklog removed while --spec-backlog was given
+            logger.warning(f"command-line setting not applied: {problem}")
+        self.rec.spec = self.overrides.apply(spec)
+        self.generation = generation
         store.set_meta("spec_generation", generation)
         record_event(store, "spec_reloaded", f"spec generation {generation}")
         self.echo(f"~ spec   reloaded ({len(spec.backlog)} tasks, generation {generation})")
@@ -92,7 +102,7 @@ class WatchLoop:
         if road is not None:
             shallow.add(road.parent)
         paths = self.session.paths
-        paths.runs.mkdir(parents=True, exist_ok=True)
+        files.ensure_dirs(paths.root, paths.runs)
         return sorted(shallow), [paths.runs, paths.root]
 
     def start_watchers(self, stop: threading.Event) -> None:
@@ -104,6 +114,7 @@ class WatchLoop:
         if road is not None:
             interesting.add(road)
         stop_name = self.session.paths.stop_request.name
+        request_name = self.session.paths.spawn_request.name
 
         def edits() -> None:
             for changes in watch(*shallow, recursive=False, stop_event=stop, debounce=150, step=30):
@@ -119,8 +130,11 @@ class WatchLoop:
             for changes in watch(
                 deep[1], recursive=False, stop_event=stop, debounce=30, step=WATCH_STEP_MS
             ):
-                if any(Path(p).name == stop_name for _, p in changes):
+                names = {Path(p).name for _, p in changes}
+                if stop_name in names:
                     self.wake.put(("stop", None))
+                if request_name in names:  # spawn-parallel: the requests are in the store
+                    self.wake.put(("request", None))
 
         for fn in (edits, runs, control):
             threading.Thread(target=fn, name=f"watch-{fn.__name__}", daemon=True).start()

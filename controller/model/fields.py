@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +24,7 @@ from pydantic.alias_generators import to_camel
 from controller.model.durations import DURATION_PATTERN, parse_duration
 from controller.model.globs import pattern_problem
 from controller.model.names import TASK_ID_PATTERN, task_id_problem
+from controller.model.sizes import SIZE_PATTERN, format_size, parse_size
 
 
 def _duration_json(*, positive: bool) -> dict[str, object]:
@@ -49,7 +50,7 @@ PositiveDuration = Annotated[
     WithJsonSchema(_duration_json(positive=True)),
 ]
 
-PLACEHOLDERS = ("task", "title", "prompt", "worktree", "branch", "attempt")
+PLACEHOLDERS = ("task", "title", "prompt", "worktree", "branch", "attempt", "port")
 API_VERSION = "orchestrator/v1"
 
 
@@ -151,6 +152,20 @@ TaskId = Annotated[
 ]
 
 
+def schema_without_null(schema: dict[str, Any]) -> None:
+    """For `Field(json_schema_extra=...)` of an optional field: the schema offers only the
+    value's own type. The loader still takes the default (None) when the key is left out,
+    and pydantic's errors stay those of the value (a nullable field, not a union)."""
+    branches = schema.get("anyOf")
+    if not isinstance(branches, list):
+        return
+    rest = [b for b in branches if b != {"type": "null"}]
+    if len(rest) == 1:
+        del schema["anyOf"]
+        schema.update(rest[0])
+    schema.pop("default", None)
+
+
 def check_argv(argv: object, what: str, example: str) -> object:
     if isinstance(argv, str):
         raise ValueError(
@@ -168,3 +183,31 @@ def ref_name_problem(name: str) -> str | None:
     if not name or name == "@" or _REF_BAD.search(name):
         return f"{name!r} is not a valid git branch name"
     return None
+
+
+# --- sizes (caps: docs/security.md) ------------------------------------------------------
+
+MIN_LOG_LIMIT = 64 << 10  # room for a useful tail after the trim note
+
+
+def _log_limit(n: int) -> int:
+    if n < MIN_LOG_LIMIT:
+        raise ValueError(f"a log limit below {format_size(MIN_LOG_LIMIT)} keeps too little output")
+    return n
+
+
+LogLimit = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    AfterValidator(_log_limit),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": SIZE_PATTERN},
+                {"type": "integer", "minimum": MIN_LOG_LIMIT},
+            ],
+            "description": "a size: bytes, or a string like 50MB, 512KB (1KB = 1024 bytes); "
+            f"at least {format_size(MIN_LOG_LIMIT)}",
+        }
+    ),
+]

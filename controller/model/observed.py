@@ -7,7 +7,46 @@ planner's table tests can build an `Observed` by hand.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens and cost of one attempt, as its agent reported them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float | None = None  # None: the agent reported tokens but no cost
+
+    @property
+    def tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_tokens
+            + (self.cache_write_tokens)
+        )
+
+
+@dataclass(frozen=True)
+class AgentReport:
+    """What an agent said about its own run: Claude Code's stream-json (read by the shim as
+    it runs) or the JSON a `command` agent wrote to `$ORCHESTRATOR_USAGE_FILE`."""
+
+    usage: Usage | None = None  # at the end of the run (a result line, or the usage file)
+    turns: int | None = None  # model turns so far (the result's num_turns at the end)
+    last_action: str | None = None  # e.g. "Edit src/x.py", shortened, printable
+    denials: tuple[str, ...] = ()  # tool calls the agent's own permissions refused
+    error: str | None = None  # the run ended on an error the agent reported (is_error)
+    api_error_status: int | None = None  # HTTP status of the API error it ended on
+    api_retries: int = 0  # API requests the agent retried (its `api_retry` lines)
+    rate_limit_retries: int = 0  # of those, after a 429
+    retry_delay_s: float | None = None  # the delay of its latest API retry
+    finished: bool = False  # the final result was seen
 
 
 @dataclass(frozen=True)
@@ -54,10 +93,22 @@ class AttemptObs:
     base_sha: str | None = None  # integration sha the attempt's branch started from (store)
     timed_out: bool = False  # the shim killed it at the timeout (exit record)
     signal: int | None = None  # signal that ended it, if any (exit record)
+    report: AgentReport | None = None  # what the agent said (runs dir, else the store)
+    port: int | None = None  # handed out by the planner for `ports` (store)
+    setup_failed: bool = False  # the agent never ran: its `setup` command failed (exit record)
+    setup_error: str = ""  # what the shim said about that failure (exit record)
 
     @property
     def exited(self) -> bool:
         return self.exit_code is not None
+
+    @property
+    def cost_usd(self) -> float:
+        """What the attempt cost as far as known (0 when its agent reported nothing)."""
+        usage = self.report.usage if self.report else None
+        if usage is None or usage.cost_usd is None:
+            return 0.0
+        return usage.cost_usd
 
 
 @dataclass(frozen=True)
@@ -105,6 +156,39 @@ class ResourcesObs:
     cpu_percent: float = 0.0
     memory_percent: float = 0.0
     disk_free_bytes: int | None = None
+    # percent used of the repository's filesystem (None: it could not be read)
+    disk_percent: float | None = None
+
+
+@dataclass(frozen=True)
+class Spent:
+    """What the recorded attempts cost, in USD: in all, per agent and per task."""
+
+    total: float = 0.0
+    by_agent: Mapping[str, float] = field(default_factory=dict)
+    by_task: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        attempts: Mapping[str, tuple[AttemptObs, ...]],
+        agent_of: Mapping[str, str] | None = None,
+    ) -> Spent:
+        """The tally of `attempts`; an attempt's agent is its recorded one, else `agent_of`."""
+        total = 0.0
+        by_agent: dict[str, float] = {}
+        by_task: dict[str, float] = {}
+        for task, rows in attempts.items():
+            for a in rows:
+                cost = a.cost_usd
+                if not cost:
+                    continue
+                total += cost
+                by_task[task] = by_task.get(task, 0.0) + cost
+                agent = a.agent or (agent_of or {}).get(task)
+                if agent is not None:
+                    by_agent[agent] = by_agent.get(agent, 0.0) + cost
+        return cls(total, by_agent, by_task)
 
 
 @dataclass(frozen=True)
@@ -129,6 +213,17 @@ class Observed:
     merging: frozenset[str] = frozenset()
     # why the runner cannot start agents right now (e.g. the cluster is unreachable)
     runner_error: str | None = None
+
+    @cached_property
+    def spent(self) -> Spent:
+        """What every recorded attempt cost (attempts without a recorded agent count in
+        the fleet's and their task's figures only)."""
+        return Spent.of(self.attempts)
+
+    # tasks `orchestrator spawn-parallel` asked to start first: id -> when (oldest first)
+    requested: dict[str, float] = field(default_factory=dict)
+    # of the paths looked up on the integration branch (specBacklog files), those present
+    present_paths: frozenset[str] = frozenset()
     # task id -> the last early conflict check of its branch (the controller's, from the store)
     conflict_checks: dict[str, ConflictCheck] = field(default_factory=dict)
     # agent -> median duration of its attempts that finished their work (exit 0), seconds

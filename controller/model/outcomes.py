@@ -6,11 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-# "error": git itself failed (not a race); the caller waits a little before trying again.
-# "requeued": the merge train gave the task back unjudged (it rode behind a culprit, or its
-# predicted conflict did not happen); it rides the next train
+# "error": git itself failed (not a race); the caller waits a little before trying again;
+# "empty": the attempt changed nothing (and its task does not `allowEmpty`);
+# "requeued": the merge train gave the task back unjudged (it rode behind a culprit); it
+# rides the next train
 OutcomeKind = Literal[
-    "merged", "conflict", "verify_failed", "rejected", "raced", "blocked", "error", "requeued"
+    "merged",
+    "conflict",
+    "verify_failed",
+    "rejected",
+    "raced",
+    "blocked",
+    "error",
+    "empty",
+    "requeued",
 ]
 
 

@@ -18,18 +18,26 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from controller.model.addons import Notify, SpecBacklog
+from controller.model.agent import Agent, AgentResources, Budget
 from controller.model.fields import (
     AgentName,
-    CommandArg,
     Duration,
     EnvName,
     Glob,
+    LogLimit,
     PositiveDuration,
     SpecModel,
     TaskId,
     check_argv,
     ref_name_problem,
+    schema_without_null,
 )
+
+DEFAULT_LOG_LIMIT = 50 << 20  # 50MB per attempt
+# Agent, AgentResources, Budget are defined in `agent`, Notify and SpecBacklog in `addons`:
+# all part of the spec format
+__all__ = ["Agent", "AgentResources", "Budget", "Notify", "Spec", "SpecBacklog", "Task"]
 
 
 class Threshold(SpecModel):
@@ -70,11 +78,18 @@ class Resources(SpecModel):
             Threshold(parallel=1),
         ]
     )
+    disk: list[Threshold] | None = Field(
+        default=None,
+        description="Agents allowed by how full the filesystem of the repository is (percent "
+        "used, as `df` shows it), like `cpu` and `memory`: e.g. [{below: 90, parallel: 4}, "
+        "{below: 95, parallel: 2}, {parallel: 1}]. Unset: disk use limits nothing (`status` "
+        "still shows it).",
+    )
 
-    @field_validator("cpu", "memory")
+    @field_validator("cpu", "memory", "disk")
     @classmethod
-    def _ordered(cls, rules: list[Threshold]) -> list[Threshold]:
-        return _check_thresholds(rules)
+    def _ordered(cls, rules: list[Threshold] | None) -> list[Threshold] | None:
+        return None if rules is None else _check_thresholds(rules)
 
 
 class Backoff(SpecModel):
@@ -107,43 +122,6 @@ class MergeQueue(SpecModel):
     )
 
 
-class AgentResources(SpecModel):
-    """What one agent needs on a cluster node (the Ray runner's entrypoint resources)."""
-
-    cpus: Annotated[float, Field(gt=0, le=1024)] | None = None
-    memory_mb: Annotated[int | None, Field(gt=0, alias="memoryMB")] = None
-
-
-class Agent(SpecModel):
-    command: Annotated[list[CommandArg], Field(min_length=1)]
-    owns: list[Glob] = Field(default_factory=list)
-    env: dict[EnvName, str] = Field(default_factory=dict)
-    timeout: PositiveDuration | None = None
-    max_parallel: Annotated[int, Field(ge=1)] | None = None
-    resources: AgentResources | None = None
-    # --- security: secrets stay out of the spec and out of Ray job listings (issue 16) ----
-    pass_env: list[EnvName] = Field(
-        default_factory=list,
-        description="Names of environment variables the agent gets from where it runs (for "
-        "secrets such as API keys): the local runner passes the controller's value, the Ray "
-        "runner the worker's own; the value is never written into the spec, the state folder "
-        "or a Ray job's entrypoint. Unlike `env:` values, which a Ray cluster shows to anyone "
-        "who can list its jobs.",
-    )
-
-    @field_validator("command", mode="before")
-    @classmethod
-    def _not_a_shell_string(cls, v: object) -> object:
-        return check_argv(v, "command", '[claude, -p, "{prompt}"]')
-
-    @field_validator("command")
-    @classmethod
-    def _program_given(cls, argv: list[str]) -> list[str]:
-        if not argv[0].strip():
-            raise ValueError("the program (first argv element) must not be empty")
-        return argv
-
-
 class Task(SpecModel):
     id: TaskId
     agent: str
@@ -155,6 +133,17 @@ class Task(SpecModel):
     timeout: PositiveDuration | None = None
     retries: Annotated[int, Field(ge=0, le=100)] | None = None
     estimate: Duration | None = None
+    allow_empty: bool | None = Field(
+        default=None,
+        json_schema_extra=schema_without_null,
+        description="an attempt that changes nothing may merge; overrides the agent's "
+        "allowEmpty (default: it fails with reason 'no changes')",
+    )
+    budget: Budget | None = Field(
+        default=None,
+        json_schema_extra=schema_without_null,
+        description="what all attempts of this task may spend",
+    )
 
     @property
     def display_title(self) -> str:
@@ -213,6 +202,17 @@ class Spec(SpecModel):
     agents: Annotated[dict[AgentName, Agent], Field(min_length=1)]
     backlog: list[Task] = Field(default_factory=list)
     backlog_from: RoadmapSource | None = None
+    spec_backlog: SpecBacklog | None = Field(
+        default=None,
+        description="Specifications written ahead of the implementation: each backlog task "
+        "whose spec file is not on the integration branch gets a generated task `<id>-spec` "
+        "(run by `agent`, its scope the spec file) that it depends on.",
+    )
+    notify: Notify | None = Field(
+        default=None,
+        description="Run a command on the events that need a person (failures, rejections, "
+        "exhausted retries, convergence...), in the background: it never slows the loop.",
+    )
     runner: Runner = Field(default_factory=lambda: LocalRunnerSpec())
     merge_queue: MergeQueue = Field(
         default_factory=lambda: MergeQueue(),
@@ -254,12 +254,26 @@ class Spec(SpecModel):
             "controller's merges nor authored and committed by a known person.",
         )
     )
+    # -- caps (docs/security.md) --
+    log_limit: LogLimit = Field(
+        default=DEFAULT_LOG_LIMIT,
+        description="Largest size of one attempt's log (agent output, and the verify log); "
+        "when a log grows past it, its oldest output is dropped and the end kept. A size "
+        "such as 50MB or 512KB (1KB = 1024 bytes); an agent's own logLimit overrides it.",
+    )
+    budget: Budget | None = Field(
+        default=None,
+        json_schema_extra=schema_without_null,
+        description="what the whole fleet may spend (every attempt recorded)",
+    )
 
     # filled in by the loader: where things are on disk, and roadmap items already complete
     _locations: Locations | None = PrivateAttr(default=None)
     _completed: frozenset[str] = PrivateAttr(default=frozenset())
     _origins: dict[int, tuple[str, int]] = PrivateAttr(default_factory=dict)
     _warnings: list[Any] = PrivateAttr(default_factory=list)  # spec_load.Problem
+    # tasks `core.specbacklog` added for this pass: generated id -> the task it writes a spec for
+    _generated: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("integration_branch")
     @classmethod
@@ -300,6 +314,11 @@ class Spec(SpecModel):
         return self._warnings
 
     @property
+    def generated(self) -> dict[str, str]:
+        """Tasks the controller generated (`specBacklog`): id -> the task they serve."""
+        return self._generated
+
+    @property
     def completed(self) -> frozenset[str]:
         """Task ids already done outside the controller (roadmap items marked complete)."""
         return self._completed
@@ -327,8 +346,19 @@ class Spec(SpecModel):
         agent = self.agents.get(task.agent)
         return task.timeout or (agent.timeout if agent and agent.timeout else self.timeout)
 
+    def log_limit_of(self, task: Task) -> int:
+        agent = self.agents.get(task.agent)
+        return agent.log_limit if agent and agent.log_limit else self.log_limit
+
     def max_attempts(self, task: Task) -> int:
         return 1 + (task.retries if task.retries is not None else self.retries)
+
+    def allow_empty(self, task: Task) -> bool:
+        """Whether an attempt of `task` that changes nothing may merge."""
+        if task.allow_empty is not None:
+            return task.allow_empty
+        agent = self.agents.get(task.agent)
+        return bool(agent and agent.allow_empty)
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,19 @@ directory, one store query, one resource sample, and a liveness check per unfini
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 from controller import git
-from controller.model.observed import Observed, ResourcesObs, WorktreeObs
+from controller.model.observed import ConflictCheck, Observed, ResourcesObs, WorktreeObs
 from controller.observe.assemble import assemble, integration_checkout_of, settled_attempts
-from controller.observe.procs import is_alive
+from controller.observe.procs import is_alive, is_attempt_shim
 from controller.observe.resources import ResourceSampler
 from controller.observe.runs import read_runs
 from controller.state.paths import StatePaths
-from controller.state.store import Store
+from controller.state.store import AttemptRow, Store
 
 
 def leftover_dirs(root: Path, worktrees: Iterable[WorktreeObs]) -> list[WorktreeObs]:
@@ -78,6 +78,15 @@ def _read_worktrees(
     return found, _checkout_dirty(repo, integration_checkout_of(found, integration))
 
 
+def _store_facts(
+    store: Store | None,
+) -> tuple[dict[str, list[AttemptRow]], dict[str, float], dict[str, ConflictCheck]]:
+    """The store's attempt rows, spawn-parallel requests and early conflict checks."""
+    if store is None:
+        return {}, {}, {}
+    return store.attempts_by_task(), store.requests(), store.conflict_checks()
+
+
 def observe(
     *,
     repo: Path,
@@ -88,8 +97,10 @@ def observe(
     sampler: ResourceSampler | None,
     draining: bool = False,
     now: float,
+    probe: Sequence[str] = (),
 ) -> Observed:
-    """Read the world once: at most 6 git calls, whatever the number of tasks.
+    """Read the world once: at most 7 git calls, whatever the number of tasks (the 7th looks
+    up `probe`, repository paths such as specBacklog files, on the integration branch).
 
     After the integration sha, the independent readings run side by side (git is a separate
     process, the store read releases the GIL), so a pass takes about three git calls' time.
@@ -104,9 +115,9 @@ def observe(
         merged_future = pool.submit(
             lambda: git.merged_tasks(pinned, sha) if sha else frozenset[str]()
         )
-        store_rows = store.attempts_by_task() if store is not None else {}
-        checks = store.conflict_checks() if store is not None else {}
+        store_rows, requested, checks = _store_facts(store)
         resources = sampler.sample(now) if sampler is not None else ResourcesObs()
+        present = frozenset(git.existing_paths(pinned, sha, list(probe))) if sha and probe else None
         worktrees, dirty = wt_future.result()
         branches, merged = br_future.result(), merged_future.result()
 
@@ -122,6 +133,7 @@ def observe(
             store_rows=store_rows,
             runs=read_runs(state, settled_attempts(store_rows)),
             alive=is_alive,
+            vouch=lambda task, n, pid, ct: is_attempt_shim(pid, ct, state.start_record(task, n)),
             resources=resources,
             draining=draining,
             conflict_checks=checks,
@@ -133,7 +145,7 @@ def observe(
         # in between has written its exit record by now (the shim writes it before it
         # exits), so read again rather than call the attempt lost.
         observed = build()
-    return observed
+    return replace(observed, requested=requested, present_paths=present or frozenset())
 
 
 def _exited_unrecorded(observed: Observed) -> bool:

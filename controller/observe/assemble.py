@@ -1,11 +1,22 @@
 """Joining one pass's readings into the planner's `Observed` (pure, given a pure `alive`).
 
-How an attempt is joined from its two sources: the store holds the controller's verdicts
-(outcome, reason, retry_at, conflicts, created_at, agent, base_sha); the runs directory holds
-what the shim saw (pid, create_time, started_at; exit_code, ended_at, timed_out, signal).
-The runs directory is the world, so its values win, the store filling gaps; an attempt known
-to only one source still appears. `alive` is asked only for a task's latest attempt that has
-a pid and no exit record.
+How an attempt is joined from its two sources: the store holds what the controller itself
+recorded -- the pid and create time of the shim from its own `Popen` (`set_launched`), and
+its verdicts (outcome, reason, retry_at, conflicts, created_at, agent, base_sha); the runs
+directory holds what the shim saw (started_at; exit_code, ended_at, timed_out, signal). An
+attempt known to only one source still appears. `alive` is asked only for a task's latest
+attempt that has a pid and no exit record.
+
+Which process an attempt is -- the one `stop` signals, with its whole process group -- is
+taken from the store, never from the runs directory: the agent can write there (it learns
+the folder from `ORCHESTRATOR_PROGRESS_FILE`), and a start record naming another process
+would get that process's group killed. A record can only add information (exit code, times,
+progress). One exception, for a controller killed between starting a shim and recording its
+pid: when the store has no pid, the start record's pid is taken only if `vouch` confirms it
+is the shim of this very attempt (alive, with that create time, running the shim script
+with this attempt's `--start-record` path: see `procs.is_attempt_shim`), and a remote
+runner's job handle only if it names this task and attempt; otherwise the attempt has no
+known process.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from typing import TypeVar
 
 from controller.model.names import task_for_branch
 from controller.model.observed import (
+    AgentReport,
     AttemptObs,
     BranchObs,
     ConflictCheck,
@@ -25,10 +37,13 @@ from controller.model.observed import (
     ResourcesObs,
     WorktreeObs,
 )
-from controller.observe.runs import RunRecord
+from controller.observe.reports import report_from_row
+from controller.observe.runs import RunRecord, StartRecord
 from controller.state.store import AttemptRow
 
 AliveCheck = Callable[[int, float | None], bool]
+# (task, attempt number, pid, create_time) -> is that process this attempt's shim?
+VouchCheck = Callable[[str, int, int, float | None], bool]
 
 
 _T = TypeVar("_T")
@@ -41,21 +56,41 @@ def _first(*values: _T | None) -> _T | None:
     return None
 
 
+def _never(task: str, number: int, pid: int, create_time: float | None) -> bool:
+    return False
+
+
+def _process_of(
+    task: str,
+    number: int,
+    row: AttemptRow | None,
+    start: StartRecord | None,
+    vouch: VouchCheck,
+) -> tuple[int | None, float | None, str | None]:
+    """(pid, create_time, handle) of an attempt: the store's (see the module docstring)."""
+    if row is not None and (row.pid is not None or row.handle is not None):
+        return row.pid, row.create_time, row.handle
+    if start is not None and start.pid and vouch(task, number, start.pid, start.create_time):
+        return start.pid, start.create_time, None
+    if start is not None and start.handle and start.handle.endswith(f"-{task}-{number}"):
+        return None, None, start.handle  # a job id names its task and attempt (runners.ray)
+    return None, None, None
+
+
 def join_attempt(
     task: str,
     number: int,
     row: AttemptRow | None,
     run: RunRecord | None,
     alive: AliveCheck,
+    vouch: VouchCheck = _never,
 ) -> AttemptObs:
     """One attempt from its store row and runs-dir record (either may be None)."""
     if run is None and row is not None:
         return _from_row(task, number, row, alive)
     start = run.start if run else None
     exit_ = run.exit if run else None
-    pid = _first(start.pid if start else None, row.pid if row else None)
-    handle = _first(start.handle if start else None, row.handle if row else None)
-    create_time = _first(start.create_time if start else None, row.create_time if row else None)
+    pid, create_time, handle = _process_of(task, number, row, start, vouch)
     if exit_ is not None:
         exit_code = exit_.exit_code
         if exit_code is None and exit_.signal:
@@ -86,7 +121,16 @@ def join_attempt(
         base_sha=row.base_sha if row else None,
         timed_out=exit_.timed_out if exit_ else False,
         signal=exit_.signal if exit_ else None,
+        report=(run.report if run else None) or (_row_report(row) if row else None),
+        port=row.port if row else None,
+        setup_failed=exit_.setup_failed if exit_ else False,
+        setup_error=exit_.setup_error if exit_ else "",
     )
+
+
+def _row_report(row: AttemptRow) -> AgentReport | None:
+    tokens = (row.input_tokens, row.output_tokens, row.cache_read_tokens, row.cache_write_tokens)
+    return report_from_row(tokens, row.cost_usd, row.turns)
 
 
 def _from_row(task: str, number: int, row: AttemptRow, alive: AliveCheck) -> AttemptObs:
@@ -115,6 +159,8 @@ def _from_row(task: str, number: int, row: AttemptRow, alive: AliveCheck) -> Att
         created_at=row.created_at,
         agent=row.agent,
         base_sha=row.base_sha,
+        report=_row_report(row),
+        port=row.port,
     )
 
 
@@ -122,6 +168,7 @@ def join_attempts(
     store_rows: Mapping[str, Sequence[AttemptRow]],
     runs: Mapping[str, Mapping[int, RunRecord]],
     alive: AliveCheck,
+    vouch: VouchCheck = _never,
 ) -> dict[str, tuple[AttemptObs, ...]]:
     """Union of store rows and run records per task, oldest attempt first."""
     out: dict[str, tuple[AttemptObs, ...]] = {}
@@ -132,7 +179,14 @@ def join_attempts(
         last = numbers[-1] if numbers else None
         # only a task's latest attempt can be running: ask the OS about that one alone
         out[task] = tuple(
-            join_attempt(task, n, rows.get(n), task_runs.get(n), alive if n == last else _dead)
+            join_attempt(
+                task,
+                n,
+                rows.get(n),
+                task_runs.get(n),
+                alive if n == last else _dead,
+                vouch if n == last else _never,
+            )
             for n in numbers
         )
     return out
@@ -204,6 +258,7 @@ def assemble(
     store_rows: Mapping[str, Sequence[AttemptRow]],
     runs: Mapping[str, Mapping[int, RunRecord]],
     alive: AliveCheck = lambda pid, create_time: False,
+    vouch: VouchCheck = _never,
     resources: ResourcesObs | None = None,
     draining: bool = False,
     conflict_checks: Mapping[str, ConflictCheck] | None = None,
@@ -218,7 +273,7 @@ def assemble(
         merged_tasks=merged_tasks,
         worktrees=task_worktrees(worktrees, worktree_root, branches),
         branches=dict(branches),
-        attempts=join_attempts(store_rows, runs, alive),
+        attempts=join_attempts(store_rows, runs, alive, vouch),
         resources=resources if resources is not None else ResourcesObs(),
         draining=draining,
         conflict_checks=dict(conflict_checks or {}),

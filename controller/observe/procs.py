@@ -7,6 +7,8 @@ ours only when both match. A zombie (exited, not yet reaped by its parent) is no
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psutil
 
 CREATE_TIME_TOLERANCE_S = 0.05
@@ -32,3 +34,29 @@ def is_alive(pid: int | None, create_time: float | None) -> bool:
         return False
     except psutil.AccessDenied:
         return True  # identified by pid and create time; only its status is hidden
+
+
+# the agent shim the local runner starts by file path (controller/act/runners/shim.py); named
+# here by path, since observing imports nothing of the acting layer
+SHIM_SCRIPT = Path(__file__).resolve().parent.parent / "act" / "runners" / "shim.py"
+
+
+def is_attempt_shim(pid: int, create_time: float | None, start_record: Path) -> bool:
+    """True when `pid` (created at `create_time`) is the shim the local runner started for
+    the attempt whose start record is `start_record`: alive, with that create time, running
+    the shim script with `--start-record <start_record>`.
+
+    Used only when the store has no pid for an attempt (the controller died between
+    starting the shim and recording it): the start record is then the only lead, and the
+    agent could have written any pid there. A process the user runs never has this argv.
+    """
+    if not is_alive(pid, create_time):
+        return False
+    try:
+        argv = psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return False
+    if len(argv) < 2 or Path(argv[1]).resolve() != SHIM_SCRIPT:
+        return False
+    pairs = zip(argv, argv[1:], strict=False)
+    return any(a == "--start-record" and b == str(start_record) for a, b in pairs)

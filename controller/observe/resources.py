@@ -1,6 +1,7 @@
-"""Host load for admission control: smoothed CPU% and memory%, and free disk space.
+"""Host load for admission control: smoothed CPU% and memory%, and the disk's use.
 
-Admission (how many agents may run) follows CPU and memory thresholds. Raw readings jump
+Admission (how many agents may run) follows CPU, memory and (when a rule is set) disk
+thresholds; disk use is read as is, it changes slowly. Raw readings jump
 around; acting on them would start and hold agents on every spike and dip. So readings are
 smoothed with a time-based exponential moving average (time constant `tau`, default 20 s):
 a reading taken `dt` seconds after the previous one moves the average by
@@ -36,13 +37,17 @@ def ewma(previous: float | None, value: float, dt: float, tau: float) -> float:
     return previous + alpha * (value - previous)
 
 
-def disk_free(path: Path | None) -> int | None:
+def disk_usage(path: Path | None) -> tuple[float | None, int | None]:
+    """(percent used, bytes free) of the filesystem holding `path`, as `df` counts them: used
+    / (used + available to non-root), so a disk whose reserve alone is left reads 100%."""
     if path is None:
-        return None
+        return None, None
     try:
-        return shutil.disk_usage(path).free
+        usage = shutil.disk_usage(path)
     except OSError:
-        return None
+        return None, None
+    total = usage.used + usage.free
+    return (100.0 * usage.used / total if total > 0 else None), usage.free
 
 
 class ResourceSampler:
@@ -71,8 +76,10 @@ class ResourceSampler:
         self._mem = ewma(self._mem, mem_raw, dt, self.tau)
         if self._last is None or now > self._last:
             self._last = now
+        disk_percent, free = disk_usage(self.disk_path)  # slow to change: not smoothed
         return ResourcesObs(
             cpu_percent=self._cpu,
             memory_percent=self._mem,
-            disk_free_bytes=disk_free(self.disk_path),
+            disk_free_bytes=free,
+            disk_percent=disk_percent,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from controller.core.specbacklog import spec_paths
 from controller.model.observed import Observed
 from controller.model.spec import Spec
 from controller.observe import observe
@@ -46,4 +47,5 @@ def observe_spec(
         sampler=sampler,
         draining=draining,
         now=time.time() if now is None else now,
+        probe=spec_paths(spec),
     )

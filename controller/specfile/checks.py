@@ -1,4 +1,4 @@
-"""Checks across fields of a spec: ids, agents, dependencies, cycles, scopes.
+"""Checks across fields of a spec: ids, agents, dependencies, cycles, scopes, specBacklog.
 
 Each check is a pure function of the validated `Spec` that yields `(field path, message)`;
 `semantic_problems` locates them in the YAML file. Tasks that came from a ROADMAP (see
@@ -10,13 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from controller.core.graph import find_cycles
+from controller.core.specbacklog import eligible, spec_task_id
 from controller.model.globs import glob_within
+from controller.model.names import task_id_problem
 from controller.model.problems import Loc, Problem, did_you_mean, format_path
 from controller.model.spec import Spec
 from controller.specfile.sources import locate_task_finding
 from controller.specfile.yaml_tree import Locator
 
 Finding = tuple[Loc, str]
+# the composed prompt adds notes (scope, the last failure) to the task's own: keep room
+ARGV_PROMPT_MAX = 100 * 1024
 
 
 def duplicate_ids(spec: Spec) -> Iterator[Finding]:
@@ -76,6 +80,38 @@ def scopes_outside_owns(spec: Spec) -> Iterator[Finding]:
                 )
 
 
+def prompts_for_argv(spec: Spec) -> Iterator[Finding]:
+    """A prompt too long to pass as `{prompt}` in a command (it would validate, then fail
+    with "Argument list too long" at launch)."""
+    for i, task in enumerate(spec.backlog):
+        agent = spec.agents.get(task.agent)
+        if agent is None or not any("{prompt}" in arg for arg in agent.command or ()):
+            continue
+        size = len(task.prompt.encode("utf-8", "surrogateescape"))
+        if size > ARGV_PROMPT_MAX:
+            yield (
+                ("backlog", i, "prompt"),
+                f"this prompt is {size // 1024} KiB, too long to pass as {{prompt}} in "
+                f"agents.{task.agent}.command (at most {ARGV_PROMPT_MAX // 1024} KiB): leave "
+                "{prompt} out and read the prompt from stdin or $ORCHESTRATOR_PROMPT_FILE, "
+                "or use `preset: claude-code`",
+            )
+
+
+def local_only_features(spec: Spec) -> Iterator[Finding]:
+    """What the Ray runner does not support yet: presets and worktree preparation."""
+    if spec.runner.kind != "ray":
+        return
+    for name, agent in spec.agents.items():
+        for key, used in (
+            ("preset", agent.preset),
+            ("copy", agent.copy_files),
+            ("setup", agent.setup),
+        ):
+            if used:
+                yield ("agents", name, key), f"`{key}` needs the local runner (runner kind ray)"
+
+
 def verify_gate(spec: Spec) -> Iterator[Finding]:
     if spec.verify is not None and not spec.verify[0].strip():
         yield ("verify", 0), "the verify program must not be empty"
@@ -92,6 +128,43 @@ def env_given_twice(spec: Spec) -> Iterator[Finding]:
             if name in values:
                 where = "verifyEnv" if loc == ("verifyPassEnv",) else "env"
                 yield (*loc, j), f"{name} is also set in {where}: give it in one place only"
+
+
+def spec_backlog_problems(spec: Spec) -> Iterator[Finding]:
+    """specBacklog: its agents exist, its file is the spec agent's to write, and the ids of
+    the tasks it would generate are free and valid."""
+    sb = spec.spec_backlog
+    if sb is None:
+        return
+    names = sorted(spec.agents)
+    agent = spec.agents.get(sb.agent)
+    if agent is None:
+        hint = did_you_mean(sb.agent, names) or f" (known: {', '.join(names)})"
+        yield ("specBacklog", "agent"), f"unknown agent '{sb.agent}'{hint}"
+    for j, name in enumerate(sb.for_agents or ()):
+        if name not in spec.agents:
+            hint = did_you_mean(name, names) or f" (known: {', '.join(names)})"
+            yield ("specBacklog", "forAgents", j), f"unknown agent '{name}'{hint}"
+    sample = sb.spec_path("x")
+    if agent is not None and not glob_within(sample, agent.owns):
+        owns = ", ".join(agent.owns) or "nothing (read-only agent)"
+        yield (
+            ("specBacklog", "path"),
+            f"'{sb.path}' is outside what agent '{sb.agent}' owns ({owns}): it could not write it",
+        )
+    ids = {t.id: i for i, t in enumerate(spec.backlog)}
+    for i, task in enumerate(spec.backlog):
+        if not eligible(sb, task):
+            continue
+        sid = spec_task_id(task.id)
+        problem = task_id_problem(sid)
+        if sid in ids:
+            yield (
+                ("backlog", ids[sid], "id"),
+                f"task id '{sid}' is the id specBacklog generates for '{task.id}': rename one",
+            )
+        elif problem:
+            yield ("backlog", i, "id"), f"specBacklog cannot name its task: {problem}"
 
 
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
@@ -125,6 +198,9 @@ CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     scopes_outside_owns,
     verify_gate,
     env_given_twice,
+    prompts_for_argv,
+    local_only_features,
+    spec_backlog_problems,
 )
 WARNINGS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (secrets_in_ray_env,)
 

@@ -4,12 +4,14 @@ A valid spec is read with the fast (C) safe loader; only when something is wrong
 parsed again with the round-trip loader (`yaml_tree`), which knows where every value stands.
 pydantic's errors are turned into located problems by `errors`, cross-field checks come from
 `checks`. Nothing here acts on the world: the only I/O is reading the file(s) and asking git
-whether the repository exists.
+whether the repository exists. Files are read only when regular and up to `SPEC_LIMIT`
+(`state.files.read_regular`): a pipe or a device never hangs or exhausts the loader.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -18,12 +20,17 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from controller import git
 from controller.model.problems import Problem, SpecError
+from controller.model.sizes import format_size
 from controller.model.spec import Locations, Spec, default_locations
 from controller.specfile.checks import semantic_problems, semantic_warnings
 from controller.specfile.errors import validation_problems
 from controller.specfile.locations import location_problems
 from controller.specfile.sources import with_roadmap
 from controller.specfile.yaml_tree import Locator, decode_text, parse_yaml, plain_values
+from controller.state import files
+
+# a spec is a small YAML file: reading stops here (a file linked to /dev/zero never ends)
+SPEC_LIMIT = 16 * files.MIB
 
 
 def _repo_problems(spec: Spec, locator: Locator, source: str) -> list[Problem]:
@@ -54,6 +61,32 @@ def _runner_problems(spec: Spec, locator: Locator, source: str) -> list[Problem]
         message = "the ray runner needs Ray on this machine: pip install 'orchestrator[ray]'"
         return [Problem(source, line, col, "runner.kind", message)]
     return []
+
+
+def _program_problems(spec: Spec, locator: Locator, source: str) -> list[Problem]:
+    """A preset whose binary is not there (a located problem, before anything starts)."""
+    problems = []
+    for name, agent in spec.agents.items():
+        program = agent.program_path(spec.locations.base_dir)
+        preset = agent.preset_info
+        if program is None or preset is None:
+            continue
+        if "/" in program:
+            found = os.path.isfile(program) and os.access(program, os.X_OK)
+            where = f"{program} is not an executable file"
+        else:
+            found = shutil.which(program) is not None
+            where = f"'{program}' was not found on PATH"
+        if found:
+            continue
+        key = "program" if agent.program is not None else "preset"
+        line, col = locator.locate(("agents", name, key))
+        message = (
+            f"the {preset.name} binary is missing: {where}; install it ({preset.install}) "
+            "or set `program:` to its path"
+        )
+        problems.append(Problem(source, line, col, f"agents.{name}.{key}", message))
+    return problems
 
 
 def resolve_locations(spec: Spec, source: Path, base_dir: Path) -> Locations:
@@ -148,18 +181,27 @@ def load_spec(path: Path, *, check_repo: bool = True, repo: Path | None = None) 
     `repo` overrides the spec's own `repo` (the `--repo` option of the commands).
     """
     source = str(path)
+    if path.is_dir():
+        raise SpecError([Problem(source, 1, 1, "", "is a directory, not a spec file")])
     try:
-        data = path.read_bytes()
+        data = files.read_regular(path, SPEC_LIMIT)
     except FileNotFoundError:
         raise SpecError([Problem(source, 1, 1, "", "spec file not found")]) from None
-    except IsADirectoryError:
-        raise SpecError([Problem(source, 1, 1, "", "is a directory, not a spec file")]) from None
+    except files.FileTooLarge:
+        message = f"larger than {format_size(SPEC_LIMIT)}: not a spec file"
+        raise SpecError([Problem(source, 1, 1, "", message)]) from None
+    except files.UnsafeFile as exc:
+        raise SpecError([Problem(source, 1, 1, "", f"{exc.reason}; not read")]) from None
     except OSError as exc:
         raise SpecError([Problem(source, 1, 1, "", f"cannot read: {exc.strerror}")]) from None
     text = decode_text(data, source)
     spec, locator = read_spec_text(text, source, path.parent.resolve(), repo)
     if check_repo:
-        problems = _repo_problems(spec, locator, source) + _runner_problems(spec, locator, source)
+        problems = [
+            *_repo_problems(spec, locator, source),
+            *_runner_problems(spec, locator, source),
+            *_program_problems(spec, locator, source),
+        ]
         if not problems:
             problems = location_problems(spec, locator, source)
         if problems:

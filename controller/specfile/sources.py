@@ -12,23 +12,37 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from controller.model.problems import Loc, Problem, SpecError
+from controller.model.sizes import format_size
 from controller.model.spec import Spec, Task
-from controller.specfile.roadmap.problems import (
-    CYCLE,
-    DUPLICATE,
-    SELF_DEPENDENCY,
-    UNKNOWN_DEPENDENCY,
-)
+from controller.specfile.roadmap.problems import FATAL_KINDS
+from controller.state import files
 
-# roadmap problems that make the backlog ambiguous reject it; the rest are warnings
-# (a heading the parser cannot place, an unrecognised status, a non-path scope entry)
-FATAL_KINDS = frozenset({DUPLICATE, UNKNOWN_DEPENDENCY, SELF_DEPENDENCY, CYCLE})
+__all__ = ["FATAL_KINDS", "locate_task_finding", "roadmap_path", "with_roadmap"]
+ROADMAP_LIMIT = 16 * files.MIB  # reading stops here: a roadmap is a markdown file
 
 
 def roadmap_path(spec: Spec) -> Path | None:
     if spec.backlog_from is None:
         return None
     return (spec.repo_path / spec.backlog_from.roadmap).resolve()
+
+
+def read_roadmap_text(path: Path, shown: Path | None = None) -> str:
+    """The roadmap's text: a regular file of at most `ROADMAP_LIMIT` bytes (a roadmap
+    committed as a symlink to /dev/zero, or a pipe, is refused), else SpecError located at
+    `shown` (the path as the spec names it; default `path`)."""
+    source, field = str(shown or path), "backlogFrom.roadmap"
+    try:
+        return files.read_regular(path, ROADMAP_LIMIT).decode("utf-8")
+    except FileNotFoundError:
+        message = "roadmap file not found"
+    except files.FileTooLarge:
+        message = f"roadmap larger than {format_size(ROADMAP_LIMIT)}; not read"
+    except files.UnsafeFile as exc:
+        message = f"roadmap {exc.reason}; not read"
+    except (OSError, UnicodeDecodeError) as exc:
+        message = f"cannot read: {exc}"
+    raise SpecError([Problem(source, 1, 1, field, message)])
 
 
 def with_roadmap(spec: Spec) -> Spec:
@@ -39,19 +53,8 @@ def with_roadmap(spec: Spec) -> Spec:
     # the roadmap parser loads only for specs that use it (~15 ms of start-up otherwise)
     from controller.specfile.roadmap import backlog_entries, completed_ids, parse_roadmap
 
-    # the roadmap parser loads only for specs that use it (~15 ms of start-up otherwise)
-
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(
-            [Problem(source, 1, 1, "backlogFrom.roadmap", "roadmap file not found")]
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(
-            [Problem(source, 1, 1, "backlogFrom.roadmap", f"cannot read: {exc}")]
-        ) from None
+    named = spec.repo_path / spec.backlog_from.roadmap
+    source, text = str(path), read_roadmap_text(path, named)
     parsed = parse_roadmap(text, source)
     errors = [p for p in parsed.problems if p.kind in FATAL_KINDS]
     if errors:

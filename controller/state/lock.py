@@ -2,7 +2,8 @@
 
 The lock dies with the process (even on SIGKILL), so a crashed controller never leaves a
 stale lock behind. The holder writes its PID into the lock file so that a refused second
-controller, `status` and `stop` can name it.
+controller, `status` and `stop` can name it. The file is opened through `state.files`, so a
+symlink or pipe planted in its place is never followed or blocked on.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 import os
 import time
 from pathlib import Path
+
+from controller.state import files
 
 
 class LockHeld(RuntimeError):
@@ -23,7 +26,7 @@ class LockHeld(RuntimeError):
 
 def read_holder(path: Path) -> dict[str, object] | None:
     try:
-        data = json.loads(path.read_text() or "null")
+        data = json.loads(files.read_bytes(path.parent, path, files.RECORD_LIMIT) or b"null")
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
@@ -32,8 +35,8 @@ def read_holder(path: Path) -> dict[str, object] | None:
 def is_locked(path: Path) -> bool:
     """True when some process holds the controller lock at `path` (nothing is created)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        fd = files.open_read(path.parent, path)  # a planted pipe must not block `status`
+    except (OSError, ValueError):
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -52,8 +55,8 @@ class ControllerLock:
         self.fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        # never through a planted symlink or hard link: the holder truncates the file
+        fd = files.open_file(self.path.parent, self.path, os.O_RDWR)
         for attempt in range(3):  # a reader's brief shared lock (is_locked) must not refuse us
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

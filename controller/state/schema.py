@@ -52,6 +52,32 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
 
 
 def _migrate_v3(conn: sqlite3.Connection) -> None:
+    """What an attempt cost (tokens, USD, turns, as its agent reported them) and the port
+    the planner handed it (`ports`)."""
+    for column in (
+        "input_tokens INTEGER",
+        "output_tokens INTEGER",
+        "cache_read_tokens INTEGER",
+        "cache_write_tokens INTEGER",
+        "cost_usd REAL",
+        "turns INTEGER",
+        "port INTEGER",
+    ):
+        conn.execute(f"ALTER TABLE attempts ADD COLUMN {column}")
+
+
+def _migrate_v4(conn: sqlite3.Connection) -> None:
+    """`orchestrator spawn-parallel` asks for tasks to start first: a fact per task, kept
+    until the task starts (or leaves the spec)."""
+    conn.execute(
+        """CREATE TABLE requests (
+            task TEXT PRIMARY KEY,
+            requested_at REAL NOT NULL
+        )"""
+    )
+
+
+def _migrate_v5(conn: sqlite3.Connection) -> None:
     """Early conflict checks: a task branch merged in memory onto the integration tip."""
     conn.execute(
         """CREATE TABLE conflict_checks (
@@ -65,7 +91,13 @@ def _migrate_v3(conn: sqlite3.Connection) -> None:
 
 
 # Append only: MIGRATIONS[i] upgrades version i to i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_v1,
+    _migrate_v2,
+    _migrate_v3,
+    _migrate_v4,
+    _migrate_v5,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

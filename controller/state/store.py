@@ -3,8 +3,9 @@
 Git refs, worktrees, processes and exit records are read from the world on every pass; this
 database only keeps what cannot be recovered from them: the intent row written before a
 process starts, the controller's verdict on each attempt (outcome, reason, retry deadline,
-conflicting files), an append-only event log, and a few controller facts (pid, last pass,
-spec generation). Losing it costs history, never correctness of the next pass.
+conflicting files), an append-only event log, the tasks `spawn-parallel` asked to start
+first, and a few controller facts (pid, last pass, spec generation, command-line settings).
+Losing it costs history, never correctness of the next pass.
 
 The schema is versioned in the `meta` table. `MIGRATIONS[i]` brings a database from version
 `i` to `i + 1`; a later release appends to that list and never edits an entry. A database
@@ -19,59 +20,28 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, Self
 
-from controller.model.observed import ConflictCheck
+from controller.model.observed import ConflictCheck, Usage
+from controller.state import conflict_checks as checks_table
+from controller.state import files
+from controller.state.rows import ATTEMPT_COLUMNS, AttemptRow, EventRow, row_to_attempt
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
 
 BUSY_TIMEOUT_S = 5.0
+# SQLite opens these beside the database, following symlinks (and truncates `-shm` as the
+# first connection): one planted in the state folder must never be opened
+DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def _planted_companions(path: Path) -> list[str]:
+    return files.planted(path.parent, [path.name + suffix for suffix in DB_SUFFIXES])
 
 
 class StoreError(RuntimeError):
     """The database cannot be used (e.g. it was written by a newer orchestrator)."""
-
-
-class AttemptRow(NamedTuple):
-    """One row of `attempts`; mirrors the columns (`conflicts` decoded from JSON).
-
-    A NamedTuple rather than a frozen dataclass: `status` builds tens of thousands of these
-    and a tuple is built about eight times faster.
-    """
-
-    task: str
-    number: int
-    created_at: float | None = None
-    pid: int | None = None
-    create_time: float | None = None
-    started_at: float | None = None
-    ended_at: float | None = None
-    exit_code: int | None = None
-    outcome: str | None = None
-    reason: str = ""
-    retry_at: float | None = None
-    conflicts: tuple[str, ...] = ()
-    agent: str | None = None
-    base_sha: str | None = None
-    handle: str | None = None  # a remote runner's id for the attempt (schema v2)
-
-
-@dataclass(frozen=True)
-class EventRow:
-    id: int
-    ts: float
-    task: str | None
-    kind: str
-    message: str
-    data: Any = None
-
-
-_ATTEMPT_COLUMNS = (
-    "task, number, created_at, pid, create_time, started_at, ended_at, exit_code, "
-    "outcome, reason, retry_at, conflicts, agent, base_sha, handle"
-)
 
 
 def _newer_error(path: Path, found: int) -> StoreError:
@@ -79,17 +49,6 @@ def _newer_error(path: Path, found: int) -> StoreError:
         f"{path}: database schema version {found} is newer than this orchestrator "
         f"understands (up to {SCHEMA_VERSION}); upgrade orchestrator or use a fresh state/"
     )
-
-
-def _row_to_attempt(row: sqlite3.Row | tuple[Any, ...]) -> AttemptRow:
-    """A row selected with `_ATTEMPT_COLUMNS`, by position (the hot path of `status`)."""
-    values = tuple(row)
-    raw = values[11]
-    try:
-        conflicts = tuple(str(c) for c in json.loads(raw)) if raw and raw != "[]" else ()
-    except (ValueError, TypeError):
-        conflicts = ()
-    return AttemptRow._make((*values[:9], values[9] or "", values[10], conflicts, *values[12:]))
 
 
 class Store:
@@ -124,7 +83,9 @@ class Store:
     def open(cls, path: Path) -> Store:
         """Open (creating parents, file and schema as needed) for reading and writing."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        files.ensure_dirs(path.parent)
+        for name in _planted_companions(path):
+            files.unlink(path.parent, path.parent / name)
         return cls(path)
 
     @classmethod
@@ -138,6 +99,13 @@ class Store:
         path = Path(path)
         if not path.is_file():
             return None
+        planted = _planted_companions(path)
+        if planted:
+            raise StoreError(
+                f"{path.parent}: {', '.join(planted)} is not a file the controller made "
+                "(a symlink, pipe or hard link); not opening the store through it. "
+                "Starting the controller removes it."
+            )
         store = cls(path, readonly=True)
         if store.schema_version == 0:
             store.close()
@@ -181,16 +149,43 @@ class Store:
     # --- attempts -------------------------------------------------------------------------
 
     def begin_attempt(
-        self, task: str, number: int, agent: str | None, base_sha: str | None, now: float
+        self,
+        task: str,
+        number: int,
+        agent: str | None,
+        base_sha: str | None,
+        now: float,
+        port: int | None = None,
     ) -> None:
         """Record the intent to start attempt `number` of `task`, before the process starts.
 
         Idempotent: a second call for the same (task, number) leaves the first row as is.
         """
         self._conn.execute(
-            "INSERT INTO attempts(task, number, created_at, agent, base_sha) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(task, number) DO NOTHING",
-            (task, number, now, agent, base_sha),
+            "INSERT INTO attempts(task, number, created_at, agent, base_sha, port) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(task, number) DO NOTHING",
+            (task, number, now, agent, base_sha, port),
+        )
+
+    def set_usage(self, task: str, number: int, usage: Usage | None, turns: int | None) -> None:
+        """Record what an attempt cost, as its agent reported it (a missing row is made)."""
+        values: tuple[int | float | None, ...] = (None,) * 5
+        if usage is not None:
+            values = (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
+                usage.cost_usd,
+            )
+        self._conn.execute(
+            "INSERT INTO attempts(task, number, input_tokens, output_tokens, cache_read_tokens, "
+            "cache_write_tokens, cost_usd, turns) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(task, number) DO UPDATE SET input_tokens = excluded.input_tokens, "
+            "output_tokens = excluded.output_tokens, cache_read_tokens = "
+            "excluded.cache_read_tokens, cache_write_tokens = excluded.cache_write_tokens, "
+            "cost_usd = excluded.cost_usd, turns = excluded.turns",
+            (task, number, *values, turns),
         )
 
     def set_launched(
@@ -245,13 +240,13 @@ class Store:
 
     def attempts(self, task: str | None = None) -> list[AttemptRow]:
         """Attempt rows ordered by (task, number); only `task`'s when given."""
-        sql = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts"
+        sql = f"SELECT {ATTEMPT_COLUMNS} FROM attempts"
         params: tuple[Any, ...] = ()
         if task is not None:
             sql += " WHERE task = ?"
             params = (task,)
         rows = self._conn.execute(sql + " ORDER BY task, number", params).fetchall()
-        return [_row_to_attempt(r) for r in rows]
+        return [row_to_attempt(r) for r in rows]
 
     def attempts_by_task(self) -> dict[str, list[AttemptRow]]:
         """All attempt rows grouped by task, each list ordered by number (one query)."""
@@ -333,32 +328,35 @@ class Store:
 
     def set_conflict_checks(self, checks: Iterable[ConflictCheck]) -> None:
         """Store the latest check of each task branch (one row per task, replaced)."""
-        rows = [
-            (c.task, c.branch_sha, c.base_sha, c.checked_at, json.dumps(list(c.conflicts)))
-            for c in checks
-        ]
-        if rows:
-            self._conn.executemany(
-                "INSERT INTO conflict_checks(task, branch_sha, base_sha, checked_at, conflicts) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(task) DO UPDATE SET "
-                "branch_sha = excluded.branch_sha, base_sha = excluded.base_sha, "
-                "checked_at = excluded.checked_at, conflicts = excluded.conflicts",
-                rows,
-            )
+        checks_table.save(self._conn, checks)
 
     def conflict_checks(self) -> dict[str, ConflictCheck]:
-        """The latest check of each task branch (empty for a database before schema v3)."""
-        if self.schema_version < 3:
+        """The latest check of each task branch (none in a database before the table)."""
+        if self.schema_version < checks_table.FIRST_VERSION:
             return {}
-        out: dict[str, ConflictCheck] = {}
-        sql = "SELECT task, branch_sha, base_sha, checked_at, conflicts FROM conflict_checks"
-        for task, branch, base, at, raw in self._conn.execute(sql):
-            try:
-                files = tuple(str(f) for f in json.loads(raw))
-            except (ValueError, TypeError):
-                files = ()
-            out[task] = ConflictCheck(task, branch, base, at, files)
-        return out
+        return checks_table.load(self._conn)
+
+    # --- start requests (spawn-parallel) ---------------------------------------------------
+
+    def add_request(self, task: str, now: float) -> bool:
+        """Ask for `task` to start first; False when it was asked for already (the first
+        request keeps its place)."""
+        cur = self._conn.execute(
+            "INSERT INTO requests(task, requested_at) VALUES (?, ?) ON CONFLICT(task) DO NOTHING",
+            (task, now),
+        )
+        return cur.rowcount > 0
+
+    def requests(self) -> dict[str, float]:
+        """task -> when it was requested, oldest first."""
+        rows = self._conn.execute(
+            "SELECT task, requested_at FROM requests ORDER BY requested_at, rowid"
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def clear_request(self, task: str) -> bool:
+        """Forget the request for `task` (it started, or left the spec); True if there was one."""
+        return self._conn.execute("DELETE FROM requests WHERE task = ?", (task,)).rowcount > 0
 
     # --- controller facts -----------------------------------------------------------------
 

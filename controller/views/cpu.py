@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 
 from controller.model.observed import ResourcesObs
-from controller.observe.resources import disk_free
+from controller.observe.resources import disk_usage
 
 MIN_CPU_WINDOW_S = 0.05
 
@@ -30,8 +30,10 @@ class OneShotCpu:
         left = MIN_CPU_WINDOW_S - (time.monotonic() - self.t0)
         if left > 0:
             time.sleep(left)
+        disk_percent, free = disk_usage(disk_path)
         return ResourcesObs(
             cpu_percent=psutil.cpu_percent(interval=None),
             memory_percent=psutil.virtual_memory().percent,
-            disk_free_bytes=disk_free(disk_path),
+            disk_free_bytes=free,
+            disk_percent=disk_percent,
         )

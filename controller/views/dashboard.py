@@ -3,33 +3,26 @@
 Each frame is a pure function of a `Frame` (status model, timeline bars, recent events,
 resource histories) and the terminal size, so it can be tested headless and always fits:
 every line is cut to the width and the sections share the height (80x24 is the design
-size). The loop re-reads everything from the world each tick (nothing accumulates but two
-bounded histories), draws with rich `Live` on the alternate screen, and reads `q` without
-blocking: stdin goes to cbreak mode only when it is a terminal and is polled with `select`.
-Ctrl-C exits too. A spec edit that breaks the file keeps the last valid spec on screen.
+size). The loop (`live`) re-reads everything from the world each tick (nothing accumulates
+but two bounded histories) and draws with rich `Live` on the alternate screen. A spec edit
+that breaks the file keeps the last valid spec on screen. A running agent's reason shows its
+turns and last action when it reports them; the header shows what the fleet has cost.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import select
 import sqlite3
-import sys
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import IO
 
-from rich.console import Console
-from rich.live import Live
 from rich.text import Text
 
 from controller.git import GitError
 from controller.model.durations import format_duration
+from controller.model.money import format_usd
 from controller.model.problems import SpecError
 from controller.model.safe_text import shown
 from controller.model.spec import Spec, Threshold
@@ -37,16 +30,15 @@ from controller.observe.resources import ResourceSampler
 from controller.specfile.load import load_spec
 from controller.state.store import EventRow, StoreError
 from controller.views.snapshot import recent_events, take
+from controller.views.sparklines import resource_line
 from controller.views.status import PHASE_STYLE, StatusModel, TaskView, build_status, by_urgency
 from controller.views.summary import Bar, build_summary
-from controller.views.text import ago, pct
+from controller.views.text import ago, pct, reason_cell
 from controller.views.timeline import cells, lane_order, outcome_style
 
 HISTORY = 600  # samples kept per resource (10 minutes at the default interval)
 EVENTS = 20  # newest events read per frame (more than any terminal shows)
 TIMELINE_MAX_S = 3600.0  # the timeline shows at most the last hour
-SPARK = "▁▂▃▄▅▆▇█"
-BAND_STYLES = ("green", "yellow", "dark_orange", "red")
 
 
 @dataclass
@@ -63,6 +55,8 @@ class Frame:
     memory_rules: tuple[Threshold, ...]
     interval: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    disk: tuple[float, ...] = ()  # percent used of the repository's filesystem
+    disk_rules: tuple[Threshold, ...] = ()  # empty: no disk rule in the spec
 
 
 class Dashboard:
@@ -81,6 +75,7 @@ class Dashboard:
         self.sampler = sampler
         self.cpu: deque[float] = deque(maxlen=HISTORY)
         self.memory: deque[float] = deque(maxlen=HISTORY)
+        self.disk: deque[float] = deque(maxlen=HISTORY)
         self.last: Frame | None = None
 
     def reload(self) -> str | None:
@@ -107,7 +102,9 @@ class Dashboard:
         res = snap.observed.resources
         self.cpu.append(res.cpu_percent)
         self.memory.append(res.memory_percent)
-        in_spec = {t.id for t in self.spec.backlog}
+        if res.disk_percent is not None:
+            self.disk.append(res.disk_percent)
+        in_spec = {t.id for t in snap.spec.backlog}
         starts = [
             a.started_at
             for t, rows in snap.attempts.items()
@@ -118,7 +115,7 @@ class Dashboard:
         start = max(min(starts, default=snap.now), snap.now - TIMELINE_MAX_S)
         span = max(snap.now - start, 10.0)
         summary = build_summary(
-            self.spec,
+            snap.spec,
             {t: r for t, r in snap.attempts.items() if t in in_spec},
             snap.plan.phases,
             hours=span / 3600.0,
@@ -135,57 +132,13 @@ class Dashboard:
             memory_rules=tuple(self.spec.resources.memory),
             interval=self.interval,
             notes=(note,) if note else (),
+            disk=tuple(self.disk),
+            disk_rules=tuple(self.spec.resources.disk or ()),
         )
         return self.last
 
 
 # --- drawing (pure) -----------------------------------------------------------------------
-
-
-def band(rules: Sequence[Threshold], value: float) -> int:
-    """Index of the threshold rule `value` falls under (the one admission applies)."""
-    for i, rule in enumerate(rules):
-        if rule.below is None or value < rule.below:
-            return i
-    return len(rules) - 1
-
-
-def band_style(rules: Sequence[Threshold], i: int) -> str:
-    """Green for the most permissive rule, red for the strictest."""
-    if len(rules) <= 1:
-        return BAND_STYLES[0]
-    scaled = round(i * (len(BAND_STYLES) - 1) / (len(rules) - 1))
-    return BAND_STYLES[scaled]
-
-
-def sparkline(values: Sequence[float], rules: Sequence[Threshold], width: int) -> Text:
-    """The last `width` values (0-100) as block characters coloured by threshold band."""
-    text = Text()
-    shown = list(values)[-width:] if width > 0 else []
-    text.append(" " * (width - len(shown)))
-    for v in shown:
-        level = min(len(SPARK) - 1, max(0, int(v / 100.0 * len(SPARK))))
-        text.append(SPARK[level], style=band_style(rules, band(rules, v)))
-    return text
-
-
-def resource_line(
-    name: str, values: Sequence[float], rules: Sequence[Threshold], limit: int, width: int
-) -> Text:
-    current = values[-1] if values else 0.0
-    legend = Text()
-    for i, rule in enumerate(rules):
-        label = (
-            f"<{rule.below:g}:{rule.parallel}" if rule.below is not None else f"≥:{rule.parallel}"
-        )
-        legend.append(("" if i == 0 else " ") + label, style=band_style(rules, i))
-    tail = Text(f" {current:3.0f}% → {limit}  ")
-    tail.append_text(legend)
-    spark_w = max(4, width - 5 - len(tail.plain))
-    line = Text(f"{name:<4} ", style="bold")
-    line.append_text(sparkline(values, rules, spark_w))
-    line.append_text(tail)
-    return line
 
 
 def progress_bar(p: float | None, width: int) -> Text:
@@ -215,9 +168,18 @@ def task_line(v: TaskView, width: int) -> Text:
     eta = "-"
     if v.eta.seconds is not None:
         eta = ("~" if v.eta.basis == "history" else "") + format_duration(v.eta.seconds)
-    line.append(f" {_cell(elapsed, 6)} {_cell(eta, 6)} ")
-    line.append(shown(v.reason), style="dim")
+    cost = format_usd(v.cost_usd) if v.cost_usd else "-"
+    line.append(f" {_cell(elapsed, 6)} {_cell(eta, 6)} {_cell(cost, 7)} ")
+    line.append(shown(doing(v) or reason_cell(v)), style="dim")
     return line
+
+
+def doing(v: TaskView) -> str:
+    """What a running agent reported doing (`turn 3: Edit src/x.py`), else ""."""
+    if v.phase != "running" or (v.turns is None and v.last_action is None):
+        return ""
+    turn = f"turn {v.turns}" if v.turns is not None else ""
+    return ": ".join(part for part in (turn, v.last_action or "") if part)
 
 
 def timeline_lines(frame: Frame, width: int, rows: int) -> list[Text]:
@@ -267,6 +229,15 @@ def header_lines(frame: Frame) -> list[Text]:
     )
     counts = " ".join(f"{n} {phase}" for phase, n in m.counts.items())
     line3 = Text(counts or "no tasks in the spec", style="dim")
+    if m.costs.reported or m.costs.budgets:
+        per = m.costs.per_merged_task_usd
+        line3.append(f" · cost {format_usd(m.costs.total_usd)}", style="bold")
+        line3.append(f" ({format_usd(per)}/merged)" if per is not None else "")
+        agents = ", ".join(f"{a} {format_usd(c)}" for a, c in sorted(m.costs.by_agent.items()))
+        line3.append(f" · {agents}" if agents else "")
+        spent = [b["scope"] for b in m.costs.budgets if b["exhausted"]]
+        if spent:
+            line3.append(f" · budget spent: {', '.join(spent)}", style="yellow")
     return [line1, line2, line3]
 
 
@@ -279,8 +250,8 @@ def event_text(e: EventRow) -> Text:
 
 
 def budgets(height: int, tasks: int, lanes: int, events: int) -> tuple[int, int, int]:
-    """Rows for tasks, timeline lanes and events within `height` (10 lines are fixed)."""
-    free = max(0, height - 10)
+    """Rows for tasks, timeline lanes and events within `height` (11 lines are fixed)."""
+    free = max(0, height - 11)
     e = min(events, max(1, free // 5))
     rest = free - e
     t = min(tasks, max(1, math.ceil(rest / 2)))
@@ -299,7 +270,12 @@ def render(frame: Frame, width: int, height: int) -> Text:
     lines: list[Text] = header_lines(frame)
     lines.append(resource_line("cpu", frame.cpu, frame.cpu_rules, a["cpu_limit"], width))
     lines.append(resource_line("mem", frame.memory, frame.memory_rules, a["memory_limit"], width))
-    head = f"{'TASK':<14} {'PHASE':<10} {'ATT':<5} {'PROGRESS':<12} {'TIME':<6} {'ETA':<6} WHY"
+    disk_limit = a.get("disk_limit")
+    lines.append(resource_line("disk", frame.disk, frame.disk_rules, disk_limit, width))
+    head = (
+        f"{'TASK':<14} {'PHASE':<10} {'ATT':<5} {'PROGRESS':<12} {'TIME':<6} {'ETA':<6} "
+        f"{'COST':<7} WHY"
+    )
     lines.append(Text(head, style="bold reverse"))
     shown = views[:n_tasks]
     lines += [task_line(v, width) for v in shown]
@@ -323,73 +299,3 @@ def render(frame: Frame, width: int, height: int) -> Text:
         line.overflow = "ellipsis"
         line.truncate(width, overflow="ellipsis")
     return Text("\n").join(lines)
-
-
-# --- the loop -----------------------------------------------------------------------------
-
-
-class Keys:
-    """Non-blocking single keys: cbreak mode and `select`, only when stdin is a terminal."""
-
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stdin
-        self.fd: int | None = None
-        self.saved: list[object] | None = None
-
-    def __enter__(self) -> Keys:
-        try:
-            fd = self.stream.fileno()
-        except (AttributeError, OSError, ValueError):
-            return self
-        if os.isatty(fd):
-            import termios
-            import tty
-
-            self.fd = fd
-            self.saved = termios.tcgetattr(fd)
-            tty.setcbreak(fd)
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self.fd is not None and self.saved is not None:
-            import termios
-
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
-
-    def wait_for_quit(self, timeout: float) -> bool:
-        """Wait up to `timeout` s; True when `q` was pressed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            if self.fd is None:
-                time.sleep(left)
-                return False
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                data = os.read(self.fd, 64).decode(errors="ignore")
-                if "q" in data.lower():
-                    return True
-
-
-def run_live(dash: Dashboard, console: Console, keys: Keys) -> None:
-    """Redraw every `dash.interval` seconds until `q` or Ctrl-C (KeyboardInterrupt)."""
-    with (
-        keys,
-        Live(
-            console=console,
-            screen=True,
-            auto_refresh=False,
-            redirect_stdout=False,
-            redirect_stderr=False,
-        ) as live,
-    ):
-        while True:
-            frame = dash.refresh()
-            width, height = console.size
-            live.update(render(frame, width, height), refresh=True)
-            if keys.wait_for_quit(dash.interval):
-                return

@@ -25,7 +25,9 @@ from typing import Any, cast
 
 from controller.core.lifecycle import classify_attempt
 from controller.core.plan import Plan, plan
+from controller.core.specbacklog import expand
 from controller.model.observed import AttemptObs, Observed
+from controller.model.overrides import Overrides, Setting, settings
 from controller.model.spec import Spec, spec_generation
 from controller.observe.clock import local_timezone
 from controller.observe.resources import ResourceSampler
@@ -49,6 +51,8 @@ class ControllerInfo:
     last_pass: float | None = None
     generation: str | None = None  # spec generation the controller acted on
     spec_file: str | None = None
+    # the running controller's command-line settings (none when no controller runs)
+    overrides: Overrides = Overrides()
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class Snapshot:
     attempts: dict[str, tuple[AttemptObs, ...]]
     # commits on the integration branch neither the controller nor a known person made
     foreign: ForeignCommits = ForeignCommits()
+    # maxParallel, pollInterval, retries, specBacklog: values and where they come from
+    settings: tuple[Setting, ...] = ()
 
 
 class _RowsTap:
@@ -96,7 +102,7 @@ def controller_info(paths: StatePaths, store: Store | None) -> ControllerInfo:
     running = is_locked(paths.lock)
     meta: dict[str, str | None] = {}
     if store is not None:
-        for key in ("pid", "started_at", "last_pass", "spec_generation", "spec_file"):
+        for key in ("pid", "started_at", "last_pass", "spec_generation", "spec_file", "overrides"):
             meta[key] = store.get_meta(key)
     pid: int | None = None
     if running:
@@ -112,7 +118,21 @@ def controller_info(paths: StatePaths, store: Store | None) -> ControllerInfo:
         last_pass=_float(meta.get("last_pass")),
         generation=meta.get("spec_generation") or None,
         spec_file=meta.get("spec_file") or None,
+        overrides=Overrides.from_json(meta.get("overrides")) if running else Overrides(),
     )
+
+
+def running_overrides(spec: Spec) -> Overrides:
+    """The command-line settings of the controller running on `spec`'s state folder."""
+    paths = StatePaths(spec.state_path)
+    if not is_locked(paths.lock):
+        return Overrides()
+    store = open_store(spec, readonly=True)
+    try:
+        return controller_info(paths, store).overrides
+    finally:
+        if store is not None:
+            store.close()
 
 
 def merges_in_progress(spec: Spec, observed: Observed, now: float) -> frozenset[str]:
@@ -143,7 +163,7 @@ def live_progress(spec: Spec, observed: Observed, now: float) -> dict[str, float
         if not attempts or classify_attempt(attempts[-1], now) not in ("running", "starting"):
             continue
         try:
-            value = read_progress(paths.progress_file(task_id, attempts[-1].number))
+            value = read_progress(paths.root, paths.progress_file(task_id, attempts[-1].number))
         except ValueError:
             continue
         if value is not None:
@@ -159,19 +179,23 @@ def take(
     cpu: OneShotCpu | None = None,
 ) -> Snapshot:
     """Read the world once. Without a `sampler`, CPU is measured over the read itself, or
-    from when the caller started `cpu`."""
+    from when the caller started `cpu`. The plan uses the running controller's command-line
+    settings, and the backlog as the controller expands it (specBacklog)."""
     one_shot = (cpu or OneShotCpu()) if sampler is None else None
     paths = StatePaths(spec.state_path)
     store = open_store(spec, readonly=True)
     tap = _RowsTap(store) if store is not None else None
+    file_spec = spec
     try:
         info = controller_info(paths, store)
+        spec = info.overrides.apply(spec)
         base = store.get_meta("integration_base") if store is not None else None
         moment = time.time() if now is None else now
         observed = observe_spec(spec, cast(Store, tap), sampler, now=moment)
     finally:
         if store is not None:
             store.close()
+    spec = expand(spec, observed)
     if one_shot is not None:
         observed = replace(observed, resources=one_shot.sample(spec.repo_path))
     if info.running:
@@ -182,12 +206,13 @@ def take(
         observed=observed,
         plan=result,
         controller=info,
-        generation=spec_generation(spec),
+        generation=spec_generation(file_spec),
         progress=live_progress(spec, observed, moment),
         now=moment,
         has_store=store is not None,
         attempts=with_recorded_times(observed.attempts, tap.rows if tap else {}),
         foreign=foreign_commits(spec, base),
+        settings=tuple(settings(file_spec, info.overrides)),
     )
 
 

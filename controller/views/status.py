@@ -5,30 +5,30 @@ Every figure `orchestrator status` (and the dashboard) shows is computed here, w
 - per task, the phase and reason the planner gives (`plan.phases`, its waits and actions),
   the attempt number out of the attempts allowed, agent, pid, worktree, branch, elapsed
   time, progress and an ETA;
-- the ETA comes from the progress rate when the agent writes progress (elapsed time x
-  remaining / done, assuming a steady rate), else from the median duration of earlier
-  attempts of the same agent type that finished their work (exit 0), and says which;
+- the ETA (`eta`) comes from the progress rate when the agent writes progress, else from the
+  median duration of earlier attempts of the same agent type, and says which;
 - the measured parallelism of the current backlog: the attempt intervals of the spec's tasks
   (a running attempt counts up to `now`) through `controller.core.metrics.parallelism`.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from controller.core.conflicts import predicted_conflicts
-from controller.core.lifecycle import classify_attempt, is_free
+from controller.core.lifecycle import attempts_allowed, classify_attempt
 from controller.core.metrics import Parallelism, parallelism
 from controller.core.plan import Plan
-from controller.model.durations import format_duration
 from controller.model.names import branch_for
-from controller.model.observed import AttemptObs, Observed
+from controller.model.observed import AgentReport, AttemptObs, Observed
+from controller.model.overrides import Setting
 from controller.model.spec import Spec
+from controller.views.costs import Costs, costs_of
+from controller.views.eta import NO_ETA, Eta, durations_by_agent, live_eta
 from controller.views.foreign import ForeignCommits
-from controller.views.measure import attempt_duration, finished_work, run_intervals
+from controller.views.measure import run_intervals
 from controller.views.snapshot import ControllerInfo, Snapshot
 
 LIVE = frozenset({"running", "starting"})
@@ -66,18 +66,6 @@ PHASE_STYLE = {
 
 
 @dataclass(frozen=True)
-class Eta:
-    """Time left for a running attempt. `basis`: "progress", "history" or "none"."""
-
-    seconds: float | None
-    basis: str
-    detail: str
-
-
-NO_ETA = Eta(None, "none", "")
-
-
-@dataclass(frozen=True)
 class TaskView:
     task: str
     phase: str
@@ -95,6 +83,11 @@ class TaskView:
     eta: Eta = NO_ETA
     outcome: str | None = None  # the controller's verdict on the latest attempt
     in_spec: bool = True
+    cost_usd: float = 0.0  # what all its attempts cost, as their agents reported it
+    turns: int | None = None  # of the latest attempt, as its agent reported them
+    last_action: str | None = None  # of the latest attempt while it runs
+    generated_for: str | None = None  # a generated task (specBacklog): the task it serves
+    requested_at: float | None = None  # when spawn-parallel asked for it to start first
     conflicts: tuple[str, ...] = ()  # files its branch will conflict on with the tip
 
     def as_dict(self) -> dict[str, Any]:
@@ -117,6 +110,11 @@ class TaskView:
             "eta_detail": self.eta.detail,
             "outcome": self.outcome,
             "in_spec": self.in_spec,
+            "cost_usd": round(self.cost_usd, 6),
+            "turns": self.turns,
+            "last_action": self.last_action,
+            "generated_for": self.generated_for,
+            "requested_at": self.requested_at,
             "conflicts": list(self.conflicts),
         }
 
@@ -142,6 +140,10 @@ class StatusModel:
     worktree_root: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
     foreign: ForeignCommits = ForeignCommits()  # commits that bypassed the controller
+    costs: Costs = field(default_factory=Costs)
+    settings: tuple[Setting, ...] = ()  # maxParallel, pollInterval, retries, specBacklog
+    disk_percent: float | None = None  # percent used of the repository's filesystem
+    disk_rule: bool = False  # whether the spec has a disk rule (`resources.disk`)
 
     @property
     def generation_current(self) -> bool | None:
@@ -179,6 +181,7 @@ class StatusModel:
                 "cpu_percent": round(self.cpu_percent, 1),
                 "memory_percent": round(self.memory_percent, 1),
                 "disk_free_bytes": self.disk_free_bytes,
+                "disk_percent": None if self.disk_percent is None else round(self.disk_percent, 1),
                 "admission": self.admission,
                 "running": self.running,
             },
@@ -195,52 +198,12 @@ class StatusModel:
             },
             "has_store": self.has_store,
             "unattributed_commits": self.foreign.as_dict(),
+            "cost": self.costs.as_dict(),
+            "settings": {s.key: s.as_dict() for s in self.settings},
         }
 
 
 # --- pure helpers -------------------------------------------------------------------------
-
-
-def durations_by_agent(
-    attempts: Mapping[str, Sequence[AttemptObs]], fallback_agent: Mapping[str, str]
-) -> dict[str, list[tuple[str, int, float]]]:
-    """agent -> [(task, number, duration)] of attempts that finished their work."""
-    out: dict[str, list[tuple[str, int, float]]] = {}
-    for task_id, rows in attempts.items():
-        for a in rows:
-            d = attempt_duration(a)
-            agent = a.agent or fallback_agent.get(task_id)
-            if d is None or agent is None or not finished_work(a):
-                continue
-            out.setdefault(agent, []).append((task_id, a.number, d))
-    return out
-
-
-def estimate_eta(
-    progress: float | None, elapsed: float | None, history: Sequence[float], agent: str | None
-) -> Eta:
-    """ETA of a running attempt: from its progress rate, else from the median of `history`."""
-    if progress is not None and elapsed is not None and elapsed > 0 and progress > 0:
-        if progress >= 100:
-            return Eta(0.0, "progress", "100% reported")
-        rate = progress / elapsed  # percent per second
-        left = (100.0 - progress) / rate
-        return Eta(
-            left,
-            "progress",
-            f"{progress:.0f}% in {format_duration(elapsed)} ({rate * 60:.1f}%/min)",
-        )
-    if history:
-        median = statistics.median(history)
-        left = max(0.0, median - (elapsed or 0.0))
-        n = len(history)
-        return Eta(
-            left,
-            "history",
-            f"median {format_duration(median)} of {n} earlier {agent or '?'} attempt"
-            f"{'s' if n != 1 else ''}",
-        )
-    return Eta(None, "none", f"no progress reported and no earlier {agent or '?'} attempts")
 
 
 def _reasons(result: Plan) -> tuple[dict[str, str], dict[str, str]]:
@@ -278,17 +241,15 @@ def task_views(
         attempts = timed.get(task_id, ())
         recorded = attempts[-1] if attempts else None
         task = spec_tasks.get(task_id)
-        agent = (recorded.agent if recorded and recorded.agent else None) or (
-            task.agent if task else None
-        )
-        free = sum(1 for a in attempts if is_free(a))
-        max_attempts = spec.max_attempts(task) + free if task else len(attempts)
+        agent = (recorded.agent if recorded else None) or (task.agent if task else None)
+        max_attempts = attempts_allowed(spec, task, tuple(attempts)) if task else len(attempts)
         last, live = _current_attempt(task_id, recorded, observed, now)
         elapsed = _elapsed(last, live, now)
         pct = progress.get(task_id) if live else None
-        eta = _eta(task_id, last, live, pct, elapsed, history, agent)
+        eta = live_eta(task_id, last, live, pct, elapsed, history, agent)
         wt = observed.worktrees.get(task_id)
         has_branch = task_id in observed.branches or wt is not None
+        report = last.report if last and last.report else AgentReport()
         views.append(
             TaskView(
                 task=task_id,
@@ -307,10 +268,29 @@ def task_views(
                 eta=eta,
                 outcome=last.outcome if last else None,
                 in_spec=task is not None,
+                **_extras(task_id, attempts, report, live, result),
                 conflicts=predicted_conflicts(observed, task_id),
             )
         )
     return views
+
+
+def _extras(
+    task_id: str,
+    attempts: Sequence[AttemptObs],
+    report: AgentReport,
+    live: bool,
+    result: Plan,
+) -> dict[str, Any]:
+    """What a task's row shows besides its attempt: cost, the agent's own report, and the
+    planner's marks (generated by specBacklog, requested by spawn-parallel)."""
+    return {
+        "cost_usd": sum(a.cost_usd for a in attempts),
+        "turns": report.turns,
+        "last_action": report.last_action if live else None,
+        "generated_for": result.generated.get(task_id),
+        "requested_at": result.requested.get(task_id),
+    }
 
 
 def _current_attempt(
@@ -331,24 +311,6 @@ def _elapsed(last: AttemptObs | None, live: bool, now: float) -> float | None:
         return None
     end = now if live else last.ended_at
     return None if end is None else max(0.0, end - last.started_at)
-
-
-def _eta(
-    task_id: str,
-    last: AttemptObs | None,
-    live: bool,
-    pct: float | None,
-    elapsed: float | None,
-    history: Mapping[str, list[tuple[str, int, float]]],
-    agent: str | None,
-) -> Eta:
-    """ETA of a live attempt, from earlier attempts of its agent other than itself."""
-    if not live or last is None:
-        return NO_ETA
-    earlier = [
-        d for t, n, d in history.get(agent or "", []) if not (t == task_id and n == last.number)
-    ]
-    return estimate_eta(pct, elapsed, earlier, agent)
 
 
 def backlog_parallelism(
@@ -380,6 +342,8 @@ def build_status(snap: Snapshot) -> StatusModel:
         cpu_percent=res.cpu_percent,
         memory_percent=res.memory_percent,
         disk_free_bytes=res.disk_free_bytes,
+        disk_percent=res.disk_percent,
+        disk_rule=spec.resources.disk is not None,
         admission={**asdict(adm), "bound_by": adm.bound_by},
         running=sum(1 for rows in observed.attempts.values() if rows and rows[-1].alive),
         parallelism=backlog_parallelism(spec, snap.attempts, now),
@@ -387,6 +351,10 @@ def build_status(snap: Snapshot) -> StatusModel:
         has_store=snap.has_store,
         worktree_root=str(spec.worktree_root_path),
         foreign=snap.foreign,
+        costs=costs_of(
+            spec, snap.attempts, len(observed.merged_tasks & {t.id for t in spec.backlog})
+        ),
+        settings=snap.settings,
     )
 
 

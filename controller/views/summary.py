@@ -7,7 +7,9 @@ are clipped to the window (a live attempt counts up to `now`); from them, throug
 - speedup = sum of attempt durations / wall-clock time with at least one agent running;
 - efficiency = speedup / maxParallel (the configured parallel limit);
 - parallelization rate = share of that busy time with two or more agents running;
-- time saved = sum of attempt durations - busy time.
+- time saved = sum of attempt durations - busy time;
+- cost: what the attempts in the window cost as their agents reported it, per task, per
+  agent, in all and per merged task (`views.costs`).
 
 Tasks are grouped by where they stand now: completed (merged, failed for good or rejected,
 with an attempt in the window), active (running, verifying, merging or between retries),
@@ -22,13 +24,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from controller.core.lifecycle import classify_attempt, failure_reason
 from controller.core.metrics import Parallelism, parallelism
 from controller.model.observed import AttemptObs
 from controller.model.spec import Spec
+from controller.views.costs import Costs, costs_of
 
 COMPLETED_PHASES = frozenset({"merged", "failed", "rejected", "orphan"})
 ACTIVE_PHASES = frozenset({"running", "starting", "stopping", "verifying", "merging", "retrying"})
@@ -57,6 +60,7 @@ class TaskActivity:
     attempts: int  # attempts that overlap the window
     duration_s: float  # their time inside the window
     outcome: str
+    cost_usd: float = 0.0  # what those attempts cost, as their agents reported it
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class Summary:
     retries: dict[str, int]
     attempts: int
     bars: tuple[Bar, ...]
+    costs: Costs = field(default_factory=Costs)
 
     @property
     def efficiency(self) -> float:
@@ -107,6 +112,7 @@ class Summary:
             },
             "failures_by_reason": self.failures,
             "retries_by_reason": self.retries,
+            "cost": self.costs.as_dict(),
             "attempts": [asdict(b) for b in self.bars],
         }
 
@@ -162,11 +168,13 @@ def build_summary(
     completed: list[TaskActivity] = []
     active: list[TaskActivity] = []
     queued: list[TaskActivity] = []
+    windowed: dict[str, list[AttemptObs]] = {}
     ids = [t.id for t in spec.backlog] + sorted(set(attempts) - set(agent_of))
     for task_id in ids:
         rows = attempts.get(task_id, ())
         phase = phases.get(task_id) or ("orphan" if task_id not in agent_of else "queued")
         n_in, dur = _count_window(task_id, rows, agent_of, start, now, bars, failures, retries)
+        windowed[task_id] = [a for a in rows if _span(a, start, now) is not None]
         last = rows[-1] if rows else None
         activity = TaskActivity(
             task=task_id,
@@ -175,6 +183,7 @@ def build_summary(
             attempts=n_in,
             duration_s=round(dur, 3),
             outcome=phase if phase != "orphan" else (last.outcome or "removed"),
+            cost_usd=round(sum(a.cost_usd for a in windowed[task_id]), 6),
         )
         if phase in ACTIVE_PHASES:
             active.append(activity)
@@ -196,6 +205,9 @@ def build_summary(
         retries=dict(retries.most_common()),
         attempts=len(bars),
         bars=tuple(sorted(bars, key=lambda b: (b.start, b.task, b.number))),
+        costs=costs_of(
+            spec, windowed, sum(1 for t in completed if t.outcome == "merged"), budgets=False
+        ),
     )
 
 

@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from controller.model.durations import format_duration
+from controller.model.money import format_usd
 from controller.model.safe_text import shown
+from controller.views.costs import cost_line
 from controller.views.foreign import SCAN_LIMIT
 from controller.views.status import PHASE_STYLE, StatusModel, TaskView
 
@@ -115,11 +117,24 @@ def controller_line(m: StatusModel) -> str:
     return f"not running ({last}last pass {ago(m.now, c.last_pass)}); last acted on {gen}"
 
 
+def disk_text(m: StatusModel) -> str:
+    """`disk 42% used (allows 4), 12.3 GB free`; `(no rule)` when the spec sets none."""
+    a = m.admission
+    used = "unknown" if m.disk_percent is None else f"{m.disk_percent:.0f}% used"
+    if not m.disk_rule:
+        allows = " (no rule)"
+    elif a.get("disk_limit") is None:
+        allows = " (rule not applied: use unknown)"
+    else:
+        allows = f" (allows {a['disk_limit']})"
+    return f"disk {used}{allows}, {human_bytes(m.disk_free_bytes)} free"
+
+
 def resources_line(m: StatusModel) -> str:
     a = m.admission
     return (
         f"cpu {m.cpu_percent:.0f}% (allows {a['cpu_limit']}), memory {m.memory_percent:.0f}% "
-        f"(allows {a['memory_limit']}), disk {human_bytes(m.disk_free_bytes)} free; "
+        f"(allows {a['memory_limit']}), {disk_text(m)}; "
         f"admission limit {a['limit']} ({a['bound_by']}); {m.running} running"
     )
 
@@ -154,10 +169,18 @@ def task_row(v: TaskView, wide: bool) -> list[str]:
         format_duration(v.elapsed_s) if v.elapsed_s is not None else "-",
         f"{v.progress:.0f}%" if v.progress is not None else "-",
         eta_cell(v),
+        format_usd(v.cost_usd) if v.cost_usd else "-",
     ]
     if wide:
         row += [short_path(v.worktree), v.branch or "-"]
-    return [*row, v.reason]
+    return [*row, reason_cell(v)]
+
+
+def reason_cell(v: TaskView) -> str:
+    """The reason, marked for a generated task: `[spec of us-001] ...`."""
+    if v.generated_for is None:
+        return v.reason
+    return f"[spec of {v.generated_for}] {v.reason}".rstrip()
 
 
 def foreign_lines(m: StatusModel) -> list[str]:
@@ -192,6 +215,7 @@ def status_lines(m: StatusModel, *, wide: bool = False) -> list[str]:
                 f"{short_path(m.repo)}, integration branch {m.integration_branch}",
             ),
             ("Worktrees", f"{short_path(m.worktree_root)}/<task>, branches orchestrator/<task>"),
+            ("Settings", ", ".join(s.text() for s in m.settings) or "-"),
             ("Resources", resources_line(m)),
             (
                 "Speedup",
@@ -206,12 +230,13 @@ def status_lines(m: StatusModel, *, wide: bool = False) -> list[str]:
                 ),
             ),
             ("Tasks", counts),
+            ("Cost", cost_line(m.costs)),
         ]
     )
     lines += foreign_lines(m)
     if not m.tasks:
         return lines
-    heads = ["TASK", "PHASE", "ATTEMPT", "AGENT", "PID", "ELAPSED", "PROGRESS", "ETA"]
+    heads = ["TASK", "PHASE", "ATTEMPT", "AGENT", "PID", "ELAPSED", "PROGRESS", "ETA", "COST"]
     if wide:
         heads += ["WORKTREE", "BRANCH"]
     heads.append("REASON")
@@ -244,7 +269,14 @@ def styled(lines: Sequence[str], m: StatusModel) -> Text:
 
 def _task_rows(tasks: Sequence[TaskActivity]) -> list[list[str]]:
     return [
-        [t.task, t.agent or "-", t.outcome, str(t.attempts), format_duration(t.duration_s)]
+        [
+            t.task,
+            t.agent or "-",
+            t.outcome,
+            str(t.attempts),
+            format_duration(t.duration_s),
+            format_usd(t.cost_usd) if t.cost_usd else "-",
+        ]
         for t in tasks
     ]
 
@@ -271,12 +303,13 @@ def summary_figures(s: Summary) -> list[tuple[str, str]]:
         ("Efficiency", f"{pct(s.efficiency)} (speedup / maxParallel {s.limit})"),
         ("Parallel", f"{pct(p.parallelization_rate)} of the busy time had 2+ agents running"),
         ("Time saved", format_duration(p.time_saved_s) + " against running them one by one"),
+        ("Cost", cost_line(s.costs)),
     ]
 
 
 def summary_lines(s: Summary) -> list[str]:
     lines = header(summary_figures(s))
-    heads = ["TASK", "AGENT", "OUTCOME", "ATTEMPTS", "DURATION"]
+    heads = ["TASK", "AGENT", "OUTCOME", "ATTEMPTS", "DURATION", "COST"]
     for title, tasks in (("Completed", s.completed), ("Active", s.active), ("Queued", s.queued)):
         if tasks:
             lines += ["", f"{title}:", *("  " + ln for ln in table(heads, _task_rows(tasks)))]
@@ -298,7 +331,10 @@ def summary_markdown(s: Summary) -> str:
         if not tasks:
             continue
         out += ["", f"### {title} ({len(tasks)})", ""]
-        out += ["| Task | Agent | Outcome | Attempts | Duration |", "|---|---|---|---:|---:|"]
+        out += [
+            "| Task | Agent | Outcome | Attempts | Duration | Cost |",
+            "|---|---|---|---:|---:|---:|",
+        ]
         out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in _task_rows(tasks)]
     for title, counts in (("Failures by reason", s.failures), ("Retries by reason", s.retries)):
         if counts:

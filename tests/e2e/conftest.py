@@ -9,10 +9,12 @@ may start git or an agent as that layer itself does, but not the controller or t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.anthropic_server import AnthropicServer
 from tests.support.marking import mark_folder
 
 HERE = Path(__file__).resolve().parent
@@ -21,3 +23,24 @@ HERE = Path(__file__).resolve().parent
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     mark_folder(items, HERE, pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def claude_bin() -> Path:
+    """The pinned real Claude Code CLI (installed into .cache/claude-code when missing).
+
+    Never a skip: without it the tests that need it fail, saying why and how to fix it.
+    """
+    from tests.support.claude import ClaudeUnavailable, claude_binary
+
+    try:
+        return claude_binary()
+    except ClaudeUnavailable as exc:
+        pytest.fail(f"the real Claude Code CLI is needed for this test: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def anthropic() -> Iterator[AnthropicServer]:
+    """The scripted Messages API server the real CLI talks to (loopback only)."""
+    with AnthropicServer() as server:
+        yield server

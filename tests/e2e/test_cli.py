@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import ROOT
+from tests.support.claude import BINARY as CLAUDE
 from tests.support.repo import GIT_ENV, init_repo
 
 PROJECT_ROOT = ROOT
@@ -26,14 +27,16 @@ def orchestrator(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).parent / "orchestrator"
     argv = [str(script)] if script.exists() else [sys.executable, "-m", "controller"]
     env = {**os.environ, **GIT_ENV, "NO_COLOR": "1", "PYTHONPATH": str(PROJECT_ROOT)}
+    env["PATH"] = f"{CLAUDE.parent}{os.pathsep}{env['PATH']}"  # the example's agents need it
     return subprocess.run(
         [*argv, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=60
     )
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A real repository with the example spec in specs/orchestrator.yaml."""
+def project(tmp_path: Path, claude_bin: Path) -> Path:
+    """A real repository with the example spec in specs/orchestrator.yaml (its agents are
+    Claude Code runs: validate checks that the binary is there)."""
     init_repo(tmp_path)
     target = tmp_path / "specs" / "orchestrator.yaml"
     target.parent.mkdir()

@@ -7,16 +7,8 @@ dashboard runs as a process on an 80x24 pseudo-terminal and quits on `q` and on 
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
-import select
-import signal
-import struct
 import subprocess
 import sys
-import termios
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +17,7 @@ from rich.cells import cell_len
 from controller.specfile.load import load_spec
 from controller.views.dashboard import HISTORY, Dashboard
 from tests.support.project import Project, stop_process, task, wait_until
+from tests.support.terminal import run_in_pty
 from tests.support.views import agents_spec, invoke, kill_own_agents, own_agent, screen, started
 
 
@@ -69,65 +62,10 @@ def test_the_view_follows_a_real_run(tmp_path: Path) -> None:
         kill_own_agents(agent)
 
 
-def _controlling_tty() -> None:
-    """In the child: a new session whose controlling terminal is the pty on stdin, so that
-    Ctrl-C typed into it becomes SIGINT, as in a real terminal."""
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 def _run_in_pty(p: Project, key: bytes) -> tuple[int, bytes]:
     """Start the live dashboard on an 80x24 pseudo-terminal, press `key`, collect output."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    env = {**p.env(), "TERM": "xterm-256color"}
-    env.pop("COLUMNS", None)
-    env.pop("LINES", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "controller",
-            "dashboard",
-            "-f",
-            str(p.spec_file),
-            "--interval",
-            "0.2",
-        ],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        cwd=p.tmp,
-        env=env,
-        preexec_fn=_controlling_tty,
-        close_fds=True,
-    )
-    os.close(slave)
-    out = b""
-    deadline = time.monotonic() + 20
-    sent = False
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            if not sent and b"q quit" in out:
-                os.write(master, key)
-                sent = True
-            if sent and proc.poll() is not None:
-                break
-        code = proc.wait(timeout=5)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        os.close(master)
-    return code, out
+    argv = [sys.executable, "-m", "controller", "dashboard", "-f", str(p.spec_file)]
+    return run_in_pty([*argv, "--interval", "0.2"], p.env(), p.tmp, key)
 
 
 @pytest.mark.timeout(60)

@@ -126,3 +126,39 @@ def test_bad_hours_is_a_clear_error(tmp_path: Path) -> None:
     code, out, _ = invoke(p, "activity-summary", "-o", "json")
     assert code == 0 and json.loads(out)["counts"]["attempts"] == 0
     assert not p.state.exists()
+
+
+@pytest.mark.timeout(90)
+def test_a_command_agent_reports_its_cost_through_the_usage_file(tmp_path: Path) -> None:
+    """Any agent, not only a preset, can report tokens and cost ($ORCHESTRATOR_USAGE_FILE)."""
+    usage = '{"input_tokens": 1000, "output_tokens": 50, "cost_usd": 0.25, "turns": 3}'
+    p = Project(
+        tmp_path,
+        budget={"usd": 0.5},
+        maxParallel=1,
+        backlog=[
+            task("a", f"usage {usage}"),
+            task("b", f"usage {usage}"),
+            task("c"),
+            task("d"),
+        ],
+    )
+    proc = p.watch()
+    try:
+        held = wait_until(
+            lambda: {"a", "b"} <= set(p.merges()) and "budget:" in _reason(p, "c"), timeout=40
+        )
+    finally:
+        stop_process(proc)
+    assert held, p.cli("status").stdout
+    summary = json.loads(p.cli("activity-summary", "-o", "json").stdout)["cost"]
+    assert summary["total_usd"] == 0.5 and summary["by_task"] == {"a": 0.25, "b": 0.25}
+    assert summary["tokens"]["input_tokens"] == 2000 and summary["per_merged_task_usd"] == 0.25
+    assert _reason(p, "c") == "budget: $0.5000 of $0.5000 spent (fleet)"
+    assert _reason(p, "d") == "budget: $0.5000 of $0.5000 spent (fleet)"
+
+
+def _reason(p: Project, task_id: str) -> str:
+    done = p.cli("status", "-o", "json")
+    tasks = {t["task"]: t for t in json.loads(done.stdout)["tasks"]}
+    return str(tasks[task_id]["reason"])

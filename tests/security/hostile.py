@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import resource
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from tests.support import HOSTILE_AGENT
-from tests.support.project import Project
+from tests.support.project import Project, wait_until
 from tests.support.repo import git
 
 
@@ -82,3 +89,57 @@ def commit_on_main(repo: Path, rel: str, text: str, message: str) -> str:
     git(repo, "add", rel)
     git(repo, "commit", "-q", "-m", message)
     return head(repo, "HEAD")
+
+
+def cli_bounded(
+    p: Project, *args: str, timeout: float = 30, memory: int = 3 << 30
+) -> subprocess.CompletedProcess[str]:
+    """The CLI with a deadline and an address-space cap: a command that blocks on a planted
+    pipe fails the test by timing out, one that reads /dev/zero by MemoryError, and neither
+    takes the machine's memory with it."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    return subprocess.run(
+        [sys.executable, "-m", "controller", *args, "-f", str(p.spec_file)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=p.tmp,
+        env=p.env(),
+        preexec_fn=cap,
+    )
+
+
+def start_record_pid(p: Project, task: str, number: int = 1) -> int | None:
+    """The pid the runs folder's start record names (whatever wrote it), or None."""
+    path = p.state / "runs" / task / f"{number}.start.json"
+    try:
+        pid = json.loads(path.read_text()).get("pid")
+    except (OSError, ValueError):
+        return None
+    return pid if isinstance(pid, int) else None
+
+
+def stop_all(p: Project, keep: list[dict[str, Any]]) -> None:
+    """Stop this project's running agents: keep only `keep` in the backlog and reconcile."""
+    p.write_spec(backlog=keep)
+    cli_bounded(p, "reconcile")
+
+
+def wait_dead(pid: int, timeout: float = 20) -> bool:
+    """True once `pid` is gone (or a zombie) within `timeout` seconds."""
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    return wait_until(gone, timeout=timeout)
+
+
+def kill_quietly(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)

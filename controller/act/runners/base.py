@@ -8,6 +8,7 @@ controller restarted at any moment can still observe attempts it launched before
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,24 @@ class LaunchRequest:
         """The agent's environment when it runs where `base` is the environment."""
         passed = {k: base[k] for k in self.pass_env if k in base}
         return {**base, **self.agent_env, **passed, **self.env}
+
+    log_limit: int | None = None  # bytes: the log keeps its end within this (None: no cap)
+    state_root: Path | None = None  # the state folder the paths above lie in
+
+    @property
+    def files_root(self) -> Path:
+        """The state folder that files of this attempt are opened from (`state.files`):
+        `state_root`, else the folder that holds the log and both records."""
+        if self.state_root is not None:
+            return self.state_root
+        paths = [str(p.absolute()) for p in (self.log_path, self.start_record, self.exit_record)]
+        return Path(os.path.commonpath(paths))
+
+    stdin_path: Path | None = None  # the agent's stdin (the prompt file); /dev/null if None
+    setup: tuple[str, ...] | None = None  # run in `cwd` before the agent (its `setup`)
+    setup_log: Path | None = None
+    stream: str | None = None  # the agent's output format the shim follows (a preset's)
+    stream_record: Path | None = None  # where the shim keeps what it read from the stream
 
 
 @dataclass(frozen=True)

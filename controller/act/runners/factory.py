@@ -12,6 +12,10 @@ def make_runner(spec: Spec) -> Runner:
         from controller.act.runners.ray import RayRunner  # needs Ray: only when asked for
 
         return RayRunner(
-            spec.runner.address, spec.runner.remote, spec.repo_path, python=spec.runner.python
+            spec.runner.address,
+            spec.runner.remote,
+            spec.repo_path,
+            python=spec.runner.python,
+            log_limit=spec.log_limit,
         )
     return LocalRunner()

@@ -2,9 +2,10 @@
 
 Why detached: an attempt must survive the controller (a restart must not kill running
 agents), so each shim gets its own session and process group; the controller only keeps
-(pid, create_time) -- stored by the caller -- to find, judge and stop it later. The pair, not
-the pid alone, identifies a process: a recycled pid with another create_time is never
-signalled.
+(pid, create_time) -- stored by the caller from this runner's own Popen -- to find, judge
+and stop it later. The pair, not the pid alone, identifies a process: a recycled pid with
+another create_time is never signalled. Files in the state folder (the log, the records) are
+opened through `state.files`, never through a symlink an agent planted there.
 
 The shim is started by file path rather than with `-m controller.act.runners.shim`: `-m` puts
 the working directory (the agent's worktree, which may hold another copy of this very
@@ -14,6 +15,7 @@ package) first on sys.path, while a script path only adds the shim's own directo
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -25,8 +27,9 @@ from pathlib import Path
 
 import psutil
 
-from controller.act.runners import shim
+from controller.act.runners import proctree, shim
 from controller.act.runners.base import Launched, LaunchRequest
+from controller.state import files
 from controller.state.paths import StatePaths
 from controller.state.store import Store
 
@@ -44,11 +47,21 @@ def shim_argv(req: LaunchRequest) -> list[str]:
         str(req.exit_record),
         "--log",
         str(req.log_path),
+        "--state-root",
+        str(req.files_root),
         "--grace",
         str(req.kill_grace_s),
     ]
+    if req.log_limit is not None:
+        argv += ["--log-limit", str(req.log_limit)]
     if req.timeout_s is not None:
         argv += ["--timeout", str(req.timeout_s)]
+    if req.stdin_path is not None:
+        argv += ["--stdin", str(req.stdin_path)]
+    if req.setup is not None and req.setup_log is not None:
+        argv += ["--setup-json", json.dumps(list(req.setup)), "--setup-log", str(req.setup_log)]
+    if req.stream is not None and req.stream_record is not None:
+        argv += ["--stream", req.stream, "--stream-record", str(req.stream_record)]
     return [*argv, "--", *req.argv]
 
 
@@ -84,12 +97,14 @@ class LocalRunner:
         return None
 
     def start(self, req: LaunchRequest) -> Launched:
-        for path in (req.log_path, req.start_record, req.exit_record, req.progress_file):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in (req.start_record, req.exit_record):  # left by an earlier launch try
-            stale.unlink(missing_ok=True)
+        root = req.files_root
+        for stale in (req.start_record, req.exit_record, req.stream_record):  # earlier tries
+            if stale is not None:
+                files.unlink(root, stale)
+        files.ensure_dirs(root, req.progress_file.parent)
         started_at = time.time()
-        with req.log_path.open("ab") as log:  # the shim's own errors land in the log too
+        log = files.open_file(root, req.log_path)  # the shim's own errors land in the log too
+        try:
             proc = subprocess.Popen(
                 shim_argv(req),
                 cwd=req.cwd,
@@ -99,6 +114,8 @@ class LocalRunner:
                 stderr=log,
                 start_new_session=True,
             )
+        finally:
+            os.close(log)
         self._children[proc.pid] = proc
         if self._on_exit is not None:
             threading.Thread(target=self._wait_for, args=(proc,), daemon=True).start()
@@ -130,7 +147,12 @@ class LocalRunner:
         grace_s: float = 5.0,
         handle: str | None = None,
     ) -> bool:
-        """SIGTERM the attempt's process group, SIGKILL after `grace_s`; True if it was alive."""
+        """Stop the attempt whose shim is `pid` (the caller passes the pid and create time
+        the controller recorded from its own Popen, never one read from the runs folder):
+        SIGTERM to its process group, which the shim forwards to the agent before stopping
+        what the agent left behind; after `grace_s`, SIGKILL to every member still alive --
+        the shim's session and every descendant, including those that left with `setsid`.
+        True if it was alive."""
         if pid is None or not self.alive(pid, create_time):
             self.reap()
             return False
@@ -142,17 +164,22 @@ class LocalRunner:
             os.kill(pid, signal.SIGTERM)
             return True
         _killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while shim.group_members(pid) and time.monotonic() < deadline:
-            self.reap()
-            time.sleep(shim.POLL_S)
-        if shim.group_members(pid):
+        if not self._wait_gone(pid, grace_s):
+            proctree.signal_all(proctree.members(pid), signal.SIGKILL)
             _killpg(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 2.0  # SIGKILL is delivered asynchronously
-            while shim.group_members(pid) and time.monotonic() < deadline:
-                self.reap()
-                time.sleep(shim.POLL_S)
+            self._wait_gone(pid, 2.0, kill=True)  # SIGKILL is delivered asynchronously
         self._wait_child(pid, 1.0)
+        return True
+
+    def _wait_gone(self, pid: int, timeout_s: float, kill: bool = False) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while left := proctree.members(pid):
+            if time.monotonic() >= deadline:
+                return False
+            if kill:  # new processes forked meanwhile: kill them too
+                proctree.signal_all(left, signal.SIGKILL)
+            self.reap()
+            time.sleep(proctree.POLL_S)
         return True
 
     def _wait_child(self, pid: int, timeout_s: float) -> None:

@@ -24,7 +24,6 @@ only, and the job takes their values from the worker's own environment.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import time
 import uuid
@@ -37,6 +36,7 @@ from controller.act.runners.base import Launched, LaunchRequest
 from controller.act.runners.ray_entry import encode_payload
 from controller.model import names
 from controller.model.safe_text import redact
+from controller.state import files
 from controller.state.paths import StatePaths
 from controller.state.store import Store
 
@@ -46,10 +46,7 @@ MISSING_GRACE_S = 30.0  # a submitted job the cluster does not list yet is not l
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    files.write_atomic(path.parent, path, json.dumps(data).encode())  # never via a symlink
 
 
 def job_exit_code(status: str, driver_exit_code: int | None) -> int:
@@ -61,6 +58,12 @@ def job_exit_code(status: str, driver_exit_code: int | None) -> int:
     return driver_exit_code if driver_exit_code not in (None, 0) else 1
 
 
+# environment variables naming files on this machine: the job gets its own (`ray_entry`)
+LOCAL_FILES = frozenset(
+    {"ORCHESTRATOR_PROGRESS_FILE", "ORCHESTRATOR_PROMPT_FILE", "ORCHESTRATOR_USAGE_FILE"}
+)
+
+
 class RayRunner:
     """See the module docstring."""
 
@@ -68,8 +71,16 @@ class RayRunner:
     # no file event announces a job's end: while jobs run, the loop polls this often
     poll_interval_s = 0.5
 
-    def __init__(self, address: str, remote: str, repo: Path, python: str = "python"):
+    def __init__(
+        self,
+        address: str,
+        remote: str,
+        repo: Path,
+        python: str = "python",
+        log_limit: int | None = None,
+    ):
         self.address, self.remote, self.repo, self.python = address, remote, repo, python
+        self.log_limit = log_limit  # a job's log is kept to its last `log_limit` bytes
         self._client: Any = None
         self._instance: str | None = None
         self._jobs: dict[str, Any] = {}
@@ -113,9 +124,10 @@ class RayRunner:
                 "fresh": req.fresh,
                 "remote": self.remote,
                 "argv": list(req.argv),
-                "env": {k: v for k, v in req.env.items() if k != "ORCHESTRATOR_PROGRESS_FILE"},
+                "env": {k: v for k, v in req.env.items() if k not in LOCAL_FILES},
                 "pass_env": list(req.pass_env),
                 "timeout_s": req.timeout_s,
+                "stdin": req.stdin_path.read_text(encoding="utf-8") if req.stdin_path else "",
             }
             entrypoint = shlex.join(
                 [self.python, "-m", "controller.act.runners.ray_entry", encode_payload(payload)]
@@ -224,8 +236,10 @@ class RayRunner:
         log_path: Path | None = None,
     ) -> None:
         log = log_path or paths.task_log(task, n)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(logs)
+        data = logs.encode(errors="replace")
+        if self.log_limit is not None and len(data) > self.log_limit:
+            data = data[-self.log_limit :]
+        files.write_atomic(paths.root, log, data)
         record = {"exit_code": code, "ended_at": ended, "timed_out": False, "signal": None}
         _write_json(paths.exit_record(task, n), record)
 

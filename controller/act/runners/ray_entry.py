@@ -78,14 +78,21 @@ def run_agent(work: Path, p: dict[str, Any]) -> int:
     missing = [name for name in p.get("pass_env", []) if name not in os.environ]
     if missing:
         print(f"passEnv not set on this worker: {', '.join(missing)}", file=sys.stderr, flush=True)
+    prompt = work / ".git" / "orchestrator-prompt"
+    prompt.write_text(p.get("stdin", ""), encoding="utf-8")
+    prompt.chmod(0o600)
     env = {
         **os.environ,
         **p.get("env", {}),
         "ORCHESTRATOR_WORKTREE": str(work),
         "ORCHESTRATOR_PROGRESS_FILE": str(work / ".git" / "orchestrator-progress"),
+        "ORCHESTRATOR_PROMPT_FILE": str(prompt),
     }
     try:
-        proc = subprocess.Popen(p["argv"], cwd=work, env=env, start_new_session=True)
+        with prompt.open("rb") as stdin:
+            proc = subprocess.Popen(
+                p["argv"], cwd=work, env=env, stdin=stdin, start_new_session=True
+            )
     except OSError as exc:
         print(f"cannot start the agent: {exc}", file=sys.stderr, flush=True)
         return 127

@@ -1,5 +1,6 @@
-"""Fields of an item's section: `**Status**:`, `**Dependencies**:`, `**Files to Modify**:`,
-`**Estimated Effort**:` lines (inline or as the bullet list below them), and the prompt.
+"""Fields of an item's section: `**Status**:`, `**Files to Modify**:`, `**Estimated Effort**:`
+lines (inline or as the bullet list below them), dependencies in every form `depfields`
+reads, and the prompt.
 
 Only the first status and estimate of a section count; dependencies and paths accumulate.
 Paths are checked as globs here, so a prose entry is reported at its line instead of
@@ -13,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from controller.model.globs import pattern_problem
+from controller.specfile.roadmap import depfields
 from controller.specfile.roadmap import problems as report
-from controller.specfile.roadmap.dependencies import Ref, entry_refs, status_refs
+from controller.specfile.roadmap.dependencies import Ref, status_refs
 from controller.specfile.roadmap.headings import HEADING_RE
 from controller.specfile.roadmap.problems import RoadmapProblem
 
@@ -23,15 +25,6 @@ _KEY_LINE = re.compile(
     r"(?::(?:\*\*|__)|(?:\*\*|__)\s*:)\s*(?P<val>.*)$"
 )
 _STATUS_KEYS = {"status"}
-_DEP_KEYS = {
-    "dependencies",
-    "dependency",
-    "depends on",
-    "blocked by",
-    "prerequisites",
-    "prerequisite",
-    "requires",
-}
 _PATH_KEYS = {
     "files to modify",
     "files to create",
@@ -60,6 +53,8 @@ class Fields:
     paths: list[str] = field(default_factory=list)
     estimate_text: str | None = None
     problems: list[RoadmapProblem] = field(default_factory=list)
+    # dependency text that cannot be read: reported only for items that may still run
+    dep_notes: list[RoadmapProblem] = field(default_factory=list)
 
 
 def _following_bullets(
@@ -147,13 +142,18 @@ def _path_entry(text: str, line: int, col: int) -> tuple[list[str], list[Roadmap
     return paths, problems
 
 
-def section_fields(lines: Sequence[str], mask: Sequence[bool], start: int, end: int) -> Fields:
+def section_fields(
+    lines: Sequence[str], mask: Sequence[bool], start: int, end: int, item_id: str = ""
+) -> Fields:
     """The fields of the section from heading line `start` to `end` (0-based, exclusive)."""
     f = Fields()
     for i in range(start + 1, end):
         if mask[i]:
             continue
         line = lines[i]
+        dependency = depfields.looks_like_dependency(line)
+        if dependency and _dependency_line(f, lines, mask, i, end, item_id):
+            continue
         if "**" not in line and "__" not in line:
             continue
         m = _KEY_LINE.match(line)
@@ -166,26 +166,45 @@ def section_fields(lines: Sequence[str], mask: Sequence[bool], start: int, end: 
             if f.status_text is None:
                 f.status_text, f.status_at = val, (i + 1, col)
                 f.deps.extend(status_refs(val, i + 1, col))
-        elif key in _DEP_KEYS:
-            entries: Iterable[tuple[int, int, str]]
-            if not val or val.endswith(":"):
-                entries = _following_bullets(lines, mask, i + 1, end)
-            else:  # one entry, so `PRIORITY-28, 27` keeps its keyword for 27
-                entries = [(i, col, val)]
-            for li, c, t in entries:
-                f.deps.extend(entry_refs(t, li + 1, c))
         elif key in _PATH_KEYS:
-            if not val or val.endswith(":"):
-                entries = _following_bullets(lines, mask, i + 1, end)
-            else:
-                entries = [(i, col + c, t) for c, t in _split_inline(val)]
-            for li, c, t in entries:
-                paths, problems = _path_entry(t, li + 1, c)
-                f.paths.extend(p for p in paths if p not in f.paths)
-                f.problems.extend(problems)
+            _path_field(f, lines, mask, i, end, val, col)
         elif key in _ESTIMATE_KEYS and f.estimate_text is None and val:
             f.estimate_text = val.split("|")[0].replace("**", "").strip()
     return f
+
+
+def _dependency_line(
+    f: Fields, lines: Sequence[str], mask: Sequence[bool], i: int, end: int, item_id: str
+) -> bool:
+    """Read line `i` when it is a dependency field or heading (True), else note prose that
+    states a dependency; False unless the line was consumed."""
+    entries = depfields.field_entries(lines, mask, i, end)
+    if entries is not None:
+        refs, notes = depfields.read_entries(item_id, entries, i + 1)
+        f.deps.extend(refs)
+        f.dep_notes.extend(notes)
+        return True
+    key = _KEY_LINE.match(lines[i])
+    if key is not None and key.group("key").strip().lower() in _STATUS_KEYS:
+        return False  # a status line's "(Depends on US-029)" is read with the status
+    note = depfields.loose_mention(item_id, lines[i], i)
+    if note is not None:
+        f.dep_notes.append(note)
+    return False
+
+
+def _path_field(
+    f: Fields, lines: Sequence[str], mask: Sequence[bool], i: int, end: int, val: str, col: int
+) -> None:
+    entries: Iterable[tuple[int, int, str]]
+    if not val or val.endswith(":"):
+        entries = _following_bullets(lines, mask, i + 1, end)
+    else:
+        entries = [(i, col + c, t) for c, t in _split_inline(val)]
+    for li, c, t in entries:
+        paths, problems = _path_entry(t, li + 1, c)
+        f.paths.extend(p for p in paths if p not in f.paths)
+        f.problems.extend(problems)
 
 
 _RULE = re.compile(r"^ {0,3}(?:(?:-\s*){3,}|(?:\*\s*){3,}|(?:_\s*){3,})$")

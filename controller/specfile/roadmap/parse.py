@@ -14,7 +14,8 @@ Rules, in short:
 - An item's section runs from its heading to the next heading of the same or a higher level,
   or to the next item heading of any level (so a nested item never leaks into its parent).
 - Ids come from the heading number only (`priority-2.5`, `us-043`), so reordering the file
-  never changes them (`headings`). Of two headings with the same id the first one is kept.
+  never changes them (`headings`). Of several headings with the same id, `duplicates` says
+  which one is used (the one that may still run; different planned items all run).
 - Status: the first `**Status**:` line of the section, else a status marker on the heading,
   else planned (`status`, `fields`). Effort estimates count working time (`estimates`).
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from controller.specfile.roadmap import problems as report
 from controller.specfile.roadmap.dependencies import Resolver, cycle_problems, item_dependencies
+from controller.specfile.roadmap.duplicates import Candidate, choose
 from controller.specfile.roadmap.estimates import parse_estimate
 from controller.specfile.roadmap.fields import Fields, prompt, section_fields
 from controller.specfile.roadmap.headings import Heading, find_headings, section_end
@@ -41,6 +43,8 @@ class _Section:
     heading: Heading
     fields: Fields
     prompt: str
+    status: ItemStatus
+    status_problems: tuple[RoadmapProblem, ...]
 
 
 def parse_roadmap(text: str, source: str = "ROADMAP.md") -> RoadmapParse:
@@ -48,9 +52,11 @@ def parse_roadmap(text: str, source: str = "ROADMAP.md") -> RoadmapParse:
     lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
     problems: list[RoadmapProblem] = []
     mask = code_mask(lines, problems)
-    first = _first_of_each_id(_sections(lines, mask, problems), problems)
-    resolver = Resolver.of({item_id: s.heading for item_id, s in first.items()})
-    items = [_item(s, resolver, problems) for s in first.values()]
+    sections = _sections(lines, mask, problems)
+    choice = choose([_candidate(s) for s in sections], problems)
+    chosen = [(item_id, sections[k]) for k, item_id in choice.chosen]
+    resolver = Resolver.of({item_id: s.heading for item_id, s in chosen}, choice.ambiguous)
+    items = [_item(item_id, s, resolver, problems) for item_id, s in chosen]
     problems.extend(cycle_problems(items))
     problems.sort(key=lambda p: (p.line, p.column))
     return RoadmapParse(tuple(items), tuple(problems), source)
@@ -75,24 +81,16 @@ def _sections(
         if h.kind != "item":
             continue
         end = section_end(headings, k, len(lines))
-        fields = section_fields(lines, mask, h.index, end)
-        sections.append(_Section(h, fields, prompt(lines, h.index, end)))
+        fields = section_fields(lines, mask, h.index, end, h.item_id)
+        found: list[RoadmapProblem] = []
+        status = _status(h, fields, found)
+        sections.append(_Section(h, fields, prompt(lines, h.index, end), status, tuple(found)))
     return sections
 
 
-def _first_of_each_id(
-    sections: Sequence[_Section], problems: list[RoadmapProblem]
-) -> dict[str, _Section]:
-    """The first section of each id, in file order; later ones are reported as duplicates."""
-    first: dict[str, _Section] = {}
-    for s in sections:
-        h = s.heading
-        seen = first.get(h.item_id)
-        if seen is not None:
-            problems.append(report.duplicate(h.item_id, h.index + 1, seen.heading.index + 1))
-            continue
-        first[h.item_id] = s
-    return first
+def _candidate(s: _Section) -> Candidate:
+    h = s.heading
+    return Candidate(h.item_id, h.index + 1, s.status, h.title, tuple(r[0] for r in s.fields.deps))
 
 
 def _status(h: Heading, f: Fields, problems: list[RoadmapProblem]) -> ItemStatus:
@@ -106,15 +104,20 @@ def _status(h: Heading, f: Fields, problems: list[RoadmapProblem]) -> ItemStatus
     return status or h.status or ItemStatus.PLANNED
 
 
-def _item(s: _Section, resolver: Resolver, problems: list[RoadmapProblem]) -> RoadmapItem:
+def _item(
+    item_id: str, s: _Section, resolver: Resolver, problems: list[RoadmapProblem]
+) -> RoadmapItem:
     h, f = s.heading, s.fields
+    runs = s.status is not ItemStatus.COMPLETE
     problems.extend(f.problems)
-    status = _status(h, f, problems)
-    deps = item_dependencies(h.item_id, f.deps, resolver, problems)
+    problems.extend(s.status_problems)
+    if runs:  # what a complete item says about dependencies can change nothing
+        problems.extend(f.dep_notes)
+    deps = item_dependencies(item_id, f.deps, resolver, problems, report_problems=runs)
     return RoadmapItem(
-        id=h.item_id,
+        id=item_id,
         title=h.title,
-        status=status,
+        status=s.status,
         depends_on=deps,
         paths=tuple(f.paths),
         estimate_s=parse_estimate(f.estimate_text) if f.estimate_text else None,

@@ -11,7 +11,10 @@ Directives, one per line (the prompt arrives in $ORCHESTRATOR_PROMPT):
     commit MESSAGE            `git add -A && git commit` (the agent commits its own work)
     hang                      sleep forever (ignores nothing: a timeout must kill it)
     progress PERCENT          write PERCENT to $ORCHESTRATOR_PROGRESS_FILE
-Without directives it writes `<task>.txt`. It records every start in $FAKE_AGENT_LOG (if set)
+    noop                      change nothing (an attempt with no changes fails to merge)
+    usage JSON                write JSON to $ORCHESTRATOR_USAGE_FILE (tokens and cost)
+Unless a `write` or `noop` directive says otherwise, it writes `<task>.txt` at the end (an
+attempt that changes nothing is not merged). It records every start in $FAKE_AGENT_LOG (if set)
 (and every normal end) so tests and benchmarks can check that no attempt ran twice at once
 and measure what happens around the agent.
 """
@@ -31,7 +34,9 @@ def main() -> int:
         with open(log, "a") as fh:
             fh.write(f"start {task} {attempt} {os.getpid()} {time.time()}\n")
     lines = [ln.strip() for ln in os.environ.get("ORCHESTRATOR_PROMPT", "").splitlines()]
-    lines = [ln for ln in lines if ln] or [f"write {task}.txt: {task}"]
+    lines = [ln for ln in lines if ln]
+    if not any(ln.split(" ", 1)[0] in ("write", "noop") for ln in lines):
+        lines.append(f"write {task}.txt: {task}")
     for line in lines:
         verb, _, rest = line.partition(" ")
         if verb == "on-attempt":
@@ -66,6 +71,8 @@ def main() -> int:
                 time.sleep(1)
         elif verb == "progress":
             Path(os.environ["ORCHESTRATOR_PROGRESS_FILE"]).write_text(rest)
+        elif verb == "usage":
+            Path(os.environ["ORCHESTRATOR_USAGE_FILE"]).write_text(rest)
     print(f"{task} attempt {attempt} done")
     if log:
         with open(log, "a") as fh:

@@ -15,9 +15,16 @@ the worktree unless absolute:
     forge-start PID CREATE_TIME overwrite this attempt's start record with another process
     symlink LINK -> TARGET      replace LINK (absolute, e.g. in the state folder) by a symlink
     fifo PATH                   replace PATH by a named pipe
+    daemon PIDFILE              leave a process behind: double fork + setsid, the grandchild
+                                writes its pid to PIDFILE and sleeps (stdout still inherited)
+    spew MEGABYTES              write that much to stdout, then a line `THE END`
     sleep SECONDS / exit CODE
-The state folder is found from $ORCHESTRATOR_PROGRESS_FILE, as a real agent could. It logs
-every start to $FAKE_AGENT_LOG like the fake agent, so the same test helpers apply.
+    attempt N: DIRECTIVE        the directive, on attempt N only
+Words are expanded in every directive: $STATE (the state folder), $RUNS (this task's runs
+folder), $PROGRESS (the progress file), $ATTEMPT, $NEXT (the attempt number after this
+one), $WORKTREE. The state folder is found from $ORCHESTRATOR_PROGRESS_FILE, as a real agent
+could. It logs every start to $FAKE_AGENT_LOG like the fake agent, so the same test helpers
+apply.
 """
 
 import json
@@ -51,6 +58,45 @@ def replace_with(path: Path, make: str, target: str = "") -> None:
         path.symlink_to(target)
     else:
         os.mkfifo(path)
+
+
+def expand(text: str) -> str:
+    progress = Path(os.environ["ORCHESTRATOR_PROGRESS_FILE"])
+    attempt = int(os.environ["ORCHESTRATOR_ATTEMPT"])
+    words = {
+        "$PROGRESS": str(progress),
+        "$RUNS": str(progress.parent),
+        "$STATE": str(progress.parent.parent.parent),  # <state>/runs/<task>/<n>.progress
+        "$ATTEMPT": str(attempt),
+        "$NEXT": str(attempt + 1),
+        "$WORKTREE": os.getcwd(),
+    }
+    for word, value in words.items():
+        text = text.replace(word, value)
+    return text
+
+
+def daemon(pid_file: str) -> None:
+    """A process that leaves the attempt's session and is orphaned (double fork)."""
+    child = os.fork()
+    if child == 0:
+        os.setsid()
+        if os.fork() == 0:
+            Path(pid_file + ".tmp").write_text(str(os.getpid()))
+            os.replace(pid_file + ".tmp", pid_file)
+            time.sleep(300)
+        os._exit(0)
+    os.waitpid(child, 0)
+    while not Path(pid_file).exists():
+        time.sleep(0.01)
+
+
+def spew(megabytes: int) -> None:
+    chunk = (b"x" * 1023 + b"\n") * 1024
+    for _ in range(megabytes):
+        sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.write(b"THE END\n")
+    sys.stdout.flush()
 
 
 def act(verb: str, rest: str) -> int | None:
@@ -97,6 +143,10 @@ def act(verb: str, rest: str) -> int | None:
         replace_with(Path(link), "symlink", target)
     elif verb == "fifo":
         replace_with(Path(rest), "fifo")
+    elif verb == "daemon":
+        daemon(rest)
+    elif verb == "spew":
+        spew(int(rest))
     elif verb == "sleep":
         time.sleep(float(rest))
     elif verb == "exit":
@@ -112,7 +162,11 @@ def main() -> int:
         with open(log, "a") as fh:
             fh.write(f"start {task} {attempt} {os.getpid()} {time.time()}\n")
     lines = [ln.strip() for ln in os.environ.get("ORCHESTRATOR_PROMPT", "").splitlines()]
-    for line in (ln for ln in lines if ln):
+    for line in (expand(ln) for ln in lines if ln):
+        if line.startswith("attempt "):
+            only, _, line = line.removeprefix("attempt ").partition(": ")
+            if int(only) != attempt:
+                continue
         verb, _, rest = line.partition(" ")
         code = act(verb, rest)
         if code is not None:

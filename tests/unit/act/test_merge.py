@@ -103,16 +103,31 @@ def parents_of(repo: Path, sha: str | None) -> list[str]:
     return git(repo, "rev-list", "--parents", "-n1", sha).split()[1:]
 
 
-def test_empty_branch_still_gets_a_merge_commit(env: Setup) -> None:
+def test_an_attempt_that_changed_nothing_is_not_merged(env: Setup) -> None:
+    """No false "done": an agent that exits 0 having changed nothing (e.g. Claude Code whose
+    writes were refused) must not land as an empty merge commit."""
+    env.worktree()
+    wt = env.worktree("t2")
+    old = advance_integration(env.repo, "src/other.txt", "x\n")
+    outcome = env.land()
+    assert outcome.kind == "empty"
+    assert gitops.rev_parse(env.repo, INTEGRATION) == old
+    # the same content committed on the branch as already on main lands nothing either
+    commit_file(wt, "src/other.txt", "x\n")
+    assert env.land("t2").kind == "empty"
+    assert gitops.rev_parse(env.repo, INTEGRATION) == old
+
+
+def test_allow_empty_still_gets_a_merge_commit(env: Setup) -> None:
     env.worktree()
     base = gitops.rev_parse(env.repo, INTEGRATION)
     moved = advance_integration(env.repo, "other.txt", "x\n")
-    outcome = env.land()
+    outcome = env.land(allow_empty=True)
     assert outcome.kind == "merged"
     assert parents_of(env.repo, outcome.sha) == [moved, base]
     # branch tip == integration tip: git drops the duplicate parent, the trailer still lands
     env.worktree("t2")
-    second = env.land("t2", title="noop")
+    second = env.land("t2", title="noop", allow_empty=True)
     assert second.kind == "merged" and parents_of(env.repo, second.sha) == [outcome.sha]
     assert "Orchestrator-Task: t2" in git(env.repo, "log", "-1", "--format=%B", INTEGRATION)
 

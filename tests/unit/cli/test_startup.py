@@ -122,6 +122,7 @@ def test_help_is_the_same_with_and_without_the_help_default(tmp_path: Path) -> N
         except SystemExit:
             pass
         print("=" * 20)
+    print(f"commands: {len(command.commands)}")
     """
     outputs = []
     for mode in ("with", "without"):
@@ -136,7 +137,9 @@ def test_help_is_the_same_with_and_without_the_help_default(tmp_path: Path) -> N
         assert done.returncode == 0, done.stderr
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1]
-    assert outputs[0].count("Usage: orchestrator") == 13  # the app and its 12 commands
+    commands = int(outputs[0].rsplit("commands: ", 1)[1])
+    assert commands >= 12
+    assert outputs[0].count("Usage: orchestrator") == 1 + commands  # the app and each command
 
 
 LOGURU = """

@@ -67,6 +67,32 @@ def test_admission_uses_the_spec_rules() -> None:
     assert admission(spec, ResourcesObs(cpu_percent=95)).limit == 6
 
 
+DISK = {"disk": [{"below": 90, "parallel": 4}, {"below": 95, "parallel": 2}, {"parallel": 1}]}
+
+
+@pytest.mark.parametrize(
+    ("disk", "limit", "bound_by"),
+    [
+        (50.0, 4, "maxParallel"),
+        (91.0, 2, "disk 91% used"),
+        (97.5, 1, "disk 98% used"),
+        (None, 4, "maxParallel"),  # use unknown: the rule cannot apply
+    ],
+)
+def test_the_disk_rule_is_a_fourth_bound(disk: float | None, limit: int, bound_by: str) -> None:
+    rules = {"cpu": [{"parallel": 8}], "memory": [{"parallel": 8}], **DISK}
+    spec = make_spec(maxParallel=4, resources=rules)
+    adm = admission(spec, ResourcesObs(disk_percent=disk))
+    assert (adm.limit, adm.bound_by) == (limit, bound_by)
+    assert adm.disk_limit == (None if disk is None else limit)
+
+
+def test_without_a_disk_rule_disk_use_limits_nothing() -> None:
+    spec = make_spec(maxParallel=4, resources={"cpu": [{"parallel": 8}]})
+    adm = admission(spec, ResourcesObs(disk_percent=99.9))
+    assert (adm.limit, adm.disk_limit, adm.disk_percent) == (4, None, 99.9)
+
+
 def test_unmet_dependencies_keeps_order_and_ignores_done() -> None:
     spec = make_spec([task("a"), task("b"), task("c", deps=["b", "a", "x"])])
     c = spec.backlog[2]

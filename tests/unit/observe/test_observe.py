@@ -225,9 +225,11 @@ def test_observe_end_to_end(world: World, tmp_path: Path) -> None:
             "t-open", 1, outcome="failed", reason="exit 3", retry_at=50.0, exit_code=3, ended_at=9.0
         )
         store.begin_attempt("t-open", 2, "dev", "base", now=60.0)
+        store.set_launched("t-open", 2, proc.pid, ct, 61.0)  # from the controller's Popen
         _write(state.start_record("t-open", 1), {"pid": 1, "create_time": 2.0, "started_at": 2})
         _write(state.exit_record("t-open", 1), {"exit_code": 3, "ended_at": 9.0})
-        _write(state.start_record("t-open", 2), {"pid": proc.pid, "create_time": ct})
+        # the runs folder names another process: the store's pid still wins
+        _write(state.start_record("t-open", 2), {"pid": os.getpid(), "create_time": 1.0})
         _write(state.start_record("t-gone", 1), '{"pid": 12')  # half-written
         (repo / "README.md").write_text("edited by a person\n")
 
@@ -284,7 +286,8 @@ def test_observe_clean_checkout_and_no_store(world: World, tmp_path: Path) -> No
     )
     assert obs.integration_checkout is not None and obs.integration_checkout.dirty is False
     (a,) = obs.attempts["t-open"]
-    assert (a.pid, a.started_at, a.alive, a.outcome) == (1, 5.0, False, None)
+    # pid 1 is no shim of this attempt: a start record alone never names a process
+    assert (a.pid, a.started_at, a.alive, a.outcome) == (None, 5.0, False, None)
 
 
 def test_observe_missing_integration_branch(world: World, tmp_path: Path) -> None:
@@ -394,9 +397,11 @@ def test_progress(tmp_path: Path) -> None:
     assert parse_progress("half") is None
     assert parse_progress("") is None
     path = tmp_path / "p"
-    assert read_progress(path) is None
+    assert read_progress(tmp_path, path) is None
     path.write_text("7%")
-    assert read_progress(path) == 7.0
+    assert read_progress(tmp_path, path) == 7.0
+    path.write_text("1\n" * 100_000 + "64\n")  # long: only its end is read
+    assert read_progress(tmp_path, path) == 64.0
 
 
 # --- processes -----------------------------------------------------------------------------
@@ -495,10 +500,15 @@ def test_assemble_union_of_store_and_runs() -> None:
         "r": {1: RunRecord("r", 1, StartRecord(8, 8.0, 8.5), None)},
     }
     checked: list[tuple[int, float | None]] = []
+    vouched: list[tuple[str, int, int]] = []
 
     def alive(pid: int, ct: float | None) -> bool:
         checked.append((pid, ct))
         return pid == 8
+
+    def vouch(task: str, n: int, pid: int, ct: float | None) -> bool:
+        vouched.append((task, n, pid))
+        return (task, n, pid) == ("r", 1, 8)  # r's record names its own shim
 
     obs = assemble(
         integration="main",
@@ -511,32 +521,37 @@ def test_assemble_union_of_store_and_runs() -> None:
         store_rows=rows,
         runs=runs,
         alive=alive,
+        vouch=vouch,
     )
     assert list(obs.attempts) == ["a", "r", "s"]
     a1, a2, a3 = obs.attempts["a"]
+    # the store has no pid for a1 and its record is not vouched for: no process
     assert (a1.pid, a1.exit_code, a1.ended_at, a1.outcome, a1.retry_at, a1.created_at) == (
-        4,
+        None,
         1,
         3.0,
         "failed",
         9.0,
         1.0,
     )
-    # runs dir wins for pid/create_time; without an exit record the store's exit code stays
+    # the store wins for pid/create_time (its own Popen); the record adds started_at; without
+    # an exit record the store's exit code stays
     assert (a2.pid, a2.create_time, a2.started_at, a2.exit_code, a2.alive) == (
-        6,
-        12.0,
+        5,
+        11.0,
         12.5,
         7,
         False,
     )
     assert (a3.exit_code, a3.timed_out, a3.signal, a3.created_at) == (-15, True, 15, None)
     (r1,) = obs.attempts["r"]
-    assert r1.alive and r1.outcome is None
+    assert r1.alive and r1.outcome is None and r1.pid == 8
     (s1,) = obs.attempts["s"]
     assert s1.conflicts == ("x.py",) and s1.pid is None and not s1.alive
-    # liveness asked only of a task's latest attempt, when it has a pid and no exit record
+    # liveness asked only of a task's latest attempt, when it has a pid and no exit record;
+    # a record's pid is vouched for only when the store has none, for the latest attempt
     assert sorted(checked) == [(8, 8.0)]
+    assert vouched == [("r", 1, 8)]
 
 
 def test_assemble_store_less_and_worktree_selection() -> None:
@@ -562,7 +577,8 @@ def test_assemble_store_less_and_worktree_selection() -> None:
     )
     assert obs.integration_checkout == WorktreeObs("/repo", "s0", "main", dirty=True)
     assert set(obs.worktrees) == {"a", "c"} and obs.worktrees["c"].prunable
-    assert obs.attempts["a"][0].pid == 3 and not obs.attempts["a"][0].alive
+    # without a store and without `vouch`, a start record names no process
+    assert obs.attempts["a"][0].pid is None and not obs.attempts["a"][0].alive
     assert obs.resources.disk_free_bytes == 30 and obs.merged_tasks == {"z"}
     assert integration_checkout_of(wts, "refs/heads/main") == wts[0]
     assert integration_checkout_of(wts, "roadmap") is None

@@ -569,7 +569,9 @@ def test_dependency_forms() -> None:
         ]
     )
     result = parse_roadmap(text)
-    assert result.problems == ()
+    # the library is not an item: it is not a task dependency, and the user is told so
+    ((line, kind),) = [(p.line, p.kind) for p in result.problems]
+    assert (line, kind) == (10, "dependency")
     assert item(result, "priority-3").depends_on == (
         "priority-1",
         "priority-2",
@@ -641,11 +643,14 @@ def test_fields_of_a_nested_item_do_not_leak_into_its_parent() -> None:
 
 
 def test_duplicate_id_names_both_lines() -> None:
-    result = parse_roadmap("## US-001: First\n\ntext\n\n## US-001: Second\n")
-    assert [(i.id, i.title) for i in result.items] == [("us-001", "First")]
+    text = "## US-001: First\n**Status**: ✅ Complete\n\n## US-001: Second\n"
+    result = parse_roadmap(text)
+    # the heading that may still run is used: its work is not lost
+    assert [(i.id, i.title) for i in result.items] == [("us-001", "Second")]
     (problem,) = result.problems
-    assert (problem.line, problem.column, problem.kind) == (5, 1, "duplicate")
-    assert "lines 1 and 5" in problem.message
+    assert (problem.line, problem.column, problem.kind) == (1, 1, "duplicate")
+    assert "lines 1 and 4" in problem.message
+    assert "line 4 (planned) is used, line 1 (complete) ignored" in problem.message
 
 
 def test_unknown_dependency_has_line_and_column() -> None:

@@ -1,11 +1,13 @@
 """The spec's good path: the example loads, defaults, durations, resolved paths.
 
 Invalid specs are covered by the corpus in `test_spec_corpus.py`; this file checks that a
-valid spec means what DESIGN.md says it means. `validate` as a process: `tests/e2e/test_cli.py`.
+valid spec means what the README and docs/architecture.md say it means. `validate` as a
+process: `tests/e2e/test_cli.py`.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -67,8 +69,15 @@ def test_example_parses_without_a_repository() -> None:
     assert spec.state_path == PROJECT_ROOT / "state"
 
 
-def test_example_loads_next_to_a_real_repository(tmp_path: Path) -> None:
+def test_example_loads_next_to_a_real_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     init_repo(tmp_path)
+    bin_dir = tmp_path / "bin"  # its agents are Claude Code runs: validate looks for `claude`
+    bin_dir.mkdir()
+    (bin_dir / "claude").write_text("#!/bin/sh\n")
+    (bin_dir / "claude").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     target = tmp_path / "specs" / "example.yaml"
     target.parent.mkdir()
     shutil.copy(EXAMPLE, target)
@@ -207,7 +216,8 @@ def test_spec_is_immutable() -> None:
 
 def test_every_documented_placeholder_is_accepted() -> None:
     args = ", ".join(f'"{{{p}}}"' for p in PLACEHOLDERS)
-    spec = from_text(MINIMAL.replace('[agent, "{prompt}"]', f"[agent, {args}]"))
+    command = f"[agent, {args}]\n    ports: {{from: 8100, to: 8101}}"
+    spec = from_text(MINIMAL.replace('[agent, "{prompt}"]', command))
     assert spec.agents["dev"].command[1:] == [f"{{{p}}}" for p in PLACEHOLDERS]
 
 
@@ -309,3 +319,105 @@ def test_a_deeply_nested_document_is_a_located_problem_not_a_crash() -> None:
     deep = "apiVersion: orchestrator/v1\nagents: " + "[" * 5000 + "]" * 5000 + "\n"
     with pytest.raises(SpecError, match="nested too deeply"):
         from_text(deep)
+
+
+# --- caps and special files (docs/security.md) ---------------------------------------
+
+
+def test_log_limit_defaults_to_50mb_and_an_agent_overrides_it() -> None:
+    spec = from_text(MINIMAL)
+    assert spec.log_limit == 50 << 20
+    assert spec.log_limit_of(spec.backlog[0]) == 50 << 20
+    text = MINIMAL.replace("    owns:", "    logLimit: 512KB\n    owns:")
+    spec = from_text("logLimit: 2MB\n" + text)
+    assert spec.log_limit == 2 << 20
+    assert spec.log_limit_of(spec.backlog[0]) == 512 << 10
+
+
+def test_a_bad_log_limit_is_a_located_problem() -> None:
+    with pytest.raises(SpecError) as exc:
+        from_text("logLimit: 1KB\n" + MINIMAL)
+    (problem,) = exc.value.problems
+    assert (problem.line, problem.path) == (1, "logLimit") and "keeps too little" in str(problem)
+    with pytest.raises(SpecError, match="logLimit: .*invalid size"):
+        from_text("logLimit: lots\n" + MINIMAL)
+
+
+def test_a_spec_that_is_a_pipe_or_device_is_refused_without_reading(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    for path, kind in ((fifo, "named pipe"), (tmp_path / "zero.yaml", "character device")):
+        with pytest.raises(SpecError) as exc:
+            load_spec(path, check_repo=False)
+        (problem,) = exc.value.problems
+        assert str(problem) == f"{path}:1:1: is a {kind}, not a regular file; not read"
+
+
+# --- agents: presets, budgets, worktree setup ------------------------------------------
+
+
+def agent_problems(agent_yaml: str, extra: str = "") -> list[str]:
+    text = MINIMAL.replace('    command: [agent, "{prompt}"]\n', agent_yaml) + extra
+    try:
+        from_text(text)
+    except SpecError as exc:
+        return [f"{p.path}: {p.message}" for p in exc.problems]
+    return []
+
+
+def test_a_claude_code_preset_agent_with_its_options() -> None:
+    spec = from_text(
+        MINIMAL.replace(
+            '    command: [agent, "{prompt}"]\n',
+            "    preset: claude-code\n    args: [--model, m]\n    allowEmpty: true\n"
+            "    budget: {usd: 5, hard: true}\n    copy: [.env, config/local.yaml]\n"
+            "    setup: [uv, sync]\n    ports: {from: 8100, to: 8199}\n",
+        )
+        + "budget: {usd: 50}\n"
+    )
+    dev = spec.agents["dev"]
+    assert dev.preset == "claude-code" and dev.command is None and dev.args == ["--model", "m"]
+    assert dev.budget is not None and dev.budget.hard and spec.budget.usd == 50
+    assert dev.copy_files == [".env", "config/local.yaml"] and dev.setup == ["uv", "sync"]
+    assert dev.ports is not None and (dev.ports.first, dev.ports.last, dev.ports.size) == (
+        8100, 8199, 100,
+    )  # fmt: skip
+    assert spec.allow_empty(spec.backlog[0])
+
+
+@pytest.mark.parametrize(
+    ("agent", "problem"),
+    [
+        ("    env: {}\n", "agents.dev: give exactly one of `command`"),
+        ("    command: [a]\n    preset: claude-code\n", "give exactly one of `command`"),
+        ("    preset: claude-cod\n", "agents.dev.preset: must be 'claude-code'"),
+        ("    command: [a]\n    program: x\n", "`program` and `args` go with `preset`"),
+        ('    preset: claude-code\n    args: ["{prompt}"]\n', "{prompt} is not allowed in"),
+        ('    command: [a]\n    setup: [x, "{prompt}"]\n', "{prompt} is not allowed in setup"),
+        ('    command: [a, "{port}"]\n', "{port} needs `ports: {from: N, to: M}`"),
+        ("    command: [a]\n    ports: {from: 9, to: 8}\n", "'from' (9) must not exceed 'to' (8)"),
+        ("    command: [a]\n    copy: [../x]\n", "agents.dev.copy[0]: '../x' must name a file"),
+        ("    command: [a]\n    copy: [/etc/x]\n", "must be a relative path inside"),
+        ("    command: [a]\n    budget: {usd: -1}\n", "agents.dev.budget.usd"),
+        ("    command: [a]\n    setup: uv sync\n", "setup must be a list of argv elements"),
+    ],
+)
+def test_bad_agent_options_are_located(agent: str, problem: str) -> None:
+    found = agent_problems(agent)
+    assert any(problem in p for p in found), found
+
+
+def test_a_prompt_too_long_for_argv_is_caught_by_validate() -> None:
+    long_prompt = "x" * (101 * 1024)
+    found = agent_problems('    command: [agent, "{prompt}"]\n', f"    prompt: {long_prompt}\n")
+    assert found and found[0].startswith("backlog[0].prompt: this prompt is 101 KiB")
+    assert agent_problems("    preset: claude-code\n", f"    prompt: {long_prompt}\n") == []
+
+
+def test_presets_and_worktree_setup_need_the_local_runner() -> None:
+    ray = "runner: {kind: ray, address: 'http://h:8265', remote: git@x:r}\n"
+    text = MINIMAL.replace('    command: [agent, "{prompt}"]\n', "    preset: claude-code\n") + ray
+    with pytest.raises(SpecError) as exc:
+        from_text(text)
+    assert "agents.dev.preset: `preset` needs the local runner" in str(exc.value)

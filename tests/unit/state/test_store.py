@@ -155,6 +155,55 @@ def test_open_readonly_empty_file_is_none(tmp_path: Path) -> None:
     assert path.stat().st_size == 0
 
 
+def test_spawn_requests_keep_their_first_time_and_order(db: Path) -> None:
+    with Store.open(db) as store:
+        assert store.add_request("b", 20.0)
+        assert store.add_request("a", 10.0)
+        assert not store.add_request("b", 5.0)  # asked again: keeps its place
+        assert store.add_request("c", 10.0)  # same time: the order of asking
+        assert store.requests() == {"a": 10.0, "c": 10.0, "b": 20.0}
+        assert list(store.requests()) == ["a", "c", "b"]
+        assert store.clear_request("a") and not store.clear_request("a")
+    with Store.open(db) as store:
+        assert store.requests() == {"c": 10.0, "b": 20.0}
+
+
+def test_a_version_2_database_gains_usage_columns_and_requests_and_keeps_its_rows(
+    db: Path,
+) -> None:
+    from controller.state.schema import MIGRATIONS
+
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    for migration in MIGRATIONS[:2]:
+        migration(conn)
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    conn.execute("INSERT INTO attempts(task, number, outcome) VALUES ('old', 1, 'merged')")
+    conn.commit()
+    conn.close()
+    with Store.open(db) as store:
+        assert store.schema_version == SCHEMA_VERSION == 5
+        (old,) = store.attempts()
+        assert old.outcome == "merged" and old.cost_usd is None and old.port is None
+        assert store.requests() == {} and store.conflict_checks() == {}
+
+
+def test_usage_and_port_round_trip(db: Path) -> None:
+    from controller.model.observed import Usage
+
+    with Store.open(db) as store:
+        store.begin_attempt("t1", 1, "dev", "abc", now=1.0, port=8100)
+        store.set_usage("t1", 1, Usage(10, 20, 30, 40, 0.125), 6)
+        store.set_usage("t2", 1, None, 2)  # turns without usage (a row is made)
+        t1, t2 = store.attempts()
+    assert (t1.input_tokens, t1.output_tokens, t1.cache_read_tokens, t1.cache_write_tokens) == (
+        10, 20, 30, 40,
+    )  # fmt: skip
+    assert (t1.cost_usd, t1.turns, t1.port, t1.agent) == (0.125, 6, 8100, "dev")
+    assert (t2.cost_usd, t2.input_tokens, t2.turns) == (None, None, 2)
+
+
 def test_conflict_checks_round_trip_one_row_per_task(db: Path) -> None:
     with Store.open(db) as store:
         assert store.conflict_checks() == {}

@@ -10,12 +10,14 @@ from __future__ import annotations
 import io
 import time
 import tracemalloc
+from dataclasses import replace
 
 from controller.core.plan import plan
 from controller.model.observed import AttemptObs, Observed, ResourcesObs
-from controller.model.spec import Spec
+from controller.model.spec import Spec, Threshold
 from controller.state.store import EventRow
-from controller.views.dashboard import Frame, Keys, render
+from controller.views.dashboard import Frame, render
+from controller.views.live import Keys
 from controller.views.measure import with_recorded_times
 from controller.views.snapshot import ControllerInfo, Snapshot, spec_generation
 from controller.views.status import build_status
@@ -106,11 +108,21 @@ def test_renders_within_80x24_and_smaller() -> None:
     assert lines[0].startswith("orchestrator ● running pid 4242")
     assert lines[3].startswith("cpu ") and "<50:4 <70:3 <80:2 ≥:1" in lines[3]
     assert lines[4].startswith("mem ")
+    assert lines[5].startswith("disk ") and "no rule" in lines[5]  # beside cpu and memory
     assert any("63%" in ln and "running" in ln for ln in lines)
     assert any(ln.startswith("… ") and "more" in ln for ln in lines)
     assert lines[-1].startswith("q quit")
     for width, height in ((40, 10), (120, 50), (20, 5)):
         screen(frame, width, height)
+
+
+def test_the_disk_line_shows_the_disk_rule() -> None:
+    frame = _busy_frame()
+    rules = (Threshold(below=90, parallel=4), Threshold(parallel=1))
+    status = replace(frame.status, admission={**frame.status.admission, "disk_limit": 1})
+    frame = replace(frame, status=status, disk=(80.0, 93.0), disk_rules=rules)
+    (disk,) = [ln for ln in screen(frame) if ln.startswith("disk ")]
+    assert " 93% → 1" in disk and "<90:4 ≥:1" in disk
 
 
 def test_rendering_for_hours_does_not_grow_memory() -> None:

@@ -15,13 +15,16 @@ from typing import Any
 import pytest
 
 from controller.core.plan import plan
+from controller.core.specbacklog import expand
 from controller.model.observed import AttemptObs, Observed, ResourcesObs
+from controller.model.overrides import Overrides, settings
 from controller.model.spec import Spec
 from controller.model.spec import spec_generation as loop_generation
 from controller.state.lock import ControllerLock
+from controller.views.eta import estimate_eta
 from controller.views.measure import with_recorded_times
 from controller.views.snapshot import ControllerInfo, Snapshot, spec_generation
-from controller.views.status import build_status, estimate_eta
+from controller.views.status import build_status
 from controller.views.text import status_lines, table
 from tests.support.project import Project, task
 from tests.support.views import busy_figures, invoke
@@ -109,6 +112,57 @@ def test_status_model_shows_the_planners_phase_and_reason() -> None:
     lines = status_lines(model)
     assert lines[0].startswith("Controller:") and "not running" in lines[0]
     assert any(line.split()[:2] == ["a", "running"] for line in lines)
+
+
+def test_status_shows_settings_disk_and_generated_and_requested_tasks() -> None:
+    now = 10_000.0
+    spec = _spec(
+        maxParallel=4,
+        resources={"disk": [{"below": 90, "parallel": 4}, {"parallel": 2}]},
+        agents={
+            "dev": {"command": ["dev"], "owns": ["a/**", "b/**", "c/**", "d/**"]},
+            "architect": {"command": ["arch"], "owns": ["docs/**"]},
+        },
+        specBacklog={"agent": "architect", "path": "docs/SPEC-{id}.md", "forAgents": ["dev"]},
+    )
+    file_spec, overrides = spec, Overrides(max_parallel=3)
+    observed = Observed(
+        integration_sha="f" * 40,
+        resources=ResourcesObs(disk_percent=93.4, disk_free_bytes=5 * 1024**3),
+        requested={"d": now - 5},
+        present_paths=frozenset({"docs/SPEC-b.md", "docs/SPEC-c.md", "docs/SPEC-d.md"}),
+    )
+    spec = expand(overrides.apply(spec), observed)
+    result = plan(spec, observed, now)
+    snap = Snapshot(
+        spec=spec,
+        observed=observed,
+        plan=result,
+        controller=ControllerInfo(running=True, pid=7, overrides=overrides),
+        generation=spec_generation(file_spec),
+        progress={},
+        now=now,
+        has_store=True,
+        attempts={},
+        settings=tuple(settings(file_spec, overrides)),
+    )
+    model = build_status(snap)
+    lines = status_lines(model)
+    (shown,) = [ln for ln in lines if ln.startswith("Settings:")]
+    assert shown.endswith(
+        "maxParallel 3 (command line; spec says 4), pollInterval 30s, retries 1, "
+        "specBacklog 3 ahead"
+    )
+    (resources,) = [ln for ln in lines if ln.startswith("Resources:")]
+    assert "disk 93% used (allows 2), 5.0 GB free; admission limit 2 (disk 93% used)" in resources
+    rows = {ln.split()[0]: ln for ln in lines if ln[:2] in ("a-", "a ", "d ")}
+    assert "[spec of a]" in rows["a-spec"] and "[spec of" not in rows["a"]
+    assert "requested at" in rows["d"]
+    data = model.as_dict()
+    assert data["settings"]["maxParallel"] == {"value": 3, "source": "command line", "spec": 4}
+    assert data["resources"]["disk_percent"] == 93.4
+    tasks = {t["task"]: t for t in data["tasks"]}
+    assert tasks["a-spec"]["generated_for"] == "a" and tasks["d"]["requested_at"] == now - 5
 
 
 def test_table_aligns_columns_and_leaves_the_last_ragged() -> None:

@@ -1,0 +1,215 @@
+"""Reading an agent's output stream while it runs: the shim's side (standard library only).
+
+Claude Code with `--output-format stream-json --verbose` prints one JSON object per line:
+an `init` line, an `assistant` line per content block (text or a tool call), `user` lines
+with tool results, `system` lines for API retries (`api_retry`, with the HTTP status, e.g.
+429) and permission refusals (`permission_denied`), and a final `result` line with the
+run's usage, cost (`total_cost_usd`), `num_turns`, `permission_denials` and, when it ended
+on an API error, `is_error` and `api_error_status`. The shim tails the attempt's log (where
+the agent's stdout goes) and keeps a small record of what matters, which it writes to
+`state/runs/<task>/<n>.stream.json` for the controller and the views.
+
+The stream is hostile input: lines longer than `MAX_LINE` bytes are skipped whole, anything
+that is not a JSON object of the expected shape is ignored, numbers are checked, and the
+strings kept are shortened and stripped of control characters.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+MAX_LINE = 1 << 20  # bytes: a longer line (e.g. a huge tool result) is skipped, not parsed
+MAX_TEXT = 120  # characters kept of an action or an error
+MAX_DENIALS = 20
+READ_CHUNK = 1 << 20  # bytes read from the log per poll
+MAX_COUNT = 10**9  # tokens, turns, retries: anything above is not believed
+MAX_COST_USD = 1e6
+# tool name -> the input key that best says what the call does
+_SUBJECT = {
+    "Write": "file_path",
+    "Edit": "file_path",
+    "MultiEdit": "file_path",
+    "Read": "file_path",
+    "NotebookEdit": "notebook_path",
+    "Bash": "command",
+    "Grep": "pattern",
+    "Glob": "pattern",
+    "WebFetch": "url",
+    "WebSearch": "query",
+    "Task": "description",
+    "Agent": "description",
+}
+
+
+def clean(text: object, limit: int = MAX_TEXT) -> str:
+    """A printable one-line version of `text`, at most `limit` characters."""
+    flat = " ".join(str(text).split())
+    flat = "".join(ch for ch in flat if ch.isprintable())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def count(value: object) -> int | None:
+    """A non-negative integer below `MAX_COUNT`, or None."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_COUNT:
+        return None
+    return value
+
+
+def cost(value: object) -> float | None:
+    """A finite non-negative amount of USD below `MAX_COST_USD`, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and 0 <= value < MAX_COST_USD else None
+
+
+class Lines:
+    """Bytes in, complete lines out; a line over `MAX_LINE` bytes is dropped whole."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.skipping = False  # inside an over-long line: drop until its newline
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\n")
+            if end < 0:
+                break
+            line, self.buffer = self.buffer[:end], self.buffer[end + 1 :]
+            if self.skipping:
+                self.skipping = False
+            elif len(line) <= MAX_LINE:
+                out.append(line)
+        if len(self.buffer) > MAX_LINE:
+            self.buffer, self.skipping = b"", True
+        return out
+
+
+def _relative(path: str, cwd: str) -> str:
+    prefix = cwd.rstrip("/") + "/"
+    return path[len(prefix) :] if cwd and path.startswith(prefix) else path
+
+
+class ClaudeStream:
+    """What a Claude Code stream-json run has said so far (see the module docstring)."""
+
+    def __init__(self, cwd: str = "") -> None:
+        self.cwd = cwd
+        self.messages: set[str] = set()  # assistant message ids: one per model turn
+        self.turns: int | None = None
+        self.last_action: str | None = None
+        self.denials: list[str] = []
+        self.api_retries = 0
+        self.rate_limit_retries = 0
+        self.retry_delay_s: float | None = None
+        self.usage: dict[str, Any] | None = None
+        self.error: str | None = None
+        self.api_error_status: int | None = None
+        self.finished = False
+
+    def line(self, raw: bytes) -> bool:
+        """Take one line of the stream; True when the record changed."""
+        try:
+            event = json.loads(raw)
+        except (ValueError, RecursionError):
+            return False
+        if not isinstance(event, dict):
+            return False
+        kind = event.get("type")
+        if kind == "assistant":
+            return self._assistant(event.get("message"))
+        if kind == "system":
+            return self._system(event)
+        if kind == "result":
+            return self._result(event)
+        return False
+
+    def _assistant(self, message: object) -> bool:
+        if not isinstance(message, dict):
+            return False
+        ident = message.get("id")
+        if isinstance(ident, str) and len(self.messages) < MAX_COUNT:
+            self.messages.add(ident[:64])
+            self.turns = len(self.messages)
+        content = message.get("content")
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and block.get("type") == "tool_use":
+                self.last_action = self.action(block.get("name"), block.get("input"))
+        return True
+
+    def action(self, name: object, tool_input: object) -> str:
+        """`Edit src/x.py`, `Bash pytest -q`: a tool call in a few words."""
+        tool = clean(name, 40) if isinstance(name, str) and name else "tool"
+        key = _SUBJECT.get(tool)
+        subject = tool_input.get(key) if key and isinstance(tool_input, dict) else None
+        if not isinstance(subject, str) or not subject:
+            return tool
+        return clean(f"{tool} {_relative(subject, self.cwd)}")
+
+    def _system(self, event: dict[str, Any]) -> bool:
+        subtype = event.get("subtype")
+        if subtype == "init" and isinstance(event.get("cwd"), str):
+            self.cwd = event["cwd"]
+            return False
+        if subtype == "api_retry":
+            self.api_retries += 1
+            if count(event.get("error_status")) == 429:
+                self.rate_limit_retries += 1
+            delay = count(event.get("retry_delay_ms"))
+            self.retry_delay_s = None if delay is None else delay / 1000.0
+            return True
+        if subtype == "permission_denied":
+            self._deny(event.get("tool_name"), None)
+            return True
+        return False
+
+    def _deny(self, tool: object, tool_input: object) -> None:
+        what = self.action(tool, tool_input)
+        name = what.split(" ", 1)[0]
+        # the stream names the tool first, the result adds its input: keep the fuller one
+        self.denials = [d for d in self.denials if d != name]
+        if what not in self.denials and len(self.denials) < MAX_DENIALS:
+            self.denials.append(what)
+
+    def _result(self, event: dict[str, Any]) -> bool:
+        self.finished = True
+        usage = event.get("usage") if isinstance(event.get("usage"), dict) else {}
+        self.usage = {
+            "input_tokens": count(usage.get("input_tokens")) or 0,
+            "output_tokens": count(usage.get("output_tokens")) or 0,
+            "cache_read_tokens": count(usage.get("cache_read_input_tokens")) or 0,
+            "cache_write_tokens": count(usage.get("cache_creation_input_tokens")) or 0,
+            "cost_usd": cost(event.get("total_cost_usd")),
+        }
+        self.turns = count(event.get("num_turns")) or self.turns
+        denials = event.get("permission_denials")
+        for denial in denials[:MAX_DENIALS] if isinstance(denials, list) else ():
+            if isinstance(denial, dict):
+                self._deny(denial.get("tool_name"), denial.get("tool_input"))
+        status = count(event.get("api_error_status"))
+        self.api_error_status = status
+        if event.get("is_error") is True:
+            self.error = clean(event.get("result") or "error", MAX_TEXT)
+        return True
+
+    def record(self) -> dict[str, Any]:
+        """The record the shim writes (the keys of `model.observed.AgentReport`)."""
+        return {
+            "kind": "claude-code",
+            "usage": self.usage,
+            "turns": self.turns,
+            "last_action": self.last_action,
+            "denials": list(self.denials),
+            "error": self.error,
+            "api_error_status": self.api_error_status,
+            "api_retries": self.api_retries,
+            "rate_limit_retries": self.rate_limit_retries,
+            "retry_delay_s": self.retry_delay_s,
+            "finished": self.finished,
+        }
+
+
+STREAMS = {"claude-code": ClaudeStream}

@@ -1,0 +1,105 @@
+"""Reading Claude Code's stream-json: real captured runs (tests/support/data/claude, from
+Claude Code 2.1.332 against the scripted server) and hostile input."""
+
+from __future__ import annotations
+
+import json
+
+from controller.act.runners.agent_stream import MAX_LINE, ClaudeStream, Lines, clean
+from tests.support import DATA
+
+SAMPLES = DATA / "claude"
+
+
+def parsed(name: str) -> dict:
+    stream = ClaudeStream()
+    for line in (SAMPLES / name).read_bytes().splitlines():
+        stream.line(line)
+    return stream.record()
+
+
+def test_a_successful_run_reports_usage_cost_turns_and_the_last_action() -> None:
+    record = parsed("stream_success_acceptedits.jsonl")
+    result = json.loads((SAMPLES / "stream_success_acceptedits.jsonl").read_text().splitlines()[-1])
+    assert record["usage"] == {
+        "input_tokens": 4000,
+        "output_tokens": 800,
+        "cache_read_tokens": 1600,
+        "cache_write_tokens": 1200,
+        "cost_usd": result["total_cost_usd"],
+    }
+    assert record["turns"] == result["num_turns"] == 5
+    assert record["last_action"] == "Bash cat a.txt b.txt > c.txt"
+    assert record["denials"] == [] and record["error"] is None and record["finished"] is True
+
+
+def test_a_refused_write_is_a_denial_with_its_file() -> None:
+    record = parsed("stream_denied_default.jsonl")
+    assert record["denials"] == ["Write denied.txt"]  # relative to the CLI's cwd
+    assert record["error"] is None  # the CLI itself calls this run a success (exit 0)
+
+
+def test_rate_limited_runs_count_their_429_retries() -> None:
+    exhausted = parsed("stream_429_exhausted.jsonl")
+    assert exhausted["api_retries"] == exhausted["rate_limit_retries"] == 2
+    assert exhausted["api_error_status"] == 429
+    assert exhausted["error"].startswith("API Error: Request rejected (429)")
+    assert exhausted["usage"]["cost_usd"] == 0
+    recovered = parsed("stream_429_retry_then_success.jsonl")
+    assert recovered["rate_limit_retries"] >= 1 and recovered["error"] is None
+    assert recovered["api_error_status"] is None and recovered["retry_delay_s"] > 0
+
+
+def test_live_progress_before_the_result() -> None:
+    lines = (SAMPLES / "stream_success_acceptedits.jsonl").read_bytes().splitlines()
+    stream = ClaudeStream()
+    for line in lines[:3]:
+        stream.line(line)
+    record = stream.record()
+    assert record["turns"] == 1 and record["last_action"] == "Write a.txt"
+    assert record["usage"] is None and record["finished"] is False
+
+
+def test_hostile_lines_are_ignored_or_bounded() -> None:
+    stream = ClaudeStream("/w")
+    junk = [
+        b"not json",
+        b"[1, 2]",
+        b'{"type": "assistant", "message": "nope"}',
+        b'{"type": "result", "usage": {"input_tokens": -5, "output_tokens": true},'
+        b' "total_cost_usd": 1e300, "num_turns": "7", "permission_denials": [3, {"x": 1}]}',
+        b"[" * 100000 + b"]" * 100000,
+    ]
+    for line in junk:
+        stream.line(line)
+    record = stream.record()
+    assert record["usage"] == {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "cost_usd": None,
+    }
+    assert record["turns"] is None and record["denials"] == ["tool"]
+    evil = {
+        "type": "tool_use",
+        "name": "Bash",
+        "input": {"command": "rm\n-rf\x00 " + "x" * 500},
+    }
+    stream.line(
+        json.dumps({"type": "assistant", "message": {"id": "m", "content": [evil]}}).encode()
+    )
+    action = stream.record()["last_action"]
+    assert action.startswith("Bash rm -rf x") and len(action) <= 120
+    assert all(ch.isprintable() for ch in action)
+    assert stream.action("Edit\x1b[2J", {"file_path": "/w/src/x.py"}) == "Edit[2J"
+    assert stream.action("Edit", {"file_path": "/w/src/x.py"}) == "Edit src/x.py"
+
+
+def test_lines_are_split_across_reads_and_over_long_ones_dropped_whole() -> None:
+    lines = Lines()
+    assert lines.feed(b'{"a":') == []
+    assert lines.feed(b"1}\nnext") == [b'{"a":1}']
+    assert lines.feed(b"x" * (MAX_LINE + 10)) == []  # over the bound: skipped...
+    assert lines.feed(b"tail of it\nok\n") == [b"ok"]  # ...up to its end, never parsed
+    assert clean("a\tb\x07c", 10) == "a bc"
