@@ -26,8 +26,9 @@ It also replays the train's decisions (`core.train`) without processes for every
 of the culprits, against a plain bisection that starts over with the rest after each landing.
 
 A benchmark, not a test: it prints figures and exits 0 (1 when a check fails or a target is
-missed). Targets (verify runs against batch 1): 5x fewer with no culprit, 2x with one, 1.5x
-with two; the drain time must improve at least as much.
+missed). Targets (verify runs of batch 8 against batch 1): 5x fewer with no culprit, 2x with
+one, 1.5x with two; the drain time must improve at least as much. parallelVerify 2 verifies
+more probes at once, trading runs for time: it is held to the drain-time target only.
 """
 
 from __future__ import annotations
@@ -277,10 +278,15 @@ def report(k: int, culprits: set[int], results: dict[str, Result]) -> bool:
         fewer = f"{base.runs / r.runs:.2f}x" if base else ""
         faster = f"{base.drain / r.drain:.2f}x" if base else ""
         if base and name != "1":
+            # the targets are batch 8's; more probes at once trade runs for time, so
+            # parallelVerify is held to the drain time only
             target = TARGETS.get(k, 1.0)
-            met = base.runs / r.runs >= target and base.drain / r.drain >= target
-            ok &= met
-            fewer += f" (target {target:g}x: {'met' if met else '**missed**'})"
+            runs_met = base.runs / r.runs >= target or "parallelVerify" in CONFIGS[name]
+            drain_met = base.drain / r.drain >= target
+            ok &= runs_met and drain_met
+            if "parallelVerify" not in CONFIGS[name]:
+                fewer += f" (target {target:g}x: {'met' if runs_met else '**missed**'})"
+            faster += f" (target {target:g}x: {'met' if drain_met else '**missed**'})"
         print(f"| {label(name)} | {r.runs} | {r.drain:.1f} s | {fewer} | {faster} | {checks} |")
     return ok
 
