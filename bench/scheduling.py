@@ -4,13 +4,16 @@ Run from the repository root:
 
     .venv/bin/python bench/scheduling.py                 # 30 tasks, parallel 4 (~1.5 min)
     .venv/bin/python bench/scheduling.py --quick         # 12 tasks (~40 s)
+    .venv/bin/python bench/scheduling.py --order critical-path
+    .venv/bin/python bench/scheduling.py --seeds 10      # both orders, seeds 1-10 (~8 min)
 
 A seeded synthetic backlog -- a random dependency DAG (each task depends on each earlier task
 with probability `--edge-p`), a write scope drawn from a few groups (`group3/**`, so the
 tasks of one group must run one after another) and a sleep of 0.2-2 s per task -- is run
 through the REAL controller (`Controller.watch`, a real git repository in a temp dir, real
 shim + fake-agent processes that sleep, write one file and commit) twice: with
-`maxParallel: --parallel` and with `maxParallel: 1`. Admission by machine load is switched
+`maxParallel: --parallel` and with `maxParallel: 1`. Every task carries its sleep as its
+`estimate`, which `--order critical-path` plans with. Admission by machine load is switched
 off (`resources: {cpu: [{parallel: 8}], memory: [{parallel: 8}]}`) so that the bench's own
 load cannot cut the parallel limit; there is no verify command.
 
@@ -31,7 +34,19 @@ simulation of the planner's policy (backlog order) and of critical-path priority
 the measured durations and latencies; (b) simulates those policies over 50 seeds, since one
 workload says little about a policy; (c) walks the real run's critical chain back from the
 last merge, splitting the makespan into startup, agent sleep, process overhead, exit->merge
-and release->spawn; (d) gives per-attempt medians of each step of an attempt's life.
+and release->spawn; (d) gives per-attempt medians of each step of an attempt's life, and
+per dependency link the controller's two costs: exit record -> merged, and merged -> the
+runner starting the task the merge released (target: median at most 0.1 s each).
+
+The clocks: an attempt's start is the runner's (`launched_at` in its spawn event: the store's
+`started_at` is overwritten with the shim's own start once the exit is recorded, so reading it
+as the runner's start made "runner start -> shim" read 0 and hid the shim's start-up in
+"release -> spawn"); the agent's start is its `start` line in $FAKE_AGENT_LOG (not its `end`
+line, which once made a step read negative).
+
+`--seeds N` runs seeds SEED..SEED+N-1 with both orders instead (no `maxParallel: 1` run, no
+idle measurement) and prints makespan / bound per seed and the medians, with each order's
+zero-overhead simulation beside it.
 
 The workload and the simulations: `scheduling_sim.py`; the real run and its traces:
 `scheduling_run.py`; the idle measurement: `scheduling_idle.py`. This file parses the options
@@ -60,7 +75,12 @@ from common import GIT_ENV  # noqa: E402
 from loguru import logger  # noqa: E402
 
 from bench.scheduling_idle import Idle, idle_cpu  # noqa: E402
-from bench.scheduling_run import Run, critical_chain, run_controller  # noqa: E402
+from bench.scheduling_run import (  # noqa: E402
+    Run,
+    critical_chain,
+    run_controller,
+    spawn_after_merge,
+)
 from bench.scheduling_sim import (  # noqa: E402
     Bound,
     Job,
@@ -74,6 +94,7 @@ from bench.scheduling_sim import (  # noqa: E402
 
 MAKESPAN_TARGET = 1.15
 LATENCY_TARGET_S = 0.5
+LINK_TARGET_S = 0.1
 IDLE_TARGET_PCT = 1.0
 
 
@@ -99,6 +120,8 @@ class Options:
     edge_p: float
     idle_s: float
     argv: list[str]
+    order: str = "backlog"
+    seeds: int = 0
 
 
 def parse(argv: list[str]) -> Options:
@@ -110,6 +133,15 @@ def parse(argv: list[str]) -> Options:
     parser.add_argument("--edge-p", type=float, default=0.1)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="12 tasks instead of 30")
+    parser.add_argument(
+        "--order", choices=["backlog", "critical-path"], default="backlog", help="the spec's order"
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=0,
+        help="instead: real runs of seeds SEED..SEED+N-1 with both orders (makespan / bound)",
+    )
     a = parser.parse_args(argv)
     return Options(
         seed=a.seed,
@@ -119,6 +151,8 @@ def parse(argv: list[str]) -> Options:
         edge_p=a.edge_p,
         idle_s=a.idle_seconds,
         argv=argv,
+        order=a.order,
+        seeds=a.seeds,
     )
 
 
@@ -243,20 +277,21 @@ def _simulations(opt: Options, jobs: Sequence[Job], par: Run) -> None:
     def backlog(j: Job) -> int:
         return int(j.id[1:])
 
+    def critical(j: Job) -> tuple[float, int]:  # as `order: critical-path` (estimate = sleep)
+        return (-level[j.id], int(j.id[1:]))
+
+    ours = critical if opt.order == "critical-path" else backlog
     rows = [
-        ("planner policy (backlog order), sleeps", simulate(jobs, sleeps, opt.parallel, backlog)),
-        (
-            "critical-path priority, sleeps",
-            simulate(jobs, sleeps, opt.parallel, lambda j: -level[j.id]),
-        ),
+        ("backlog order, sleeps", simulate(jobs, sleeps, opt.parallel, backlog)),
+        ("critical-path order, sleeps", simulate(jobs, sleeps, opt.parallel, critical)),
         ("best of CP + 300 random priorities, sleeps", best_found(jobs, sleeps, opt.parallel, 300)),
         (
-            "backlog order, measured attempt durations",
-            simulate(jobs, measured, opt.parallel, backlog),
+            f"the run's order ({opt.order}), measured attempt durations",
+            simulate(jobs, measured, opt.parallel, ours),
         ),
         (
-            "backlog order, measured durations + measured exit->merge",
-            simulate(jobs, measured, opt.parallel, backlog, latency),
+            f"the run's order ({opt.order}), measured durations + measured exit->merge",
+            simulate(jobs, measured, opt.parallel, ours, latency),
         ),
         ("real run", par.makespan),
     ]
@@ -290,6 +325,7 @@ def _steps(opt: Options, jobs: Sequence[Job], par: Run) -> None:
     tr = par.traces
     t = list(tr.values())
     steps = [
+        ("spawn's intent row -> runner start (worktree made)", [x.started - x.intent for x in t]),
         ("runner start -> shim's start record", [x.shim_at - x.started for x in t]),
         ("shim's start record -> agent's first line", [x.agent_at - x.shim_at for x in t]),
         (
@@ -310,17 +346,80 @@ def _steps(opt: Options, jobs: Sequence[Job], par: Run) -> None:
     for label, values in steps:
         med = statistics.median
         print(f"| {label} | {med(values) * 1000:.0f} ms | {pct(values, 95) * 1000:.0f} ms |")
+    _links(par, jobs)
+
+
+def _links(par: Run, jobs: Sequence[Job]) -> None:
+    """The controller's two costs per dependency link, against their targets."""
+    rows = [
+        ("exit record -> merged (`merge` event)", par.latencies()),
+        (
+            "merged -> next spawn (runner start of the task it released)",
+            spawn_after_merge(par, jobs),
+        ),
+    ]
+    print()
+    print("| per dependency link | links | median | p95 | target |")
+    print("|---|---:|---:|---:|---|")
+    for label, values in rows:
+        if not values:
+            print(f"| {label} | 0 | | | |")
+            continue
+        med = statistics.median(values)
+        ok = verdict(med <= LINK_TARGET_S)
+        print(
+            f"| {label} | {len(values)} | {med * 1000:.0f} ms | {pct(values, 95) * 1000:.0f} ms "
+            f"| median <= {LINK_TARGET_S * 1000:.0f} ms: {ok} |"
+        )
+
+
+def seed_survey(opt: Options) -> int:
+    """Real runs of several seeds with both orders: makespan / (sleep) bound per seed, and
+    the medians; the zero-overhead simulation of each order beside them."""
+    print(f"command: {shlex.join(['.venv/bin/python', 'bench/scheduling.py', *opt.argv])}")
+    print(f"{opt.tasks} tasks per seed, maxParallel {opt.parallel}, {opt.groups} scope groups")
+    print()
+    print("| seed | bound | backlog: real | simulated | critical-path: real | simulated |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    ratios: dict[str, list[float]] = {"backlog": [], "critical-path": []}
+    for seed in range(opt.seed, opt.seed + opt.seeds):
+        jobs = make_workload(seed, opt.tasks, opt.groups, opt.edge_p)
+        sleeps = {j.id: j.sleep for j in jobs}
+        bound = lower_bound(jobs, sleeps, opt.parallel).value
+        level = bottom_levels(jobs, sleeps)
+        sims = {
+            "backlog": simulate(jobs, sleeps, opt.parallel, lambda j: int(j.id[1:])),
+            "critical-path": simulate(
+                jobs, sleeps, opt.parallel, lambda j, lv=level: (-lv[j.id], int(j.id[1:]))
+            ),
+        }
+        cells = []
+        for order in ratios:
+            with tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp:
+                budget = 60 + 10 * sum(sleeps.values())
+                run = run_controller(Path(tmp), jobs, opt.parallel, budget, order)
+            if run.not_merged:
+                print(f"seed {seed} ({order}) did not converge: {run.not_merged}")
+                return 1
+            ratios[order].append(run.makespan / bound)
+            cells += [f"{run.makespan / bound:.2f}x", f"{sims[order] / bound:.2f}x"]
+        print(f"| {seed} | {bound:.2f} s | " + " | ".join(cells) + " |")
+    med = statistics.median
+    print(f"| median | | {med(ratios['backlog']):.2f}x | | {med(ratios['critical-path']):.2f}x | |")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     opt = parse(sys.argv[1:] if argv is None else argv)
     os.environ.update(GIT_ENV)
     logger.remove()  # the controller's file log stays; keep the terminal for the figures
+    if opt.seeds:
+        return seed_survey(opt)
     jobs = make_workload(opt.seed, opt.tasks, opt.groups, opt.edge_p)
     budget = 60 + 10 * sum(j.sleep for j in jobs)
     with tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp:
-        par = run_controller(Path(tmp) / "par", jobs, opt.parallel, budget)
-        seq = run_controller(Path(tmp) / "seq", jobs, 1, budget)
+        par = run_controller(Path(tmp) / "par", jobs, opt.parallel, budget, opt.order)
+        seq = run_controller(Path(tmp) / "seq", jobs, 1, budget, opt.order)
         spec_file = Path(tmp) / "par" / "specs" / "orchestrator.yaml"
         idle = idle_cpu(spec_file, opt.idle_s)
     if par.not_merged or seq.not_merged:

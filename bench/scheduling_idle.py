@@ -19,6 +19,8 @@ import psutil
 
 from controller.state.store import Store
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 @dataclass(frozen=True)
 class Idle:
@@ -29,8 +31,9 @@ class Idle:
 
 def idle_cpu(spec_file: Path, seconds: float) -> Idle:
     """CPU used by `orchestrator reconcile --watch` on a converged spec, after it settled."""
-    exe = Path(sys.executable).parent / "orchestrator"
-    argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "controller"]
+    # this tree's code: the environment's `orchestrator` script may be installed from another
+    argv = [sys.executable, "-m", "controller"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = spec_file.parent / "idle-watch.log"
     db = spec_file.parent.parent / "state" / "orchestrator.db"
     with log.open("w") as out:
@@ -39,6 +42,7 @@ def idle_cpu(spec_file: Path, seconds: float) -> Idle:
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=spec_file.parent.parent,
+            env=env,
             start_new_session=True,
         )
     try:

@@ -32,12 +32,15 @@ FAKE_AGENT = ROOT / "tests" / "support" / "agents" / "fake_agent.py"
 TERMINAL = {"merged", "failed", "rejected"}
 
 
-def spec_dict(jobs: Sequence[Job], parallel: int, agent: Path) -> dict[str, Any]:
+def spec_dict(
+    jobs: Sequence[Job], parallel: int, agent: Path, order: str = "backlog"
+) -> dict[str, Any]:
     return {
         "apiVersion": "orchestrator/v1",
         "repo": "../repo",
         "integrationBranch": "main",
         "maxParallel": parallel,
+        "order": order,
         "pollInterval": "30s",
         "retries": 2,
         "backoff": {"initial": "0.2s", "max": "1s"},
@@ -52,6 +55,7 @@ def spec_dict(jobs: Sequence[Job], parallel: int, agent: Path) -> dict[str, Any]
                 "paths": [f"group{j.group}/**"],
                 "prompt": f"sleep {j.sleep}\nwrite group{j.group}/{j.id}.txt: {j.id}\n"
                 f"commit {j.id}",
+                "estimate": j.sleep,  # what critical-path order plans with
                 **({"dependsOn": list(j.deps)} if j.deps else {}),
             }
             for j in jobs
@@ -63,7 +67,7 @@ def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
 
-def make_project(root: Path, jobs: Sequence[Job], parallel: int) -> Path:
+def make_project(root: Path, jobs: Sequence[Job], parallel: int, order: str = "backlog") -> Path:
     repo = root / "repo"
     repo.mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
@@ -74,18 +78,23 @@ def make_project(root: Path, jobs: Sequence[Job], parallel: int) -> Path:
     spec_file.parent.mkdir(parents=True)
     # a private copy: test suites running meanwhile kill stray tests/support/agents/fake_agent.py
     agent = shutil.copy(FAKE_AGENT, root / "fake_agent.py")
-    spec_file.write_text(json.dumps(spec_dict(jobs, parallel, Path(agent)), indent=1))
+    spec_file.write_text(json.dumps(spec_dict(jobs, parallel, Path(agent), order), indent=1))
     return spec_file
 
 
 @dataclass
 class TaskTrace:
-    started: float  # attempt.started_at (the runner's start, before the shim runs)
+    """The clocks of a task's merged attempt. Each comes from the one place that knows it:
+    the store's `started_at` is overwritten with the shim's own start once the exit is
+    recorded, so the runner's start is read from the spawn event (`launched_at`)."""
+
+    started: float  # the runner started the shim (spawn event's `launched_at`)
     ended: float  # attempt.ended_at (the shim's exit record)
     exit_seen: float  # ts of the `exit` event (record_exits in a pass)
     merged: float  # ts of the `merge` event
     shim_at: float  # the shim's start record (its interpreter is up)
     agent_at: float  # the fake agent's own start line in $FAKE_AGENT_LOG
+    intent: float  # attempt.created_at: the spawn's intent row, before the worktree is made
 
 
 @dataclass
@@ -135,8 +144,10 @@ def _instrument(controller: Controller, ids: Sequence[str]) -> tuple[list[float]
     return pass_s, observe_s
 
 
-def run_controller(root: Path, jobs: Sequence[Job], parallel: int, budget_s: float) -> Run:
-    spec_file = make_project(root, jobs, parallel)
+def run_controller(
+    root: Path, jobs: Sequence[Job], parallel: int, budget_s: float, order: str = "backlog"
+) -> Run:
+    spec_file = make_project(root, jobs, parallel, order)
     spec = load_spec(spec_file)
     agent_log = root / "agents.log"
     os.environ["FAKE_AGENT_LOG"] = str(agent_log)  # the agents inherit the environment
@@ -148,7 +159,7 @@ def run_controller(root: Path, jobs: Sequence[Job], parallel: int, budget_s: flo
         controller.watch(max_seconds=budget_s)
         store = controller.store
         rows = store.attempts()
-        events = store.events(kinds=["merge", "exit"])
+        events = store.events(kinds=["merge", "exit", "spawn", "retry"])
         problems = store.events(kinds=["stop_requested", "action_error", "spawn_failed"])
         last = controller.reconciler.last_plan
         phases = dict(last.phases) if last else {}
@@ -188,18 +199,25 @@ def _traces(
     """The trace of each task's merged attempt."""
     merge_ts = {e.task: e.ts for e in events if e.kind == "merge"}
     exit_ts = {(e.task, (e.data or {}).get("attempt")): e.ts for e in events if e.kind == "exit"}
+    launched = {
+        (e.task, (e.data or {}).get("attempt")): float((e.data or {}).get("launched_at", e.ts))
+        for e in events
+        if e.kind in ("spawn", "retry")
+    }
     traces: dict[str, TaskTrace] = {}
     for a in rows:
         if a.outcome == "merged" and a.task in merge_ts and a.started_at and a.ended_at:
             seen = exit_ts.get((a.task, a.number), a.ended_at)
-            start = json.loads(paths.start_record(a.task, a.number).read_text())
+            shim = float(json.loads(paths.start_record(a.task, a.number).read_text())["started_at"])
+            runner = launched.get((a.task, a.number), shim)
             traces[a.task] = TaskTrace(
-                a.started_at,
+                runner,
                 a.ended_at,
                 seen,
                 merge_ts[a.task],
-                float(start["started_at"]),
-                agent_ts.get((a.task, a.number), a.started_at),
+                shim,
+                agent_ts.get((a.task, a.number), shim),
+                a.created_at or runner,
             )
     return traces
 
@@ -246,3 +264,24 @@ def critical_chain(run: Run, jobs: Sequence[Job]) -> tuple[dict[str, float], lis
             return out, chain[::-1]
         tail, task, end = max(releases)
         out["release_spawn"] += t.started - tail
+
+
+def spawn_after_merge(run: Run, jobs: Sequence[Job]) -> list[float]:
+    """Per dependency link released by a merge: the merge event -> the runner starting the
+    dependent (a dependency's merge, or a scope-group mate's that started before it), for
+    tasks whose start was bound by that merge rather than by a free slot."""
+    tr = run.traces
+    by_id = {j.id: j for j in jobs if j.id in tr}
+    out = []
+    for task, job in by_id.items():
+        t = tr[task]
+        before = [i for i, o in tr.items() if i != task and o.started < t.started]
+        releases = [tr[i].merged for i in before if i in job.deps or by_id[i].group == job.group]
+        if not releases or max(releases) > t.started:
+            continue
+        release = max(releases)
+        busy = sum(1 for o in tr.values() if o.started <= release < o.ended)
+        if busy >= run.parallel:  # every slot was taken: a slot, not the merge, held it
+            continue
+        out.append(t.started - release)
+    return out

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,21 +21,26 @@ from loguru import logger
 from controller import git
 from controller.act.ignored import IgnoredKept, keep_ignored
 from controller.act.launch import launch_request, prepare_files, read_tail
-from controller.act.leftovers import verify_recorder
 from controller.act.merge import MergeJob
 from controller.act.records import apply_verdict, record_event
 from controller.act.runners.base import Runner
+from controller.act.train import TrainJob
 from controller.act.verify import verify_environment
 from controller.act.worktree_setup import SetupError, copy_missing
+from controller.core.conflicts import predicted_conflicts
 from controller.core.lifecycle import attempts_allowed
 from controller.core.outcomes import merge_verdict, spawn_failure_verdict, stop_verdict
 from controller.core.plan import MERGE, PRUNE, RETRY, SPAWN, STOP, Action
 from controller.core.prompt import PromptFacts, compose_prompt
+from controller.core.train import Candidate, select_batch
 from controller.model.observed import AttemptObs, Observed
-from controller.model.outcomes import MergeOutcome
+from controller.model.outcomes import MergeOutcome, Verdict
 from controller.model.spec import Spec, Task
 from controller.state.paths import StatePaths
 from controller.state.store import Store
+
+SPAWN_THREADS = 4  # worktrees created side by side when several spawns are due
+Prepared = tuple[Path, list[str]] | Exception  # (worktree, files copied into it), or why not
 
 
 def brief(exc: BaseException) -> str:
@@ -75,33 +82,71 @@ class Executor:
             self.record_merge(action, self.merge_job(action, observed).run())
 
     # -- spawn / retry ---------------------------------------------------------------------
-    def _prepare_worktree(self, task: Task, n: int, base: str, fresh: bool) -> Path:
+    def _prepare_worktree(
+        self, task: Task, n: int, base: str, fresh: bool, new: bool
+    ) -> tuple[Path, list[str]]:
+        """The attempt's worktree and the files copied into it. Runs on a worker thread when
+        several spawns are due: it writes nothing to the store."""
         repo, root = self.spec.repo_path, self.spec.worktree_root_path
         if not self.runner.local_worktrees:  # the runner builds the branch remotely
             if fresh:
                 git.archive_branch_tip(repo, task.id, max(1, n - 1))
-            return repo
+            return repo, []
         if fresh:
             git.reset_task_branch(repo, root, task.id, base, max(1, n - 1))
-        worktree = git.ensure_worktree(repo, root, task.id, base)
+        worktree = git.ensure_worktree(repo, root, task.id, base, new=new and not fresh)
         files = self.spec.agents[task.agent].copy_files
-        if files:
-            copied = copy_missing(repo, worktree, files)
-            if copied:
-                record_event(self.store, "copy", f"copied {', '.join(copied)}", task.id)
-        return worktree
+        return worktree, (copy_missing(repo, worktree, files) if files else [])
 
     def spawn(self, action: Action, observed: Observed) -> None:
-        task = self._task(action.task)
+        self.spawn_many([action], observed)
+
+    def spawn_many(self, actions: Sequence[Action], observed: Observed) -> None:
+        """Start attempts: intents first, then their worktrees side by side (git runs as
+        separate processes), then the launches, one by one, in the planner's order."""
         base = observed.integration_sha
-        if task is None or base is None or action.attempt is None:
+        due = [(a, t) for a in actions if (t := self._task(a.task)) and a.attempt is not None]
+        if base is None or not due:
             return
-        n, now = action.attempt, time.time()
-        self.store.begin_attempt(task.id, n, task.agent, base, now, port=action.port)
+        now = time.time()
+        for action, task in due:
+            n = action.attempt or 0
+            self.store.begin_attempt(task.id, n, task.agent, base, now, port=action.port)
+
+        def prepare(item: tuple[Action, Task]) -> Prepared:
+            action, task = item
+            new = task.id not in observed.branches and task.id not in observed.worktrees
+            try:
+                return self._prepare_worktree(task, action.attempt or 0, base, action.fresh, new)
+            except (git.GitError, git.WorktreeError, SetupError, OSError, ValueError) as exc:
+                return exc
+
+        if len(due) == 1:
+            prepared = [prepare(due[0])]
+        else:
+            with ThreadPoolExecutor(min(len(due), SPAWN_THREADS), "worktree") as pool:
+                prepared = list(pool.map(prepare, due))
+        for (action, task), ready in zip(due, prepared, strict=True):
+            self._launch(action, task, ready, base, observed, now)
+
+    def _launch(
+        self,
+        action: Action,
+        task: Task,
+        ready: Prepared,
+        base: str,
+        observed: Observed,
+        now: float,
+    ) -> None:
+        n = action.attempt or 0
         previous = observed.attempts.get(task.id, ())
         conflicts = previous[-1].conflicts if previous else ()
         try:
-            worktree = self._prepare_worktree(task, n, base, action.fresh)
+            if isinstance(ready, Exception):
+                raise ready
+            worktree, copied = ready
+            if copied:
+                record_event(self.store, "copy", f"copied {', '.join(copied)}", task.id)
             prompt, header = self._prompt(task, n, previous)
             request = launch_request(
                 self.spec, self.paths, task, n, worktree, conflicts, base, action.fresh,
@@ -110,14 +155,7 @@ class Executor:
             prepare_files(request, prompt, self.paths, header)
             launched = self.runner.start(request)
         except (git.GitError, git.WorktreeError, SetupError, OSError, ValueError) as exc:
-            if isinstance(exc, SetupError):
-                verdict = spawn_failure_verdict(
-                    self.spec, task.id, n, f"copy {exc}", now, what="setup failed"
-                )
-            else:
-                verdict = spawn_failure_verdict(self.spec, task.id, n, str(exc), now)
-            apply_verdict(self.store, task.id, n, verdict)
-            self._say(f"! {action.kind} {task.id}: {verdict.reason}")
+            self._spawn_failed(action, task, n, exc, now)
             return
         self.store.set_launched(
             task.id,
@@ -129,6 +167,7 @@ class Executor:
             launched.start_id,
         )
         data = {"attempt": n, "pid": launched.pid, "base": base, "fresh": action.fresh}
+        data["launched_at"] = launched.started_at  # the runner's start (the shim's is later)
         if action.port is not None:
             data["port"] = action.port
         self.launched.append(task.id)
@@ -139,6 +178,16 @@ class Executor:
         ident = f"pid {launched.pid}" if launched.pid else launched.handle
         port = f", port {action.port}" if action.port is not None else ""
         self._say(f"{sym} {action.kind} {task.id} attempt {n} ({ident}{port})")
+
+    def _spawn_failed(self, action: Action, task: Task, n: int, exc: Exception, now: float) -> None:
+        if isinstance(exc, SetupError):
+            verdict = spawn_failure_verdict(
+                self.spec, task.id, n, f"copy {exc}", now, what="setup failed"
+            )
+        else:
+            verdict = spawn_failure_verdict(self.spec, task.id, n, str(exc), now)
+        apply_verdict(self.store, task.id, n, verdict)
+        self._say(f"! {action.kind} {task.id}: {verdict.reason}")
 
     def _prompt(self, task: Task, n: int, previous: tuple[AttemptObs, ...]) -> tuple[str, str]:
         """The composed prompt of attempt `n` (with what the act layer read about the last
@@ -244,16 +293,38 @@ class Executor:
             state_root=self.paths.root,
             log_limit=self.spec.log_limit,
             allow_empty=self.spec.allow_empty(task) if task else False,
-            on_verify=verify_recorder(self.paths.db),
         )
 
-    def record_merge(self, action: Action, outcome: MergeOutcome) -> None:
+    def train_job(
+        self, actions: Sequence[Action], observed: Observed, *, predictions: bool = True
+    ) -> TrainJob:
+        """The next merge train for the tasks of `actions` (`core.train.select_batch`);
+        `predictions`: leave branches predicted to conflict out of the chain."""
+        position = {t.id: i for i, t in enumerate(self.spec.backlog)}
+        queue = []
+        for a in actions:
+            attempts = observed.attempts.get(a.task, ())
+            ended = attempts[-1].ended_at if attempts else None
+            files = predicted_conflicts(observed, a.task) if predictions else ()
+            queue.append(Candidate(a.task, ended, position.get(a.task, len(position)), files))
+        mq = self.spec.merge_queue
+        batch = select_batch(queue, mq.batch, mq.parallel_verify)
+        jobs = {a.task: self.merge_job(a, observed) for a in actions}
+        return TrainJob(
+            links=tuple(jobs[t] for t in batch.links),
+            conflict_checks=tuple(jobs[t] for t in batch.conflict_checks),
+            batch=mq.batch,
+            parallel=mq.parallel_verify,
+        )
+
+    def record_merge(self, action: Action, outcome: MergeOutcome) -> Verdict | None:
+        """Record a merge's outcome; the verdict stored on the attempt (None: none)."""
         task, n = action.task, action.attempt or 0
         verdict = merge_verdict(self.spec, task, n, outcome, time.time())
-        if verdict is None:  # raced / blocked / error: nothing recorded, the next pass decides
+        if verdict is None:  # raced / blocked / error / requeued: the next pass decides
             record_event(self.store, f"merge_{outcome.kind}", outcome.message, task, {"attempt": n})
             self._say(f". merge  {task}: {outcome.message}")
-            return
+            return None
         apply_verdict(self.store, task, n, verdict)
         if verdict.outcome == "merged":
             branch = self.spec.integration_branch
@@ -272,3 +343,4 @@ class Executor:
             self._say(f"! merge  {task}: not merged, attempt {n} made no changes")
         else:
             self._say(f"! merge  {task}: {verdict.reason}")
+        return verdict

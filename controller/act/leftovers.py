@@ -6,8 +6,8 @@ A controller SIGKILLed at the wrong moment leaves:
   gone. `clear_stale_locks` removes those no live process can hold (`git.locks`), and
   names the processes that may hold the others;
 - a worktree directory renamed aside half-way through its removal (`git.clear_removed`);
-- a verify command still running in its own session, recorded in the store when it
-  started (`verify_recorder`) and stopped at the next start (`stop_leftover_verify`).
+- verify commands still running in their own sessions, noted beside their scratch
+  worktrees when they started and stopped at the next start (`act.verify.kill_orphans`).
 
 The session runs these at start, with the singleton lock held and before any pass; the
 reconcile pass runs the lock clean-up again after an action fails.
@@ -15,19 +15,11 @@ reconcile pass runs the lock clean-up again after an action fails.
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from collections.abc import Callable
-from dataclasses import asdict
-from pathlib import Path
-
 from loguru import logger
 
 from controller import git
 from controller.act.records import record_event
-from controller.act.runners import proctree
 from controller.model.spec import Spec
-from controller.state import identity
 from controller.state.paths import StatePaths
 from controller.state.store import Store
 
@@ -78,54 +70,3 @@ def clear_removed_worktrees(spec: Spec, store: Store) -> None:
         return
     if n:
         record_event(store, "worktrees_removed", f"finished {n} interrupted worktree removal(s)")
-
-
-# --- the verify command of a killed controller ------------------------------------------------
-
-VERIFY_KEY = "verify_process"  # the `controller` table's key for the running verify command
-VERIFY_STOP_GRACE_S = 3.0
-
-
-def verify_recorder(db: Path) -> Callable[[int | None], None]:
-    """What a merge job calls when its verify command starts (its pid) and ends (None):
-    the process's identity is written to the store, like an agent's (`state.identity`).
-    The merge runs on a worker thread, so the store is opened there, for that write."""
-
-    def note(pid: int | None) -> None:
-        value = "" if pid is None else json.dumps(asdict(identity.identify(pid)))
-        try:
-            with Store.open(db) as store:
-                store.set_meta(VERIFY_KEY, value)
-        except (sqlite3.Error, OSError) as exc:
-            logger.warning(f"could not record the verify process: {exc}")
-
-    return note
-
-
-def stop_leftover_verify(store: Store) -> int | None:
-    """Stop the verify command a killed controller left running, with everything it
-    started (its session and descendants); its pid, or None when there was none alive.
-    Only a process with the recorded pid *and* start time is signalled."""
-    try:
-        data = json.loads(store.get_meta(VERIFY_KEY) or "null")
-    except ValueError:
-        data = None
-    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
-        return None
-    pid = data["pid"]
-    start, created = data.get("start_id"), data.get("create_time")
-    alive = identity.is_alive(
-        pid,
-        created if isinstance(created, int | float) else None,
-        start if isinstance(start, str) else None,
-    )
-    if alive:
-        proctree.terminate(pid, (), VERIFY_STOP_GRACE_S)
-        record_event(
-            store,
-            "verify_stopped",
-            f"stopped the verify command (pid {pid}) a killed controller left running",
-            data={"pid": pid},
-        )
-    store.set_meta(VERIFY_KEY, "")
-    return pid if alive else None

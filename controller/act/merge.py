@@ -9,17 +9,17 @@ leaves every ref and every checkout exactly as it was, and the caller can simply
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from controller import git
-from controller.act.verify import run_verify
+from controller.act.verify import pid_file_for, run_verify
 from controller.model import names
 from controller.model.globs import path_matches
 from controller.model.links import escaping_links
+from controller.model.observed import WorktreeObs
 from controller.model.outcomes import MergeOutcome
 
 ATTEMPT_TRAILER = "Orchestrator-Attempt"
@@ -37,9 +37,18 @@ def out_of_scope(changed: list[str], scope: list[str]) -> tuple[str, ...]:
     return tuple(path for path in changed if not path_matches(path, scope))
 
 
-def _publish(repo: git.Repo, integration: str, new: str, old: str) -> MergeOutcome:
-    """Move the integration branch from `old` to `new`, or say why not."""
-    checkout = git.worktree_for_branch(repo, integration)
+def publish(
+    repo: git.Repo,
+    integration: str,
+    new: str,
+    old: str,
+    listing: list[WorktreeObs] | None = None,
+) -> MergeOutcome:
+    """Move the integration branch from `old` to `new` (a merge commit made on `old`), or say
+    why not: by compare-and-swap of the ref, or, where the branch is checked out, by a
+    fast-forward of that checkout made under its index lock (`git.fast_forward_checkout`:
+    as atomic as the swap)."""
+    checkout = git.worktree_for_branch(repo, integration, listing)
     if checkout is None:
         ref = f"refs/heads/{integration}"
         if git.cas_update_ref(repo, ref, new, old, reason=f"land {new[:12]}"):
@@ -49,30 +58,22 @@ def _publish(repo: git.Repo, integration: str, new: str, old: str) -> MergeOutco
         place = git.worktree_place(repo, checkout, allow_main=True)
     except git.WorktreeRedirected as exc:
         return MergeOutcome("blocked", message=f"{integration} checkout not trusted: {exc}")
-    # Untracked files do not block: `merge --ff-only` refuses to overwrite them by itself.
-    if git.is_dirty(place):
-        return MergeOutcome(
-            "blocked",
-            message=(
-                f"{integration} is checked out at {checkout} with uncommitted changes; "
-                "commit or stash them so it can be fast-forwarded (nothing was moved)"
-            ),
-        )
-    if git.rev_parse(repo, f"refs/heads/{integration}") != old:
-        return MergeOutcome("raced", message=f"{integration} moved in {checkout}; will retry")
     try:
-        git.fast_forward_checkout(place, new)
-    except git.GitError as exc:
-        if git.rev_parse(repo, f"refs/heads/{integration}") != old:
-            return MergeOutcome("raced", message=f"{integration} moved in {checkout}; will retry")
-        return MergeOutcome(
-            "blocked",
-            message=f"cannot fast-forward {checkout} ({exc.stderr.strip()}); nothing was moved",
-        )
+        git.fast_forward_checkout(place, integration, new, old, descends=True)
+    except git.CheckoutRefused as exc:
+        if exc.raced:
+            return MergeOutcome("raced", message=f"{exc.reason}; will retry")
+        return MergeOutcome("blocked", message=f"{exc.reason} (nothing was moved)")
     return MergeOutcome("merged", sha=new)
 
 
-def _commit_leftovers(repo: git.Repo, task: str, attempt: int, worktree: Path | None) -> None:
+def _commit_leftovers(
+    repo: git.Repo,
+    task: str,
+    attempt: int,
+    worktree: Path | None,
+    listing: list[WorktreeObs] | None = None,
+) -> None:
     """Commit what the agent left uncommitted -- only if the worktree is on the task branch.
 
     Raises WorktreeRedirected when the worktree's pointers were edited: its work is then
@@ -81,7 +82,7 @@ def _commit_leftovers(repo: git.Repo, task: str, attempt: int, worktree: Path | 
     if worktree is None or not worktree.exists():
         return
     branch = names.branch_for(task)
-    on_branch = git.worktree_for_branch(repo, branch)
+    on_branch = git.worktree_for_branch(repo, branch, listing)
     if on_branch is None or on_branch.resolve() != worktree.resolve():
         return
     place = git.worktree_place(repo, worktree)
@@ -127,34 +128,10 @@ def _link_problem(links: dict[str, str], allowed: bool) -> MergeOutcome | None:
     )
 
 
-def _tips(
-    repo: git.Repo, task: str, attempt: int, worktree: Path | None, integration: str
-) -> tuple[str, str] | MergeOutcome:
-    """(task branch tip, integration tip) once the agent's leftovers are committed, or why
-    there is nothing to merge."""
-    branch = names.branch_for(task)
-    try:
-        _commit_leftovers(repo, task, attempt, worktree)
-    except git.WorktreeRedirected as exc:
-        return MergeOutcome("rejected", message=f"worktree tampered with: {exc}")
-    branch_sha = git.rev_parse(repo, f"refs/heads/{branch}")
-    if branch_sha is None:
-        return MergeOutcome("rejected", message=f"branch {branch} does not exist")
-    old = git.rev_parse(repo, f"refs/heads/{integration}")
-    if old is None:
-        return MergeOutcome("blocked", message=f"integration branch {integration} does not exist")
-    if git.merge_base(repo, old, branch_sha) is None:
-        # e.g. its branch was deleted by hand and the agent's next commit started a new root
-        return MergeOutcome(
-            "rejected",
-            message=f"{branch} shares no history with {integration}; not merged (branch kept)",
-        )
-    return branch_sha, old
-
-
 @dataclass(frozen=True)
 class MergeJob:
-    """Everything a merge needs, so it can run on a worker thread without the store."""
+    """Everything landing one task needs, so it can run on a worker thread without the store
+    (alone, `run`; or as a link of a merge train, `act.train`)."""
 
     task: str
     attempt: int
@@ -172,8 +149,6 @@ class MergeJob:
     state_root: Path | None = None  # the state folder the verify log lies in
     log_limit: int | None = None
     allow_empty: bool = False  # the task may land nothing (else "no changes")
-    # told the verify command's pid when it starts, None when it is gone (`act.leftovers`)
-    on_verify: Callable[[int | None], None] | None = None
 
     def run(self) -> MergeOutcome:
         rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "repo"}
@@ -184,44 +159,50 @@ class MergeJob:
             return MergeOutcome("error", message=f"merge failed, will retry: {why}")
 
 
-def land_task(repo_path: Path, **job: Any) -> MergeOutcome:
-    """Merge `orchestrator/<task>` into `integration`; `job` holds the other fields of a
-    `MergeJob` (see the module docstring and `land`)."""
-    return land(MergeJob(repo=repo_path, **job))
+@dataclass(frozen=True)
+class Link:
+    """One task's merge commit, made on top of the previous link of a chain (or the tip)."""
+
+    task: str
+    sha: str
+    # symlinks it lands that point outside the repository (allowExternalSymlinks: true)
+    external_links: tuple[tuple[str, str], ...] = ()
 
 
-def _verified(job: MergeJob, repo: git.Repo, new: str) -> MergeOutcome | None:
-    """Run the verify gate on the merge commit `new`; a verify_failed outcome, or None."""
-    if not job.verify:
-        return None
-    with git.scratch_worktree(repo, job.scratch_root, new) as scratch:
-        gate = partial(
-            run_verify, state_root=job.state_root, log_limit=job.log_limit, on_start=job.on_verify
-        )
-        failure = gate(job.verify, scratch, job.verify_log, job.verify_timeout_s, job.verify_env)
-    return MergeOutcome("verify_failed", sha=None, message=failure) if failure else None
+def build_link(
+    repo: git.Repo, base: str, job: MergeJob, listing: list[WorktreeObs] | None = None
+) -> Link | MergeOutcome:
+    """Merge `orchestrator/<task>` onto commit `base` in memory and commit the result; or
+    the outcome that keeps it from landing (rejected, conflict, empty). Moves no ref.
 
-
-def land(job: MergeJob) -> MergeOutcome:
-    """Merge `orchestrator/<task>` into `job.integration` (see the module docstring).
-
-    An attempt that would land nothing is not merged (outcome "empty", the task fails with
-    "no changes") unless `allow_empty`: then the merge commit has parents [integration tip,
-    branch tip] even when the branch adds nothing -- except when both are the same commit:
-    git drops the duplicate parent, so the commit then has one parent and exists only to
-    carry the trailers.
+    With `allow_empty`, the merge commit has parents [base, branch tip] even when the branch
+    adds nothing -- except when both are the same commit: git drops the duplicate parent, so
+    the commit then has one parent and exists only to carry the trailers. `listing`: the
+    repository's worktrees, when the caller just listed them.
     """
-    repo = git.open_repo(job.repo)
-    branch = names.branch_for(job.task)
-    tips = _tips(repo, job.task, job.attempt, job.worktree, job.integration)
-    if isinstance(tips, MergeOutcome):
-        return tips
-    branch_sha, old = tips
-    merged = git.merge_tree(repo, old, branch_sha)
+    branch, integration = names.branch_for(job.task), job.integration
+    try:
+        _commit_leftovers(repo, job.task, job.attempt, job.worktree, listing)
+    except git.WorktreeRedirected as exc:
+        return MergeOutcome("rejected", message=f"worktree tampered with: {exc}")
+    branch_sha = git.rev_parse(repo, f"refs/heads/{branch}")
+    if branch_sha is None:
+        return MergeOutcome("rejected", message=f"branch {branch} does not exist")
+    try:
+        merged = git.merge_tree(repo, base, branch_sha)
+    except git.GitError as exc:
+        if "unrelated histories" not in exc.stderr:
+            raise
+        # e.g. its branch was deleted by hand and the agent's next commit started a new root
+        return MergeOutcome(
+            "rejected",
+            message=f"{branch} shares no history with {integration}; not merged (branch kept)",
+        )
     if merged.tree is None:
-        message = f"{branch} conflicts with {job.integration}"
-        return MergeOutcome("conflict", conflicts=merged.conflicts, message=message)
-    changes = git.landed_changes(repo, old, merged.tree)
+        return MergeOutcome(
+            "conflict", conflicts=merged.conflicts, message=f"{branch} conflicts with {integration}"
+        )
+    changes = git.landed_changes(repo, base, merged.tree)
     links = external_links(repo, changes)
     rejected = _scope_problem(job.task, changes, job.scope, job.allow_empty) or _link_problem(
         links, job.allow_external_symlinks
@@ -229,9 +210,55 @@ def land(job: MergeJob) -> MergeOutcome:
     if rejected is not None:
         return rejected
     message = merge_message(job.task, job.title, job.attempt)
-    new = git.commit_tree(repo, merged.tree, [old, branch_sha], message)
-    failed = _verified(job, repo, new)
-    if failed is not None:
-        return failed
-    published = _publish(repo, job.integration, new, old)
-    return replace(published, external_links=tuple(sorted(links.items())))
+    sha = git.commit_tree(repo, merged.tree, [base, branch_sha], message)
+    return Link(job.task, sha, tuple(sorted(links.items())))
+
+
+def land_task(repo_path: Path, **job: Any) -> MergeOutcome:
+    """Merge `orchestrator/<task>` into `integration`; `job` holds the other fields of a
+    `MergeJob` (see the module docstring and `land`)."""
+    return land(MergeJob(repo=repo_path, **job))
+
+
+def verify_link(
+    job: MergeJob, repo: git.Repo, sha: str, log: Path | None = None, header: str = ""
+) -> str | None:
+    """Run the verify gate on commit `sha` in a scratch worktree, its output in `log`
+    (default: the job's verify log); why it failed, or None when it passed."""
+    if not job.verify:
+        return None
+    with git.scratch_worktree(repo, job.scratch_root, sha) as scratch:
+        return run_verify(
+            job.verify,
+            scratch,
+            log or job.verify_log,
+            job.verify_timeout_s,
+            job.verify_env,
+            state_root=job.state_root,
+            log_limit=job.log_limit,
+            header=header,
+            pid_file=pid_file_for(scratch),
+        )
+
+
+def land(job: MergeJob) -> MergeOutcome:
+    """Merge `orchestrator/<task>` into `job.integration` on its own (see the module
+    docstring): `build_link` on the tip, verify it, publish it.
+
+    An attempt that would land nothing is not merged (outcome "empty", the task fails with
+    "no changes") unless `allow_empty` (see `build_link`).
+    """
+    repo = git.open_repo(job.repo)
+    old = git.rev_parse(repo, f"refs/heads/{job.integration}")
+    if old is None:
+        return MergeOutcome(
+            "blocked", message=f"integration branch {job.integration} does not exist"
+        )
+    link = build_link(repo, old, job)
+    if isinstance(link, MergeOutcome):
+        return link
+    failure = verify_link(job, repo, link.sha)
+    if failure:
+        return MergeOutcome("verify_failed", sha=None, message=failure)
+    published = publish(repo, job.integration, link.sha, old)
+    return replace(published, external_links=link.external_links)

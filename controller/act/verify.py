@@ -12,22 +12,30 @@ the values it sets (`verifyEnv`). `VIRTUAL_ENV` and `CONDA_PREFIX` are kept beca
 that pick an environment (uv, poetry, pip, conda run) read them rather than PATH; no
 secret lives in them. `PYTHONPATH` is withheld on purpose: pointing at the user's checkout,
 it would make the verify run import that code instead of the merge result being verified.
+
+Each run notes its pid beside its scratch worktree while it runs, so that a controller
+restarted after a crash stops the verify runs its predecessor left (`kill_orphans`) before
+their worktrees are removed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from controller.act.runners import logcap, proctree
-from controller.state import files
+from controller.state import files, identity
 
 VERIFY_KILL_GRACE_S = 5.0
+PID_SUFFIX = ".pid"
+ORPHAN_STOP_GRACE_S = 2.0  # a leftover verify run's time to exit after SIGTERM
 VERIFY_TICK_S = 0.05  # how often the pump checks whether the command has exited
 
 SESSION_ENV = (
@@ -60,18 +68,53 @@ def verify_environment(
     return env
 
 
+def pid_file_for(cwd: Path) -> Path:
+    """Where a verify run in scratch worktree `cwd` notes its process (beside the worktree,
+    so `kill_orphans` finds it after a crash and `git.clear_scratch` removes it)."""
+    return cwd.with_name(cwd.name + PID_SUFFIX)
+
+
+def _note_pid(pid: int, pid_file: Path) -> None:
+    """Note the verify process's identity (`state.identity`: pid and start time)."""
+    try:
+        note = json.dumps(asdict(identity.identify(pid))).encode()
+        files.write_atomic(pid_file.parent, pid_file.name, note)
+    except OSError:
+        return
+
+
+def kill_orphans(scratch_root: Path) -> list[int]:
+    """Stop the verify runs a killed controller left behind (their pid files in the scratch
+    folder), with everything they started (session and descendants); the pids of those
+    still running. Call with the controller lock held, before any merge starts. Only a
+    process with the noted pid *and* start time is signalled."""
+    stopped: list[int] = []
+    if os.path.islink(scratch_root) or not scratch_root.is_dir():
+        return stopped
+    for note in scratch_root.glob(f"verify-*{PID_SUFFIX}"):
+        try:
+            data = json.loads(files.read_bytes(scratch_root, note.name, files.KIB))
+            pid, created, start = int(data["pid"]), data.get("create_time"), data.get("start_id")
+            created = float(created) if isinstance(created, int | float) else None
+            start = start if isinstance(start, str) else None
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if identity.is_alive(pid, created, start):
+            proctree.terminate(pid, (), ORPHAN_STOP_GRACE_S)
+            stopped.append(pid)
+    return stopped
+
+
 def _run_logged(
     argv: list[str],
     cwd: Path,
     log: logcap.CappedLog,
     timeout_s: float,
     env: Mapping[str, str],
-    on_start: Callable[[int | None], None] | None = None,
+    pid_file: Path | None = None,
 ) -> int | None:
-    """Run `argv` with output to `log`; its exit code, or None on timeout. `on_start` is
-    told the pid once the command runs, and None once it and everything it started are
-    gone (the controller records it: a controller killed meanwhile leaves a verify process
-    that the next one stops, `act.leftovers`)."""
+    """Run `argv` with output to `log`; its exit code, or None on timeout. `pid_file`
+    notes the process while it runs (`pid_file_for`)."""
     out_r, out_w = os.pipe()
     try:
         proc = subprocess.Popen(
@@ -88,8 +131,8 @@ def _run_logged(
         raise
     finally:
         os.close(out_w)
-    if on_start is not None:
-        on_start(proc.pid)
+    if pid_file is not None:
+        _note_pid(proc.pid, pid_file)
     try:
         exited = lambda: proc.poll() is not None  # noqa: E731
         deadline = time.monotonic() + timeout_s
@@ -102,8 +145,8 @@ def _run_logged(
         logcap.drain(out_r, log)
     finally:
         os.close(out_r)
-    if on_start is not None:
-        on_start(None)
+        if pid_file is not None:
+            pid_file.unlink(missing_ok=True)
     return None if timed_out else proc.returncode
 
 
@@ -116,21 +159,23 @@ def run_verify(
     *,
     state_root: Path | None = None,
     log_limit: int | None = None,
-    on_start: Callable[[int | None], None] | None = None,
+    header: str = "",
+    pid_file: Path | None = None,
 ) -> str | None:
     """Run the verify gate in `cwd` with `env` (default: `verify_environment()`, the
     scrubbed one); None when it passed, else why it failed. `on_start`: see `_run_logged`.
 
-    The log is opened from `state_root` (default: its own folder) through `state.files`.
+    The log is opened from `state_root` (default: its own folder) through `state.files`, and
+    starts with `header`; `pid_file` (see `pid_file_for`) notes the process while it runs.
     """
     flags = os.O_RDWR | os.O_APPEND | os.O_TRUNC
     fd = files.open_file(state_root or log_path.parent, log_path, flags)
     try:
         log = logcap.CappedLog(fd, log_limit)
-        log.write(f"$ {shlex.join(verify)}\n".encode())
+        log.write(f"{header}$ {shlex.join(verify)}\n".encode())
         try:
             environment = verify_environment() if env is None else env
-            code = _run_logged(verify, cwd, log, timeout_s, environment, on_start)
+            code = _run_logged(verify, cwd, log, timeout_s, environment, pid_file)
         except OSError as exc:
             log.write(f"orchestrator: cannot run verify command: {exc}\n".encode())
             return f"verify command could not start ({exc}); log: {log_path}"

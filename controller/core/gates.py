@@ -94,6 +94,17 @@ def runner(ps: PassState, task: Task, st: TaskState) -> Hold | None:
     return Hold(f"runner unavailable: {error}") if error else None
 
 
+def merge_train(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    """A fresh start after a conflict waits for the merge train under way: the branches it
+    may have conflicted with are about to land, and the new attempt should start on them."""
+    if st.stage != "failed" or st.last is None or st.last.outcome != "conflict":
+        return None
+    if not ps.obs.merging:
+        return None
+    n = len(ps.obs.merging)
+    return Hold(f"fresh start waits for the merge train ({n} task{'s' if n != 1 else ''})")
+
+
 def scope(ps: PassState, task: Task, st: TaskState) -> Hold | None:
     holder = ps.holders.conflict(task.id, ps.spec.scope_of(task))
     return Hold(f"scope held by {holder}") if holder else None
@@ -130,6 +141,7 @@ START_GATES: tuple[Gate, ...] = (
     budget,
     integration,
     runner,
+    merge_train,
     scope,
     slots,
     agent_limit,

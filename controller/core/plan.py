@@ -22,6 +22,7 @@ from datetime import UTC, tzinfo
 from typing import Any
 
 from controller.core.budget import must_stop
+from controller.core.conflicts import conflict_note, predicted_conflicts
 from controller.core.gates import first_hold
 from controller.core.lifecycle import TaskState, failure_reason, starts_fresh, task_state
 from controller.core.order import start_order
@@ -222,12 +223,21 @@ class _Planner:
         pid = f" pid {last.pid}" if last.pid else ""
         deadline = started + limit if started is not None else None
         reason = f"attempt {n} of {m} running{pid}{elapsed}{_activity(last)}"
-        self.wait(task.id, st.stage, reason, until=deadline)
+        self.wait(task.id, st.stage, reason + self.conflict_suffix(task.id), until=deadline)
+
+    def conflict_suffix(self, task_id: str) -> str:
+        files = predicted_conflicts(self.obs, task_id)
+        return f"; {conflict_note(files, self.spec.integration_branch)}" if files else ""
 
     def decide_merge(self, task: Task, st: TaskState) -> None:
         if task.id in self.obs.merging:
             verify = " ".join(self.spec.verify) if self.spec.verify else "no verify gate"
             self.wait(task.id, "verifying", f"merge in progress (verify: {verify})")
+            return
+        if self.obs.merging:
+            n = len(self.obs.merging)
+            reason = f"queued for the merge train ({n} task{'s' if n != 1 else ''} verifying)"
+            self.wait(task.id, "merging", reason + self.conflict_suffix(task.id))
             return
         checkout = self.obs.integration_checkout
         branch = self.spec.integration_branch
@@ -245,6 +255,7 @@ class _Planner:
         verify = " ".join(self.spec.verify) if self.spec.verify else "no verify gate"
         n = st.last.number if st.last else None
         reason = f"{branch_for(task.id)} into {branch} (verify: {verify})"
+        reason += self.conflict_suffix(task.id)
         self.act(Action(MERGE, task.id, reason, task.agent, n), "merging")
 
     def decide_start(self, task: Task, st: TaskState) -> None:

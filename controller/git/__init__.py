@@ -9,12 +9,14 @@
 - `worktrees`: creating, resetting, removing task worktrees;
 - `scratch`: throw-away worktrees for verify runs;
 - `locks`: lock files a killed git process left, proven stale and removed;
-- `merging`: in-memory merges, what a merge lands, fast-forwarding a checkout;
+- `merging`: in-memory merges, what a merge lands, whether a checkout is dirty;
+- `checkout`: fast-forwarding the checkout of the integration branch, under its index lock;
 - `history`: tree entries of a commit, first-parent commits and who made them.
 
 The names below are the layer's public API; callers import them from `controller.git`.
 """
 
+from controller.git.checkout import CheckoutRefused, fast_forward_checkout, recover_checkout
 from controller.git.command import Result, out, run
 from controller.git.history import existing_paths, first_parent_commits, user_emails
 from controller.git.locks import LockReport, clear_stale_locks
@@ -22,7 +24,6 @@ from controller.git.merging import (
     Change,
     MergeTreeResult,
     blob_texts,
-    fast_forward_checkout,
     is_dirty,
     landed_changes,
     merge_tree,
@@ -69,6 +70,7 @@ from controller.git.worktrees import (
 
 __all__ = [
     "ORCHESTRATOR_IDENTITY",
+    "CheckoutRefused",
     "TASK_REFS",
     "Change",
     "GitError",
@@ -107,6 +109,7 @@ __all__ = [
     "remove_worktree",
     "repair_worktree_registrations",
     "reset_task_branch",
+    "recover_checkout",
     "rev_parse",
     "run",
     "scratch_worktree",

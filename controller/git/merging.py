@@ -15,7 +15,6 @@ from pathlib import Path
 from controller.git.command import out, run
 from controller.git.places import Repo, as_repo
 from controller.git.runner import Place
-from controller.git.snapshots import ORCHESTRATOR_IDENTITY
 
 GITLINK = "160000"
 SYMLINK = "120000"
@@ -111,22 +110,3 @@ def is_dirty(place: Place) -> bool:
     overwrite one, and most checkouts hold some (virtualenvs, build output).
     """
     return bool(out(place, "status", "--porcelain", "-z", "--untracked-files=no"))
-
-
-def fast_forward_checkout(place: Place, new_sha: str) -> None:
-    """Fast-forward the branch checked out at `place` (and its files) to `new_sha`.
-
-    git's fast-forward moves the branch from the HEAD it read to `new_sha` only if `new_sha`
-    descends from it (a compare-and-swap on that ref), and refuses to overwrite local
-    changes; hooks are pinned off like everywhere else.
-    """
-    run(
-        place,
-        "merge",
-        "--ff-only",
-        "--no-edit",
-        "--no-autostash",
-        "--quiet",
-        new_sha,
-        env=ORCHESTRATOR_IDENTITY,
-    )

@@ -83,7 +83,8 @@ def clear_scratch(repo_path: Path, scratch_root: Path) -> int:
         if not os.path.islink(path):
             run(repo.place, "worktree", "remove", "--force", "--force", str(path), check=False)
     leftovers = [p for p in root.iterdir() if p.name.startswith(PREFIX)]
+    worktrees = {p for p in leftovers if not p.name.endswith(".pid")}  # pid notes of verify
     for path in leftovers:
         _remove_tree(root, path)
     run(repo.place, "worktree", "prune", check=False)
-    return len(set(stale) | {p for p in leftovers})
+    return len(set(stale) | worktrees)

@@ -173,6 +173,8 @@ def commit_leftovers(
     branch, never through HEAD); the new sha, or None when there was nothing to commit."""
     repo = as_repo(repo)
     _clear_stale_index_lock(place.git_dir / "index.lock", stale_lock_s)
+    if not has_uncommitted(place):  # the common case: the agent committed its work
+        return None
     stage_all(place)
     ref = f"refs/heads/{branch}"
     tip = rev_parse(repo, ref)

@@ -83,11 +83,15 @@ def worktree_at(repo: Repo, path: Path) -> WorktreeObs | None:
     return next((w for w in list_worktrees(repo) if os.path.realpath(w.path) == target), None)
 
 
-def worktree_for_branch(repo: Path | Repo, branch: str) -> Path | None:
-    """The worktree that has `branch` checked out, or None."""
+def worktree_for_branch(
+    repo: Path | Repo, branch: str, listing: list[WorktreeObs] | None = None
+) -> Path | None:
+    """The worktree that has `branch` checked out, or None (from `listing`, a fresh
+    `list_worktrees`, when the caller has one)."""
     short = _short(branch)
+    found = list_worktrees(repo) if listing is None else listing
     entry = next(
-        (w for w in list_worktrees(repo) if w.branch == short and not w.prunable and not w.bare),
+        (w for w in found if w.branch == short and not w.prunable and not w.bare),
         None,
     )
     return Path(entry.path) if entry else None
@@ -168,15 +172,35 @@ def clear_removed(root: Path) -> int:
     return len(entries)
 
 
-def ensure_worktree(repo_path: Path, root: Path, task: str, base_sha: str) -> Path:
+def clear_branch_lock(repo: Repo, task: str) -> bool:
+    """Remove the lock file of `orchestrator/<task>` a killed git process left behind (a
+    controller killed while creating or moving the branch); whether there was one. Call only
+    while no agent of the task runs: nothing else may hold that lock."""
+    lock = repo.common_dir / "refs" / "heads" / f"{names.branch_for(task)}.lock"
+    if os.path.islink(lock) or not lock.is_file():
+        return False
+    lock.unlink(missing_ok=True)
+    return True
+
+
+def ensure_worktree(
+    repo_path: Path, root: Path, task: str, base_sha: str, *, new: bool = False
+) -> Path:
     """Make sure branch `orchestrator/<task>` and its worktree exist; idempotent.
 
-    An existing branch is never moved; a new one starts at `base_sha`.
+    An existing branch is never moved; a new one starts at `base_sha`. `new`: the caller saw
+    neither the branch nor the worktree, so one `git worktree add -b` is tried first (it
+    refuses an existing branch or path; the checks below then take over).
     """
     repo = open_repo(repo_path)
     root.mkdir(parents=True, exist_ok=True)
     path = names.worktree_path(root, task)
     branch = names.branch_for(task)
+    clear_branch_lock(repo, task)  # no agent of the task runs while it is being started
+    if new and not os.path.lexists(path):
+        args = ("worktree", "add", "--quiet", "-b", branch, str(path), base_sha)
+        if run(repo.place, *args, check=False).ok:
+            return path
     run(repo.place, "worktree", "prune")
     if rev_parse(repo, f"refs/heads/{branch}") is None:
         run(repo.place, "branch", "--no-track", "--end-of-options", branch, base_sha)
@@ -209,6 +233,7 @@ def reset_task_branch(repo_path: Path, root: Path, task: str, new_base: str, num
     repo = open_repo(repo_path)
     branch = names.branch_for(task)
     path = names.worktree_path(root, task)
+    clear_branch_lock(repo, task)
     run(repo.place, "worktree", "prune")
     entry = worktree_at(repo, path)
     old = rev_parse(repo, f"refs/heads/{branch}")

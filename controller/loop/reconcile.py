@@ -1,22 +1,28 @@
 """One reconcile pass: observe the world, expand the backlog (specBacklog), record exits,
 plan (the pure planner), act, then the bookkeeping after acting: spawn-parallel requests of
-tasks that started are cleared, `exhausted` and `converged` recorded, notifications queued.
+tasks that started are cleared, `exhausted` and `converged` recorded, notifications queued,
+the early conflict checks that are due run.
 
-No waiting here: a pass either merges in line (`sync_merges`, the one-shot `reconcile`) or
-hands merges to the `MergeWorker` (the watch loop), and notifications run in the
-`Notifier`'s thread. `diff` calls the same planner with the same observation, so what it
-shows is what a pass would do.
+No waiting here: a pass either lands merges in line (no verify gate: a few git calls; or the
+one-shot `reconcile`) or hands the next merge train to the `MergeWorker` (the watch loop
+with a verify gate), and notifications run in the `Notifier`'s thread. Landings made in line
+are applied to the pass's observation in memory and the planner is asked again, so that what
+they unblock starts in the same pass. `diff` calls the same planner with the same
+observation, so what it shows is what a pass would do -- except that in watch mode prunes
+wait for a pass that starts and lands nothing.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from loguru import logger
 
+from controller import git
 from controller.act import leftovers
 from controller.act.executor import ActionFailed, Executor, brief
 from controller.act.notify import Notifier
@@ -27,6 +33,8 @@ from controller.act.records import (
     record_exits,
 )
 from controller.act.runners.base import Runner
+from controller.act.train import outcomes_of
+from controller.core.conflicts import checks_due
 from controller.core.plan import (
     HOLDOFF_KIND,
     MERGE,
@@ -41,9 +49,10 @@ from controller.core.plan import (
 from controller.core.specbacklog import expand
 from controller.loop.merge_worker import MergeWorker
 from controller.model.observed import Observed
-from controller.model.outcomes import MergeOutcome
+from controller.model.outcomes import MergeOutcome, Verdict
 from controller.model.spec import Spec, spec_generation
 from controller.observe.clock import local_timezone
+from controller.observe.conflicts import check_conflicts
 from controller.observe.resources import IdleLoad, publish
 from controller.observe.world import observe_spec
 from controller.state import holdoffs
@@ -56,6 +65,30 @@ EXECUTION_ORDER = {STOP: 0, SPAWN: 1, RETRY: 1, MERGE: 2, PRUNE: 3}
 STARTED_PHASES = frozenset({"running", "starting", "stopping", "verifying", "merging", "merged"})
 
 Echo = Callable[[str], None]
+Landed = tuple[int, Verdict, MergeOutcome]  # attempt number, its verdict, the merge outcome
+
+
+def with_verdicts(observed: Observed, landed: Mapping[str, Landed]) -> Observed:
+    """`observed` as it is after the merge verdicts `landed` (pure): the attempts carry
+    them, merged tasks are merged, and the integration tip is the last landed commit."""
+    attempts = dict(observed.attempts)
+    merged = set(observed.merged_tasks)
+    tip = observed.integration_sha
+    for task, (number, verdict, outcome) in landed.items():
+        rows = attempts.get(task, ())
+        if rows and rows[-1].number == number:
+            last = replace(
+                rows[-1],
+                outcome=verdict.outcome,
+                reason=verdict.reason,
+                retry_at=verdict.retry_at,
+                conflicts=verdict.conflicts,
+            )
+            attempts[task] = (*rows[:-1], last)
+        if verdict.outcome == "merged":
+            merged.add(task)
+            tip = outcome.sha or tip
+    return replace(observed, attempts=attempts, merged_tasks=frozenset(merged), integration_sha=tip)
 
 
 class Reconciler:
@@ -89,6 +122,7 @@ class Reconciler:
         self.exhausted_seen: set[tuple[str, int]] = set()
         self.launched: list[str] = []  # tasks whose agent started in the current pass
         self._generation: tuple[Spec | None, str] = (None, "")
+        self.merged_inline = 0  # merge outcomes the last pass produced in line
 
     @property
     def paths(self) -> StatePaths:
@@ -120,13 +154,36 @@ class Reconciler:
             observed = replace(observed, attempts=attempts)
         if self.force:
             observed = replace(observed, draining=True)
-        result = plan(spec, observed, now, tz=local_timezone())
+        tz = local_timezone()
+        result = plan(spec, observed, now, tz=tz)
         self.launched = []
-        for action in sorted(result.actions, key=lambda a: EXECUTION_ORDER[a.kind]):
-            if only is None or action.task in only:
-                self.carry_out(action, observed, sync_merges)
+        self.merged_inline = 0
+
+        def wanted(action: Action) -> bool:
+            return only is None or action.task in only
+
+        merges = [a for a in result.actions if a.kind == MERGE and wanted(a)]
+        if merges and not spec.verify:
+            # no verify gate: landing takes a few git calls, so land now and start what the
+            # landings unblock in this same pass, from the new tip
+            landed = self.merge_now(merges, observed)
+            if landed:
+                observed = with_verdicts(observed, landed)
+                result = plan(spec, observed, now, tz=tz)
+        rest = [a for a in result.actions if a.kind != MERGE and wanted(a)]
+        if not sync_merges and (self.merged_inline or any(a.kind in (SPAWN, RETRY) for a in rest)):
+            # pruning takes ~10 git calls a worktree: it waits for a pass that starts and
+            # lands nothing, so that this one ends (and notices the next exit) sooner
+            rest = [a for a in rest if a.kind != PRUNE]
+        self.carry_out_all(rest, observed)
+        if merges and spec.verify:
+            if sync_merges:
+                self.merge_now(merges, observed)
+            else:
+                self.start_train(merges, observed)
         if self.force:
             self.force_stop(observed)
+        self.check_conflicts(result, observed, now)
         self.after_pass(spec, result, observed)
         self.store.set_meta("last_pass", str(time.time()))
         self.last_plan = result
@@ -134,26 +191,46 @@ class Reconciler:
             self.on_pass(result, observed)
         return result
 
-    def carry_out(self, action: Action, observed: Observed, sync_merges: bool) -> None:
+    # -- actions ---------------------------------------------------------------------------
+    def carry_out_all(self, actions: list[Action], observed: Observed) -> None:
+        """Stops, then spawns and retries (together, so that their worktrees are made side
+        by side), then prunes."""
+        ordered = sorted(actions, key=lambda a: EXECUTION_ORDER[a.kind])
+        starts = [a for a in ordered if a.kind in (SPAWN, RETRY)]
+        for action in ordered:
+            if action.kind not in (SPAWN, RETRY):
+                self.guarded([action], lambda ex, a=action: ex.apply(a, observed), observed)
+            elif action is starts[0]:
+                self.guarded(starts, lambda ex: ex.spawn_many(starts, observed), observed)
+
+    def guarded(
+        self, actions: list[Action], work: Callable[[Executor], None], observed: Observed
+    ) -> None:
+        """Run `work` on a fresh executor; an error is recorded and the actions held off,
+        never raised: one failed action must not stop the loop."""
         executor = self.executor()
-        kind = HOLDOFF_KIND.get(action.kind, action.kind)
         try:
-            if action.kind == MERGE and not sync_merges:
-                if not self.merges.held_off(action.task, time.time()):
-                    self.merges.submit(action, executor.merge_job(action, observed))
-                    self.echo(f"> merge  {action.task}: verifying and merging")
-            else:
-                executor.apply(action, observed)
+            work(executor)
         except ActionFailed as exc:  # recorded by the executor already
-            self.action_failed(kind, action.task, str(exc))
+            for action in actions:
+                self.action_failed(
+                    HOLDOFF_KIND.get(action.kind, action.kind), action.task, str(exc)
+                )
         except Exception as exc:  # one failed action must not stop the loop
-            logger.exception(f"{action.kind} {action.task} failed")
-            record_event(self.store, "action_error", f"{action.kind} failed: {exc}", action.task)
-            self.echo(f"! {action.kind} {action.task}: {exc}")
-            self.action_failed(kind, action.task, brief(exc))
+            for action in actions:
+                logger.exception(f"{action.kind} {action.task} failed")
+                record_event(
+                    self.store, "action_error", f"{action.kind} failed: {exc}", action.task
+                )
+                self.echo(f"! {action.kind} {action.task}: {exc}")
+                self.action_failed(
+                    HOLDOFF_KIND.get(action.kind, action.kind), action.task, brief(exc)
+                )
         else:
-            if (kind, action.task) in observed.holdoffs and kind != MERGE:
-                holdoffs.succeeded(self.store, kind, action.task)
+            for action in actions:
+                kind = HOLDOFF_KIND.get(action.kind, action.kind)
+                if (kind, action.task) in observed.holdoffs and kind != MERGE:
+                    holdoffs.succeeded(self.store, kind, action.task)
         self.launched += executor.launched
         for line in executor.echo:
             self.echo(line)
@@ -169,6 +246,53 @@ class Reconciler:
         held = holdoffs.failed(self.store, kind, task, reason, time.time())
         if held.failures > 1:
             logger.info(f"{kind} {task} held off after {held.failures} failures")
+
+    # -- merges ----------------------------------------------------------------------------
+    def merge_now(self, merges: list[Action], observed: Observed) -> dict[str, Landed]:
+        """Run merge trains in this thread until every merge has an outcome; the verdicts
+        recorded, by task."""
+        pending = [a for a in merges if not self.merges.held_off(a.task, time.time())]
+        recorded: dict[str, Landed] = {}
+        predictions = True
+        while pending:
+            executor = self.executor()
+            try:
+                outcomes = outcomes_of(
+                    executor.train_job(pending, observed, predictions=predictions)
+                )
+            except Exception as exc:  # one failed merge must not stop the loop
+                logger.exception("merge train failed")
+                record_event(self.store, "action_error", f"merge failed: {exc}")
+                self.echo(f"! merge  {', '.join(a.task for a in pending)}: {exc}")
+                break
+            by_task = {a.task: a for a in pending}
+            for task, outcome in outcomes.items():
+                self.merges.note(task, outcome)
+                verdict = executor.record_merge(by_task[task], outcome)
+                self.hold_off_merge(task, outcome)
+                if verdict is not None:
+                    recorded[task] = (by_task[task].attempt or 0, verdict, outcome)
+            for line in executor.echo:
+                self.echo(line)
+            self.merged_inline += len(outcomes)
+            requeued = {t for t, o in outcomes.items() if o.kind == "requeued"}
+            if not outcomes or requeued == set(outcomes):
+                break
+            pending = [a for a in pending if a.task not in outcomes or a.task in requeued]
+            predictions = False  # they were made against the tip before these landings
+        return recorded
+
+    def start_train(self, merges: list[Action], observed: Observed) -> None:
+        """Hand the next train to the merge worker, unless one is under way."""
+        if self.merges.busy:
+            return
+        pending = [a for a in merges if not self.merges.held_off(a.task, time.time())]
+        if not pending:
+            return
+        job = self.executor().train_job(pending, observed)
+        self.merges.submit(pending, job)
+        verify = " ".join(self.spec.verify or [])
+        self.echo(f"> merge  {', '.join(job.tasks)}: verifying and merging (verify: {verify})")
 
     # -- after acting ------------------------------------------------------------------------
     def after_pass(self, spec: Spec, result: Plan, observed: Observed) -> None:
@@ -214,10 +338,26 @@ class Reconciler:
             executor.record_merge(action, outcome)
             for line in executor.echo:
                 self.echo(line)
-            if outcome.kind in ("error", "blocked"):
-                self.action_failed(MERGE, action.task, outcome.message)
-            else:
-                holdoffs.succeeded(self.store, MERGE, action.task)
+            self.hold_off_merge(action.task, outcome)
+
+    def hold_off_merge(self, task: str, outcome: MergeOutcome) -> None:
+        """An error or a block holds the next try off, published like any failing action's."""
+        if outcome.kind in ("error", "blocked"):
+            self.action_failed(MERGE, task, outcome.message)
+        else:
+            holdoffs.succeeded(self.store, MERGE, task)
+
+    def check_conflicts(self, result: Plan, observed: Observed, now: float) -> None:
+        """The early conflict checks due this pass (`core.conflicts`), stored for every
+        reader; a failure costs only the prediction."""
+        tip = observed.integration_sha
+        due = checks_due(observed, result.phases, now, self.spec.poll_interval)
+        if not due or tip is None:
+            return
+        try:
+            self.store.set_conflict_checks(check_conflicts(self.spec.repo_path, tip, due, now))
+        except (git.GitError, OSError, sqlite3.Error) as exc:
+            logger.warning(f"early conflict check failed: {exc}")
 
     def force_stop(self, observed: Observed) -> None:
         """stop --force: stop every running agent now, keeping its uncommitted work."""

@@ -19,6 +19,7 @@ from loguru import logger
 from controller import git
 from controller.act import leftovers
 from controller.act.records import record_event
+from controller.act.verify import kill_orphans
 from controller.loop.log_format import log_line
 from controller.loop.log_limit import RepeatFilter
 from controller.model.overrides import Overrides, describe
@@ -124,15 +125,15 @@ class Session:
             self.store.set_meta("integration_base", tip)
 
     def clear_leftovers(self) -> None:
-        """What a killed controller left (`act.leftovers`): its verify command, still
-        running; registrations half-written by `git worktree add`; stale git locks;
-        interrupted worktree removals; verify scratch worktrees.
+        """What a killed controller left (`act.leftovers`): registrations half-written by
+        `git worktree add`; a half-done move of the integration checkout; stale git locks;
+        interrupted worktree removals; verify runs still going and their scratch worktrees.
         No git call of ours runs yet, and no other controller can (the lock is held)."""
-        leftovers.stop_leftover_verify(self.store)  # before its scratch worktree goes
         self.repair_registrations()
+        self.recover_checkout()  # before the lock clean-up: its index lock is its evidence
         leftovers.clear_stale_locks(self.spec, self.paths, self.store)
         leftovers.clear_removed_worktrees(self.spec, self.store)
-        self.clear_scratch()
+        self.clear_scratch()  # its verify runs first, then their worktrees
 
     def repair_registrations(self) -> None:
         """Worktree registrations a controller killed inside `git worktree add` left broken."""
@@ -144,8 +145,26 @@ class Session:
         if repaired:
             record_event(self.store, "worktrees_repaired", f"half-written: {', '.join(repaired)}")
 
+    def recover_checkout(self) -> None:
+        """A fast-forward of the integration checkout a killed controller left half-done."""
+        try:
+            repo = git.open_repo(self.spec.repo_path)
+            checkout = git.worktree_for_branch(repo, self.spec.integration_branch)
+            if checkout is None:
+                return
+            done = git.recover_checkout(git.worktree_place(repo, checkout, allow_main=True))
+        except (git.GitError, git.WorktreeError, OSError) as exc:
+            logger.warning(f"could not check the integration checkout: {exc}")
+            return
+        if done:
+            record_event(self.store, "checkout_recovered", f"{checkout}: {done}")
+
     def clear_scratch(self) -> None:
-        """Verify worktrees of a controller killed mid-merge: no merge of ours runs yet."""
+        """Verify runs and worktrees of a controller killed mid-merge: no merge of ours runs
+        yet. The runs are stopped first, so none outlives the worktree it verifies."""
+        for pid in kill_orphans(self.paths.scratch):
+            message = f"stopped the verify command (pid {pid}) a killed controller left running"
+            record_event(self.store, "verify_stopped", message, data={"pid": pid})
         try:
             n = git.clear_scratch(self.spec.repo_path, self.paths.scratch)
         except (git.GitError, git.WorktreeError, OSError) as exc:

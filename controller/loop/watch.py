@@ -221,6 +221,7 @@ class WatchLoop:
         self.start_watchers(stop_watchers)
         signals = self.install_signals()
         self.rec.merges.on_done = lambda action: self.wake.put(("merged", action))
+        self.rec.runner.notify_exits(lambda: self.wake.put(("exit", None)))
         started = time.monotonic()
         burst = failures = 0
         try:
@@ -233,7 +234,10 @@ class WatchLoop:
                         return 0
                     if max_seconds is not None and time.monotonic() - started > max_seconds:
                         return 0
-                    acted = any(a.kind != MERGE for a in result.actions)
+                    # merges landed in line count: what they unblocked is planned next
+                    acted = self.rec.merged_inline > 0 or any(
+                        a.kind != MERGE for a in result.actions
+                    )
                     if acted and burst < MAX_BURST:
                         burst += 1
                         continue

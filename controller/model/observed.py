@@ -143,6 +143,18 @@ class BranchObs:
 
 
 @dataclass(frozen=True)
+class ConflictCheck:
+    """A task branch merged in memory onto the integration tip (`git merge-tree`) before it
+    finished or landed, to see conflicts early. Valid only while both shas are current."""
+
+    task: str
+    branch_sha: str
+    base_sha: str
+    checked_at: float
+    conflicts: tuple[str, ...] = ()  # conflicting files; empty: it merges cleanly
+
+
+@dataclass(frozen=True)
 class ResourcesObs:
     cpu_percent: float = 0.0
     memory_percent: float = 0.0
@@ -229,3 +241,7 @@ class Observed:
     present_paths: frozenset[str] = frozenset()
     # (action kind, task id) -> a failing action held off (published in the store)
     holdoffs: dict[tuple[str, str], Holdoff] = field(default_factory=dict)
+    # task id -> the last early conflict check of its branch (the controller's, from the store)
+    conflict_checks: dict[str, ConflictCheck] = field(default_factory=dict)
+    # agent -> median duration of its attempts that finished their work (exit 0), seconds
+    agent_durations: dict[str, float] = field(default_factory=dict)

@@ -7,9 +7,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 # "error": git itself failed (not a race); the caller waits a little before trying again;
-# "empty": the attempt changed nothing (and its task does not `allowEmpty`)
+# "empty": the attempt changed nothing (and its task does not `allowEmpty`);
+# "requeued": the merge train gave the task back unjudged (it rode behind a culprit); it
+# rides the next train
 OutcomeKind = Literal[
-    "merged", "conflict", "verify_failed", "rejected", "raced", "blocked", "error", "empty"
+    "merged",
+    "conflict",
+    "verify_failed",
+    "rejected",
+    "raced",
+    "blocked",
+    "error",
+    "empty",
+    "requeued",
 ]
 
 

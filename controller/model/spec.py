@@ -103,6 +103,25 @@ class Backoff(SpecModel):
         return self
 
 
+class MergeQueue(SpecModel):
+    """`mergeQueue`: how finished branches are verified and landed (the merge train)."""
+
+    batch: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1,
+        description="How many finished branches one verify run may cover. The train chains "
+        "their merge commits, each on the previous one, verifies the last and lands them all "
+        "by one compare-and-swap; when that run fails it bisects to find the culprit, landing "
+        "the prefixes that pass. 1: every branch is verified on its own.",
+    )
+    parallel_verify: Annotated[int, Field(ge=1, le=4)] = Field(
+        default=1,
+        description="How many verify runs of the train may run at once. With 2, the train "
+        "verifies the next batch (built on top of the current one) while the current one "
+        "runs, and bisects with two probes at a time. Each run is a full verify command: "
+        "worth it only when the machine has a core to spare for it.",
+    )
+
+
 class Task(SpecModel):
     id: TaskId
     agent: str
@@ -195,6 +214,18 @@ class Spec(SpecModel):
         "exhausted retries, convergence...), in the background: it never slows the loop.",
     )
     runner: Runner = Field(default_factory=lambda: LocalRunnerSpec())
+    merge_queue: MergeQueue = Field(
+        default_factory=lambda: MergeQueue(),
+        description="The merge train: `{batch: 8, parallelVerify: 1}` verifies up to 8 "
+        "finished branches in one run. The default (`batch: 1`) verifies each on its own.",
+    )
+    order: Literal["backlog", "critical-path"] = Field(
+        default="backlog",
+        description="Which waiting task gets a free slot first. `backlog`: the backlog's "
+        "order (a ROADMAP's order is its priority). `critical-path`: the task with the longest "
+        "chain of dependants still to run (durations from `estimate`, else the agent's median "
+        "measured duration, else 1 s), backlog order breaking ties.",
+    )
     # --- security: what verify sees, what may land, who may commit (issue 16) -------------
     verify_env: dict[EnvName, str] = Field(
         default_factory=dict,

@@ -16,14 +16,20 @@ from functools import partial
 from pathlib import Path
 
 from controller import git
-from controller.model.observed import Observed, ResourcesObs, WorktreeObs
+from controller.model.observed import (
+    ConflictCheck,
+    Holdoff,
+    Observed,
+    ResourcesObs,
+    WorktreeObs,
+)
 from controller.observe.assemble import assemble, integration_checkout_of, settled_attempts
 from controller.observe.procs import is_alive, is_attempt_shim
 from controller.observe.resources import ResourceSampler
 from controller.observe.runs import read_runs
 from controller.state import holdoffs
 from controller.state.paths import StatePaths
-from controller.state.store import Store
+from controller.state.store import AttemptRow, Store
 
 
 def leftover_dirs(root: Path, worktrees: Iterable[WorktreeObs]) -> list[WorktreeObs]:
@@ -80,6 +86,21 @@ def _read_worktrees(
     return found, _checkout_dirty(repo, integration_checkout_of(found, integration))
 
 
+def _store_facts(
+    store: Store | None,
+) -> tuple[
+    dict[str, list[AttemptRow]],
+    dict[str, float],
+    dict[str, ConflictCheck],
+    dict[tuple[str, str], Holdoff],
+]:
+    """The store's attempt rows, spawn-parallel requests, early conflict checks and the
+    failing actions held off."""
+    if store is None:
+        return {}, {}, {}, {}
+    return store.attempts_by_task(), store.requests(), store.conflict_checks(), holdoffs.read(store)
+
+
 def observe(
     *,
     repo: Path,
@@ -108,8 +129,7 @@ def observe(
         merged_future = pool.submit(
             lambda: git.merged_tasks(pinned, sha) if sha else frozenset[str]()
         )
-        store_rows = store.attempts_by_task() if store is not None else {}
-        requested, held = (store.requests() if store is not None else {}), holdoffs.read(store)
+        store_rows, requested, checks, held = _store_facts(store)
         resources = sampler.sample(now) if sampler is not None else ResourcesObs()
         present = frozenset(git.existing_paths(pinned, sha, list(probe))) if sha and probe else None
         worktrees, dirty = wt_future.result()
@@ -131,6 +151,7 @@ def observe(
             resources=resources,
             draining=draining,
             holdoffs=held,
+            conflict_checks=checks,
         )
 
     observed = build()

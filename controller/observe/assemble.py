@@ -21,6 +21,7 @@ known process.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +32,7 @@ from controller.model.observed import (
     AgentReport,
     AttemptObs,
     BranchObs,
+    ConflictCheck,
     Holdoff,
     Observed,
     ResourcesObs,
@@ -251,6 +253,17 @@ def task_worktrees(
     return out
 
 
+def agent_durations(store_rows: Mapping[str, Sequence[AttemptRow]]) -> dict[str, float]:
+    """Median measured duration per agent, over attempts that finished their work (exit 0):
+    the critical-path order's estimate for tasks without one."""
+    found: dict[str, list[float]] = {}
+    for rows in store_rows.values():
+        for r in rows:
+            if r.exit_code == 0 and r.agent and r.started_at is not None and r.ended_at is not None:
+                found.setdefault(r.agent, []).append(max(0.0, r.ended_at - r.started_at))
+    return {agent: statistics.median(values) for agent, values in found.items()}
+
+
 def assemble(
     *,
     integration: str,
@@ -267,6 +280,7 @@ def assemble(
     resources: ResourcesObs | None = None,
     draining: bool = False,
     holdoffs: Mapping[tuple[str, str], Holdoff] | None = None,
+    conflict_checks: Mapping[str, ConflictCheck] | None = None,
 ) -> Observed:
     """Join the readings of one pass into `Observed` (pure, given a pure `alive`)."""
     checkout = integration_checkout_of(worktrees, integration)
@@ -282,4 +296,6 @@ def assemble(
         resources=resources if resources is not None else ResourcesObs(),
         draining=draining,
         holdoffs=dict(holdoffs or {}),
+        conflict_checks=dict(conflict_checks or {}),
+        agent_durations=agent_durations(store_rows),
     )

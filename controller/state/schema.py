@@ -83,6 +83,19 @@ def _migrate_v5(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE attempts ADD COLUMN start_id TEXT")
 
 
+def _migrate_v6(conn: sqlite3.Connection) -> None:
+    """Early conflict checks: a task branch merged in memory onto the integration tip."""
+    conn.execute(
+        """CREATE TABLE conflict_checks (
+            task TEXT PRIMARY KEY,
+            branch_sha TEXT NOT NULL,
+            base_sha TEXT NOT NULL,
+            checked_at REAL NOT NULL,
+            conflicts TEXT NOT NULL DEFAULT '[]'
+        )"""
+    )
+
+
 # Append only: MIGRATIONS[i] upgrades version i to i + 1.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
@@ -90,6 +103,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v3,
     _migrate_v4,
     _migrate_v5,
+    _migrate_v6,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

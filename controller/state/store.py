@@ -24,7 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from controller.model.observed import Usage
+from controller.model.observed import ConflictCheck, Usage
+from controller.state import conflict_checks as checks_table
 from controller.state import files
 from controller.state.rows import ATTEMPT_COLUMNS, AttemptRow, EventRow, row_to_attempt
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
@@ -333,6 +334,18 @@ class Store:
             )
             for r in rows
         ]
+
+    # --- early conflict checks ------------------------------------------------------------
+
+    def set_conflict_checks(self, checks: Iterable[ConflictCheck]) -> None:
+        """Store the latest check of each task branch (one row per task, replaced)."""
+        checks_table.save(self._conn, checks)
+
+    def conflict_checks(self) -> dict[str, ConflictCheck]:
+        """The latest check of each task branch (none in a database before the table)."""
+        if self.schema_version < checks_table.FIRST_VERSION:
+            return {}
+        return checks_table.load(self._conn)
 
     # --- start requests (spawn-parallel) ---------------------------------------------------
 

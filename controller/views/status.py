@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from controller.core.conflicts import predicted_conflicts
 from controller.core.lifecycle import attempts_allowed, classify_attempt
 from controller.core.metrics import Parallelism, parallelism
 from controller.core.plan import Plan
@@ -87,6 +88,7 @@ class TaskView:
     last_action: str | None = None  # of the latest attempt while it runs
     generated_for: str | None = None  # a generated task (specBacklog): the task it serves
     requested_at: float | None = None  # when spawn-parallel asked for it to start first
+    conflicts: tuple[str, ...] = ()  # files its branch will conflict on with the tip
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +115,7 @@ class TaskView:
             "last_action": self.last_action,
             "generated_for": self.generated_for,
             "requested_at": self.requested_at,
+            "conflicts": list(self.conflicts),
         }
 
 
@@ -266,6 +269,7 @@ def task_views(
                 outcome=last.outcome if last else None,
                 in_spec=task is not None,
                 **_extras(task_id, attempts, report, live, result),
+                conflicts=predicted_conflicts(observed, task_id),
             )
         )
     return views

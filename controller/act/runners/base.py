@@ -9,7 +9,7 @@ controller restarted at any moment can still observe attempts it launched before
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -119,4 +119,9 @@ class Runner(Protocol):
     def poll(self, paths: StatePaths, store: Store) -> str | None:
         """Bring the runs directory up to date with the runner's own view (exit records,
         logs); returns why the runner cannot start agents now, or None when it can."""
+        ...
+
+    def notify_exits(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when an attempt this runner started has ended, if the runner can
+        tell (a no-op for runners that only learn it by polling)."""
         ...

@@ -21,7 +21,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from controller.act.runners import proctree, shim
@@ -74,6 +76,18 @@ class LocalRunner:
 
     def __init__(self) -> None:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._on_exit: Callable[[], None] | None = None
+
+    def notify_exits(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from a waiter thread) when a shim this runner started exits: it
+        has written its exit record by then, so the controller can look at once instead of
+        at its file watcher's next poll. Adopted attempts are still seen by the watcher."""
+        self._on_exit = callback
+
+    def _wait_for(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.wait()
+        if self._on_exit is not None:
+            self._on_exit()
 
     def poll(self, paths: StatePaths, store: Store) -> str | None:
         """The shims keep the runs directory current themselves; only reap children."""
@@ -101,6 +115,8 @@ class LocalRunner:
         finally:
             os.close(log)
         self._children[proc.pid] = proc
+        if self._on_exit is not None:
+            threading.Thread(target=self._wait_for, args=(proc,), daemon=True).start()
         # an unreaped child is at worst a zombie, which still has its start time
         me = identity.identify(proc.pid)
         return Launched(

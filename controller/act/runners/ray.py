@@ -27,6 +27,7 @@ import json
 import shlex
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,9 @@ class RayRunner:
 
     def reap(self) -> None:
         return None
+
+    def notify_exits(self, callback: Callable[[], None]) -> None:
+        """Exits are learnt by polling the cluster (`poll`): nothing to hook."""
 
     def poll(self, paths: StatePaths, store: Store) -> str | None:
         if self._instance is None:

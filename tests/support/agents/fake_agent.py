@@ -2,7 +2,10 @@
 
 Directives, one per line (the prompt arrives in $ORCHESTRATOR_PROMPT):
     write PATH: TEXT          write TEXT to PATH (relative to the worktree)
+    remove PATH               delete PATH if it exists
     sleep SECONDS             sleep
+    sleep-until EPOCH         sleep until that time.time() (no wait once it has passed)
+    on-attempt N DIRECTIVE    run DIRECTIVE only when $ORCHESTRATOR_ATTEMPT is N
     exit CODE                 exit now with CODE
     fail-until ATTEMPT CODE   exit CODE while $ORCHESTRATOR_ATTEMPT < ATTEMPT
     commit MESSAGE            `git add -A && git commit` (the agent commits its own work)
@@ -36,7 +39,16 @@ def main() -> int:
         lines.append(f"write {task}.txt: {task}")
     for line in lines:
         verb, _, rest = line.partition(" ")
-        if verb == "write":
+        if verb == "on-attempt":
+            number, _, line = rest.partition(" ")
+            if int(number) != attempt:
+                continue
+            verb, _, rest = line.partition(" ")
+        if verb == "remove":
+            Path(rest).unlink(missing_ok=True)
+        elif verb == "sleep-until":
+            time.sleep(max(0.0, float(rest) - time.time()))
+        elif verb == "write":
             path, _, text = rest.partition(": ")
             target = Path(path)
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -398,3 +398,14 @@ def test_the_stream_record_is_complete_before_the_exit_record(tmp_path: Path) ->
     assert record is not None and record["finished"] is True
     assert record["usage"]["cost_usd"] == pytest.approx(0.02898)
     assert record["turns"] == 5 and record["last_action"] == "Bash cat a.txt b.txt > c.txt"
+
+
+def test_notify_exits_calls_back_when_a_shim_it_started_exits(tmp_path: Path) -> None:
+    runner = LocalRunner()
+    seen: list[float] = []
+    runner.notify_exits(lambda: seen.append(time.time()))
+    req = request(tmp_path, agent(tmp_path, "import time\ntime.sleep(0.2)\n"))
+    runner.start(req)
+    wait_for(lambda: seen)
+    assert req.exit_record.exists()  # the shim wrote it before it exited
+    runner.reap()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from controller import git as gitops
+from controller.git import runner
 from controller.model import names
 from tests.support.repo import git
 
@@ -62,6 +63,31 @@ def test_ensure_worktree_is_idempotent(git_repo: Path, root: Path) -> None:
     # an existing branch is never moved back to the base
     assert gitops.rev_parse(git_repo, "orchestrator/t1") == tip
     assert gitops.worktree_for_branch(git_repo, "orchestrator/t1") == path
+
+
+def test_ensure_worktree_new_takes_one_call_and_falls_back(git_repo: Path, root: Path) -> None:
+    base = head(git_repo)
+    gitops.rev_parse(git_repo, base)  # the repository resolved, its config read (both cached)
+    before = runner.calls
+    path = gitops.ensure_worktree(git_repo, root, "t1", base, new=True)
+    assert runner.calls - before == 1  # `worktree add -b`
+    assert git(path, "rev-parse", "--abbrev-ref", "HEAD") == "orchestrator/t1"
+    tip = commit_file(path, "a.txt", "work\n")
+    # told "new" wrongly (the branch and worktree exist): the usual checks take over
+    assert gitops.ensure_worktree(git_repo, root, "t1", base, new=True) == path
+    assert gitops.rev_parse(git_repo, "orchestrator/t1") == tip
+
+
+def test_a_stale_branch_lock_of_a_killed_controller_does_not_block_a_start(
+    git_repo: Path, root: Path
+) -> None:
+    base = head(git_repo)
+    lock = git_repo / ".git" / "refs" / "heads" / "orchestrator" / "t1.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(base + "\n")  # left by `git branch` killed mid-way
+    path = gitops.ensure_worktree(git_repo, root, "t1", base, new=True)
+    assert gitops.rev_parse(git_repo, "orchestrator/t1") == base and path.exists()
+    assert not lock.exists()
 
 
 def test_ensure_worktree_recovers_after_dir_deleted_by_hand(git_repo: Path, root: Path) -> None:
@@ -232,22 +258,6 @@ def test_commit_tree_and_cas_update_ref(git_repo: Path) -> None:
     assert gitops.cas_update_ref(git_repo, "refs/heads/integ", old, new) is True
     assert gitops.rev_parse(git_repo, "integ") == old
     assert "orchestrator: land" in git(git_repo, "reflog", "show", "integ")
-
-
-def test_fast_forward_checkout(git_repo: Path) -> None:
-    old = head(git_repo)
-    git(git_repo, "checkout", "-q", "-b", "ahead")
-    new = commit_file(git_repo, "x.txt", "x\n")
-    git(git_repo, "checkout", "-q", "main")
-    place = gitops.open_repo(git_repo).place
-    gitops.fast_forward_checkout(place, new)
-    assert head(git_repo) == new and (git_repo / "x.txt").exists()
-    git(git_repo, "checkout", "-q", "-b", "diverged", old)
-    other = commit_file(git_repo, "y.txt", "y\n")
-    git(git_repo, "checkout", "-q", "main")
-    with pytest.raises(gitops.GitError):
-        gitops.fast_forward_checkout(place, other)  # not a fast-forward
-    assert head(git_repo) == new
 
 
 def test_has_uncommitted(git_repo: Path) -> None:

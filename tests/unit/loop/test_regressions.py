@@ -9,7 +9,7 @@ tests sit beside their own tests: `tests/unit/*/test_regressions.py`, `tests/e2e
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,18 +37,25 @@ def test_a_controller_start_clears_leftover_verify_worktrees(tmp_path: Path) -> 
     assert list(scratch.iterdir()) == []
 
 
+class _FailingTrain:
+    """A merge train whose git fails: it reports an error for its one task."""
+
+    tasks = ("a",)
+
+    def run(self, report: Callable[[str, MergeOutcome], None]) -> None:
+        report("a", MergeOutcome("error", message="git failed"))
+
+
 def test_a_failing_merge_is_retried_with_backoff_not_at_once(tmp_path: Path) -> None:
     p = Project(tmp_path, backlog=[task("a")])
     controller = Controller(p.spec_file, load_spec(p.spec_file))
     action = Action(MERGE, "a", "merge", attempt=1)
     with controller:
-        future: Future[MergeOutcome] = Future()
-        future.set_result(MergeOutcome("error", message="git failed"))
-        controller.merges.running["a"] = (action, future)
-        controller.reconciler.record_merges(controller.merges.collect(block=False))
+        controller.merges.submit([action], _FailingTrain())  # type: ignore[arg-type]
+        controller.reconciler.record_merges(controller.merges.collect(block=True))
         errors, until = controller.merges.holdoff["a"]
         assert errors == 1 and until > time.time()
-        controller.reconciler.carry_out(action, observed(), sync_merges=False)
+        controller.reconciler.start_train([action], observed())
         assert "a" not in controller.merges.running  # held off: not submitted again yet
         wake = controller.loop.next_wake(run(make_spec([])), time.time())
         assert wake <= until - time.time() + 0.1

@@ -20,7 +20,12 @@ from controller.git.refs import parse_trailer_values
 from controller.git.worktrees import parse_worktrees
 from controller.model.observed import BranchObs, Observed, ResourcesObs, WorktreeObs
 from controller.observe import observe
-from controller.observe.assemble import assemble, integration_checkout_of, task_worktrees
+from controller.observe.assemble import (
+    agent_durations,
+    assemble,
+    integration_checkout_of,
+    task_worktrees,
+)
 from controller.observe.procs import is_alive
 from controller.observe.resources import ResourceSampler, ewma
 from controller.observe.runs import (
@@ -611,3 +616,15 @@ def test_assemble_store_less_and_worktree_selection() -> None:
     assert integration_checkout_of(wts, "refs/heads/main") == wts[0]
     assert integration_checkout_of(wts, "roadmap") is None
     assert task_worktrees(wts, Path("/nowhere")) == {}
+
+
+def test_agent_durations_are_medians_of_attempts_that_did_their_work() -> None:
+    rows = {
+        "a": [
+            AttemptRow("a", 1, agent="dev", started_at=0.0, ended_at=10.0, exit_code=0),
+            AttemptRow("a", 2, agent="dev", started_at=0.0, ended_at=99.0, exit_code=1),
+        ],
+        "b": [AttemptRow("b", 1, agent="dev", started_at=0.0, ended_at=30.0, exit_code=0)],
+        "c": [AttemptRow("c", 1, agent="docs", started_at=5.0, ended_at=None, exit_code=None)],
+    }
+    assert agent_durations(rows) == {"dev": 20.0}

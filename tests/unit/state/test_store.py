@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.model.observed import ConflictCheck
 from controller.state.store import SCHEMA_VERSION, AttemptRow, Store, StoreError
 
 
@@ -182,11 +183,11 @@ def test_a_version_2_database_gains_usage_columns_and_requests_and_keeps_its_row
     conn.commit()
     conn.close()
     with Store.open(db) as store:
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION == 6
         (old,) = store.attempts()
         assert old.outcome == "merged" and old.cost_usd is None and old.port is None
         assert old.start_id is None
-        assert store.requests() == {}
+        assert store.requests() == {} and store.conflict_checks() == {}
 
 
 def test_usage_and_port_round_trip(db: Path) -> None:
@@ -202,3 +203,21 @@ def test_usage_and_port_round_trip(db: Path) -> None:
     )  # fmt: skip
     assert (t1.cost_usd, t1.turns, t1.port, t1.agent) == (0.125, 6, 8100, "dev")
     assert (t2.cost_usd, t2.input_tokens, t2.turns) == (None, None, 2)
+
+
+def test_conflict_checks_round_trip_one_row_per_task(db: Path) -> None:
+    with Store.open(db) as store:
+        assert store.conflict_checks() == {}
+        store.set_conflict_checks(
+            [
+                ConflictCheck("t1", "b1", "m1", 10.0, ("a.txt",)),
+                ConflictCheck("t2", "b2", "m1", 11.0),
+            ]
+        )
+        store.set_conflict_checks([ConflictCheck("t1", "b3", "m2", 12.0)])  # replaced
+    with Store.open_readonly(db) as store:  # type: ignore[union-attr]
+        checks = store.conflict_checks()
+    assert checks == {
+        "t1": ConflictCheck("t1", "b3", "m2", 12.0, ()),
+        "t2": ConflictCheck("t2", "b2", "m1", 11.0, ()),
+    }
