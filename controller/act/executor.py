@@ -23,11 +23,11 @@ from controller.act.records import apply_verdict, record_event
 from controller.act.runners.base import Runner
 from controller.act.verify import verify_environment
 from controller.act.worktree_setup import SetupError, copy_missing
-from controller.core.lifecycle import attempts_allowed
+from controller.core.lifecycle import attempts_allowed, visible_attempts
 from controller.core.outcomes import merge_verdict, spawn_failure_verdict, stop_verdict
 from controller.core.plan import MERGE, PRUNE, RETRY, SPAWN, STOP, Action
 from controller.core.prompt import PromptFacts, compose_prompt
-from controller.model.observed import AttemptObs, Observed
+from controller.model.observed import AttemptObs, Observed, TaskOrders
 from controller.model.outcomes import MergeOutcome
 from controller.model.spec import Spec, Task
 from controller.state.paths import StatePaths
@@ -86,11 +86,12 @@ class Executor:
             return
         n, now = action.attempt, time.time()
         self.store.begin_attempt(task.id, n, task.agent, base, now, port=action.port)
-        previous = observed.attempts.get(task.id, ())
+        orders = observed.orders.get(task.id)
+        previous = visible_attempts(observed.attempts.get(task.id, ()), orders)
         conflicts = previous[-1].conflicts if previous else ()
         try:
             worktree = self._prepare_worktree(task, n, base, action.fresh)
-            prompt, header = self._prompt(task, n, previous)
+            prompt, header = self._prompt(task, n, previous, orders)
             request = launch_request(
                 self.spec, self.paths, task, n, worktree, conflicts, base, action.fresh,
                 prompt=prompt, port=action.port,
@@ -117,12 +118,16 @@ class Executor:
         record_event(
             self.store, action.kind, f"attempt {n} started: {action.reason}", task.id, data
         )
-        sym = "+" if action.kind == SPAWN else "~"
         ident = f"pid {launched.pid}" if launched.pid else launched.handle
         port = f", port {action.port}" if action.port is not None else ""
-        self._say(f"{sym} {action.kind} {task.id} attempt {n} ({ident}{port})")
+        if action.kind == SPAWN:
+            self._say(f"+ spawn  {task.id} attempt {n} ({ident}{port})")
+        else:  # a retry says why: `attempt 2 of 4: exit 1, backoff over`
+            self._say(f"~ retry  {task.id} ({ident}{port}): {action.reason}")
 
-    def _prompt(self, task: Task, n: int, previous: tuple[AttemptObs, ...]) -> tuple[str, str]:
+    def _prompt(
+        self, task: Task, n: int, previous: tuple[AttemptObs, ...], orders: TaskOrders | None
+    ) -> tuple[str, str]:
         """The composed prompt of attempt `n` (with what the act layer read about the last
         attempt) and the line that introduces it in the attempt's log."""
         last = previous[-1] if previous else None
@@ -134,7 +139,7 @@ class Executor:
         elif last is not None and last.reason.startswith("setup failed"):
             log = self.paths.setup_log(task.id, last.number)
             facts = PromptFacts(setup_tail=read_tail(root, log))
-        total = attempts_allowed(self.spec, task, previous)
+        total = attempts_allowed(self.spec, task, previous, orders)
         prompt = compose_prompt(self.spec, task, n, total, last, facts)
         return prompt, f"task {task.id}, attempt {n} of {total}, agent {task.agent}"
 

@@ -108,6 +108,7 @@ def observe(
         )
         store_rows = store.attempts_by_task() if store is not None else {}
         requested = store.requests() if store is not None else {}
+        orders = store.orders() if store is not None else {}
         resources = sampler.sample(now) if sampler is not None else ResourcesObs()
         present = frozenset(git.existing_paths(pinned, sha, list(probe))) if sha and probe else None
         worktrees, dirty = wt_future.result()
@@ -136,7 +137,9 @@ def observe(
         # in between has written its exit record by now (the shim writes it before it
         # exits), so read again rather than call the attempt lost.
         observed = build()
-    return replace(observed, requested=requested, present_paths=present or frozenset())
+    return replace(
+        observed, requested=requested, present_paths=present or frozenset(), orders=orders
+    )
 
 
 def _exited_unrecorded(observed: Observed) -> bool:

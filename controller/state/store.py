@@ -4,7 +4,8 @@ Git refs, worktrees, processes and exit records are read from the world on every
 database only keeps what cannot be recovered from them: the intent row written before a
 process starts, the controller's verdict on each attempt (outcome, reason, retry deadline,
 conflicting files), an append-only event log, the tasks `spawn-parallel` asked to start
-first, and a few controller facts (pid, last pass, spec generation, command-line settings).
+first, a person's orders about tasks (retry, reset, stop), and a few controller facts (pid,
+last pass, the spec it runs on and its generation, command-line settings).
 Losing it costs history, never correctness of the next pass.
 
 The schema is versioned in the `meta` table. `MIGRATIONS[i]` brings a database from version
@@ -24,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from controller.model.observed import Usage
+from controller.model.observed import Intervention, TaskOrders, Usage
 from controller.state import files
 from controller.state.rows import ATTEMPT_COLUMNS, AttemptRow, EventRow, row_to_attempt
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
@@ -344,6 +345,34 @@ class Store:
     def clear_request(self, task: str) -> bool:
         """Forget the request for `task` (it started, or left the spec); True if there was one."""
         return self._conn.execute("DELETE FROM requests WHERE task = ?", (task,)).rowcount > 0
+
+    # --- a person's orders about tasks (retry, reset, stop --task) ------------------------
+
+    def add_intervention(
+        self, task: str, kind: str, after: int, now: float, *, fresh: bool = False
+    ) -> int:
+        """Record an order about `task` given when its last attempt was number `after`."""
+        cur = self._conn.execute(
+            "INSERT INTO interventions(task, kind, after, at, fresh) VALUES (?, ?, ?, ?, ?)",
+            (task, kind, after, now, int(fresh)),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def orders(self) -> dict[str, TaskOrders]:
+        """task -> the orders in force: the latest, and the attempt numbers up to which the
+        retries and resets given so far stop counting (or forget) its attempts."""
+        rows = self._conn.execute(
+            "SELECT i.task, i.kind, i.after, i.at, i.fresh, "
+            "(SELECT MAX(after) FROM interventions r WHERE r.task = i.task "
+            "AND r.kind IN ('retry', 'reset')), "
+            "(SELECT MAX(after) FROM interventions r WHERE r.task = i.task AND r.kind = 'reset') "
+            "FROM interventions i WHERE i.id IN (SELECT MAX(id) FROM interventions GROUP BY task)"
+        ).fetchall()
+        return {
+            r[0]: TaskOrders(Intervention(r[1], r[2], r[3], bool(r[4])), r[5] or 0, r[6] or 0)
+            for r in rows
+        }
 
     # --- controller facts -----------------------------------------------------------------
 

@@ -44,6 +44,7 @@ PHASE_ORDER = (
     "paused",
     "failed",
     "rejected",
+    "stopped",
     "orphan",
     "merged",
 )
@@ -57,6 +58,7 @@ PHASE_STYLE = {
     "retrying": "yellow",
     "failed": "red",
     "rejected": "red",
+    "stopped": "yellow",
     "orphan": "yellow",
     "blocked": "dim",
     "queued": "dim",
@@ -229,6 +231,7 @@ def task_views(
     the plan, worktree and branch from `observed`.
     """
     reasons, actions = _reasons(result)
+    starting = {a.task: a.attempt for a in result.actions if a.kind in ("spawn", "retry")}
     spec_tasks = {t.id: t for t in spec.backlog}
     agent_of = {t.id: t.agent for t in spec.backlog}
     history = durations_by_agent(timed, agent_of)
@@ -239,7 +242,10 @@ def task_views(
         recorded = attempts[-1] if attempts else None
         task = spec_tasks.get(task_id)
         agent = (recorded.agent if recorded else None) or (task.agent if task else None)
-        max_attempts = attempts_allowed(spec, task, tuple(attempts)) if task else len(attempts)
+        orders = observed.orders.get(task_id)
+        max_attempts = (
+            attempts_allowed(spec, task, tuple(attempts), orders) if task else len(attempts)
+        )
         last, live = _current_attempt(task_id, recorded, observed, now)
         elapsed = _elapsed(last, live, now)
         pct = progress.get(task_id) if live else None
@@ -253,7 +259,8 @@ def task_views(
                 phase=result.phases.get(task_id, "unknown"),
                 reason=reasons.get(task_id, ""),
                 action=actions.get(task_id),
-                attempt=last.number if last else 0,
+                # the attempt the plan starts now, else the latest
+                attempt=starting.get(task_id) or (last.number if last else 0),
                 max_attempts=max_attempts,
                 agent=agent,
                 pid=last.pid if live and last else None,

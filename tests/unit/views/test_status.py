@@ -104,7 +104,7 @@ def test_status_model_shows_the_planners_phase_and_reason() -> None:
     assert (views["a"].attempt, views["a"].max_attempts, views["a"].pid) == (1, 2, 11)
     assert views["a"].eta.basis == "progress" and views["a"].eta.seconds == pytest.approx(50.0)
     assert (views["b"].attempt, views["b"].elapsed_s) == (2, 60.0)
-    assert views["d"].attempt == 0 and views["d"].eta.basis == "none"
+    assert views["d"].attempt == 1 and views["d"].eta.basis == "none"  # the one it starts
     assert model.running == 1  # the live agent, not the plan's count with its spawns
     # speedup over the backlog: a [now-50, now] with b's [now-300, now-200], [now-100, now-40]
     expect = busy_figures([(now - 50, now), (now - 300, now - 200), (now - 100, now - 40)], 2)
