@@ -13,9 +13,11 @@ included, never a traceback), 2 `diff` has changes.
 import atexit
 import gc
 import sys
+from typing import Annotated
 
 import typer
 
+from controller import __version__
 from controller.cli import controller_commands, spawn, views
 from controller.cli.common import err
 from controller.cli.lazy import silence_loguru
@@ -33,6 +35,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"orchestrator {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Options of `orchestrator` itself (before the command)."""
+
+
 controller_commands.register(app)
 spawn.register(app)
 views.register(app)

@@ -24,11 +24,12 @@ if TYPE_CHECKING:
     from controller.model.overrides import Overrides
     from controller.model.problems import SpecError
     from controller.model.spec import Spec
+    from controller.observe.running import RunningController
 
 out = LazyConsole(highlight=False, soft_wrap=True)
 err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
-DEFAULT_SPEC = Path("specs/orchestrator.yaml")
+DEFAULT_SPEC = None  # found by `specfile.discover`: specs/orchestrator.yaml up to the repo root
 
 
 class Output(StrEnum):
@@ -37,8 +38,14 @@ class Output(StrEnum):
 
 
 SpecOpt = Annotated[
-    Path,
-    typer.Option("--file", "-f", help="The spec file.", show_default=True),
+    Path | None,
+    typer.Option(
+        "--file",
+        "-f",
+        help="The spec file. Default: specs/orchestrator.yaml in this folder or one above it, "
+        "up to the repository root; else $ORCHESTRATOR_SPEC.",
+        show_default=False,
+    ),
 ]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format.")]
 RepoOpt = Annotated[
@@ -119,10 +126,24 @@ def overrides_of(
     return Overrides(max_parallel, seconds, max_retries, spec_backlog)
 
 
-def load(file: Path, output: Output = Output.text, repo: Path | None = None) -> "Spec":
+def spec_path(file: Path | None) -> Path:
+    """The spec file to use: -f, else found (`specfile.discover`); exits 1 saying where it
+    looked when there is none."""
+    from controller.specfile.discover import spec_file
+
+    found = spec_file(file)
+    if isinstance(found, str):
+        raise fail(found)
+    return found
+
+
+def load(file: Path | None, output: Output = Output.text, repo: Path | None = None) -> "Spec":
+    """The spec (-f, else found), validated; exits 1 with its located problems. The file
+    used is `spec.source`."""
     from controller.model.problems import SpecError
     from controller.specfile.load import load_spec
 
+    file = spec_path(file)
     try:
         spec = load_spec(file, repo=repo)
     except SpecError as exc:
@@ -131,3 +152,21 @@ def load(file: Path, output: Output = Output.text, repo: Path | None = None) -> 
         for warning in spec.warnings:
             err.print(f"warning: {shown(str(warning))}", markup=False)
     return spec
+
+
+def running_here(spec: "Spec") -> "RunningController | None":
+    """The controller running on `spec`'s repository and state folder, or None; exits 1 when
+    one runs on the repository with another spec (it would never see this spec's requests)."""
+    from controller.observe.running import running_controller
+
+    holder = running_controller(spec.repo_path)
+    if holder is None:
+        return None
+    if not holder.uses(spec.state_path):
+        pid = f"PID {holder.pid}" if holder.pid else "another process"
+        other = holder.spec_file or "another spec"
+        raise fail(
+            f"a controller ({pid}) runs on this repository with spec {other}, not "
+            f"{spec.source}; one controller per repository: give -f {other}"
+        )
+    return holder

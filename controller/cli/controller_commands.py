@@ -28,6 +28,7 @@ from controller.cli.common import (
     load,
     out,
     overrides_of,
+    running_here,
 )
 from controller.cli.render import plan_lines, to_json
 from controller.model.safe_text import shown
@@ -46,7 +47,7 @@ def validate(file: SpecOpt = DEFAULT_SPEC, output: OutputOpt = Output.text) -> N
         out.print(to_json(data))
         return
     out.print(
-        f"{file}: valid ({len(spec.agents)} agents, {len(spec.backlog)} tasks, "
+        f"{spec.source}: valid ({len(spec.agents)} agents, {len(spec.backlog)} tasks, "
         f"repo {spec.repo_path}, integration branch {spec.integration_branch})",
         markup=False,
     )
@@ -109,7 +110,7 @@ def _check_overrides(overrides: "Overrides", spec: "Spec") -> None:
 
 
 def _run_controller(
-    file: Path, repo: Path | None, watch: bool, output: Output, overrides: "Overrides"
+    file: Path | None, repo: Path | None, watch: bool, output: Output, overrides: "Overrides"
 ) -> int:
     import sqlite3
 
@@ -126,11 +127,13 @@ def _run_controller(
         else (lambda line: out.print(shown(line), markup=False))
     )
     try:
-        controller = Controller(file, spec, repo_override=repo, echo=echo, overrides=overrides)
+        controller = Controller(
+            spec.source, spec, repo_override=repo, echo=echo, overrides=overrides
+        )
         with controller:
             if watch:
                 echo(
-                    f"watching {file} (repo {spec.repo_path}, {len(spec.backlog)} tasks); "
+                    f"watching {spec.source} (repo {spec.repo_path}, {len(spec.backlog)} tasks); "
                     "Ctrl-C or `orchestrator stop` drains and exits"
                 )
                 echo(f"settings: {describe(spec, overrides)}")
@@ -141,7 +144,8 @@ def _run_controller(
     except (sqlite3.OperationalError, OSError) as exc:
         raise fail(f"cannot use the state directory {spec.state_path}: {exc}") from None
     except LockHeld as exc:
-        raise fail(f"{exc}; one controller per state directory") from None
+        how = f" (`orchestrator stop -f {exc.spec}`)" if exc.spec else ""
+        raise fail(f"{exc}; one controller per repository: stop it first{how}") from None
     if output is Output.json:
         out.print(to_json(result.as_dict()))
     else:
@@ -207,27 +211,27 @@ def stop(
     """
     from controller.loop.controller import Controller
     from controller.loop.stop import write_stop_request
-    from controller.state.lock import is_locked, read_holder
+    from controller.observe.running import running_controller
     from controller.state.paths import StatePaths
 
     spec = load(file)
     paths = StatePaths(spec.state_path)
-    if not is_locked(paths.lock):
+    holder = running_here(spec)
+    if holder is None:
         if not force:
             out.print("no controller is running; nothing to stop")
             return
-        with Controller(file, spec) as controller:
+        with Controller(spec.source, spec) as controller:
             controller.force = controller.draining = True
             controller.run_pass(sync_merges=True)
         out.print("agents stopped; their work is kept in their worktrees and archive refs")
         return
-    holder = read_holder(paths.lock) or {}
     write_stop_request(paths, force)
     mode = "force" if force else "graceful"
-    out.print(f"{mode} stop requested from controller PID {holder.get('pid', '?')}")
+    out.print(f"{mode} stop requested from controller PID {holder.pid or '?'}")
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if not is_locked(paths.lock):
+        if running_controller(spec.repo_path) is None:
             out.print("controller stopped")
             return
         time.sleep(0.1)

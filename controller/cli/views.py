@@ -128,7 +128,7 @@ def dashboard(
     spec = load(file, repo=repo)
     one_frame = (once or svg is not None) and frames == 1
     sampler = None if one_frame else ResourceSampler(disk_path=spec.repo_path)
-    dash = Dashboard(file, spec, repo=repo, interval=interval, sampler=sampler)
+    dash = Dashboard(spec.source, spec, repo=repo, interval=interval, sampler=sampler)
 
     def last_frame() -> Frame:
         for _ in range(frames - 1):

@@ -1,10 +1,11 @@
-"""What a running controller holds for its lifetime: the singleton lock, the log file, the
+"""What a running controller holds for its lifetime: the singleton locks, the log file, the
 store, and a state folder made ready (kept out of git's view, leftovers of a killed
 controller cleared).
 
-Entering a session takes the lock first, so the clean-ups that follow (verify worktrees a
-killed controller left, half-written worktree registrations) can never race another
-controller.
+Entering a session takes the locks first -- the repository's, in its git folder (one
+controller per repository, whatever the spec and state folder: `observe.running`), then the
+state folder's -- so the clean-ups that follow (verify worktrees a killed controller left,
+half-written worktree registrations) can never race another controller.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from controller.act.records import record_event
 from controller.loop.log_format import log_line
 from controller.model.overrides import Overrides, describe
 from controller.model.spec import Spec, spec_generation
+from controller.observe.running import lock_path
 from controller.state import files
 from controller.state.lock import ControllerLock
 from controller.state.paths import StatePaths
 from controller.state.store import Store
 
-# written into the state folder and the worktree root when they lie inside the repository:
-# git then leaves them out of `git status`, without a pattern in the shared `.git/info/exclude`
-# (which every worktree honours, so a pattern there could hide an agent's own files)
+# written into the state folder and the worktree root, wherever they are (inside the
+# repository, or inside another one): git then leaves them out of `git status`, without a
+# pattern in the shared `.git/info/exclude` (which every worktree honours, so a pattern
+# there could hide an agent's own files)
 HIDE_FROM_GIT = "# created by orchestrator: keep this folder out of git's view\n*\n"
 
 
@@ -44,10 +47,8 @@ def setup_logging(paths: StatePaths) -> int:
     )
 
 
-def hide_from_git(folder: Path, repo: Path) -> None:
-    """Keep `folder` out of the repository's `git status` when it lies inside it."""
-    if not folder.resolve().is_relative_to(repo.resolve()):
-        return
+def hide_from_git(folder: Path) -> None:
+    """Keep `folder` out of `git status`, of the repository and of any other it lies in."""
     marker = folder / ".gitignore"
     try:
         if files.read_bytes(folder, marker, files.RECORD_LIMIT) == HIDE_FROM_GIT.encode():
@@ -67,15 +68,22 @@ class Session:
         self.paths = StatePaths(spec.state_path)
         self.paths.ensure()
         self.store = Store.open(self.paths.db)
-        self.lock = ControllerLock(self.paths.lock)
+        holder = {"spec": str(spec_file.resolve()), "state": str(self.paths.root)}
+        self.repo_lock = ControllerLock(lock_path(spec.repo_path), holder)
+        self.lock = ControllerLock(self.paths.lock, holder)
         self.log_sink: int | None = None
 
     def __enter__(self) -> Session:
-        self.lock.acquire()
+        self.repo_lock.acquire()
+        try:
+            self.lock.acquire()
+        except BaseException:
+            self.repo_lock.release()
+            raise
         self.log_sink = setup_logging(self.paths)
         for folder in {self.paths.root, self.spec.worktree_root_path}:
             try:
-                hide_from_git(folder, self.spec.repo_path)
+                hide_from_git(folder)
             except OSError as exc:
                 logger.warning(f"could not hide {folder} from git: {exc}")
         self.repair_registrations()
@@ -107,6 +115,7 @@ class Session:
             logger.remove(self.log_sink)
         self.store.close()
         self.lock.release()
+        self.repo_lock.release()
 
     def record_integration_base(self) -> None:
         """The integration tip when a controller first ran here: `status` lists the commits

@@ -214,6 +214,10 @@ def header_lines(frame: Frame) -> list[Text]:
     if c.running:
         line1.append("● running ", style="green")
         line1.append(f"pid {c.pid} · pass {ago(m.now, c.last_pass)} ")
+    elif c.elsewhere is not None:
+        other = c.elsewhere
+        line1.append("○ not on this spec: ", style="yellow")
+        line1.append(f"pid {other.pid} runs {shown(other.spec_file or '?')} ")
     else:
         line1.append("○ controller: not running ", style="red")
     if c.generation:

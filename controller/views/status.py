@@ -173,6 +173,13 @@ class StatusModel:
                 "spec_generation": c.generation,
                 "spec_generation_current": self.generation_current,
                 "spec_file": c.spec_file,
+                "other": None
+                if c.elsewhere is None
+                else {
+                    "pid": c.elsewhere.pid,
+                    "spec_file": c.elsewhere.spec_file,
+                    "state": c.elsewhere.state,
+                },
             },
             "counts": self.counts,
             "tasks": [t.as_dict() for t in self.tasks],

@@ -111,6 +111,13 @@ def controller_line(m: StatusModel) -> str:
         pid = f"pid {c.pid}" if c.pid else "pid unknown"
         since = f", since {clock(c.started_at)}" if c.started_at else ""
         return f"running ({pid}{since}); last pass {ago(m.now, c.last_pass)}; acting on {gen}"
+    if c.elsewhere is not None:
+        other = c.elsewhere
+        pid = f"pid {other.pid}" if other.pid else "pid unknown"
+        return (
+            f"not running on this spec; another controller ({pid}) runs on this repository "
+            f"with spec {short_path(other.spec_file)} (state {short_path(other.state)})"
+        )
     if not m.has_store:
         return "not running (no state database yet: nothing has run)"
     last = f"last pid {c.pid}, " if c.pid else ""
