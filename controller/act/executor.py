@@ -42,6 +42,7 @@ class Executor:
     paths: StatePaths
     echo: list[str] = field(default_factory=list)  # human lines of what was done, for the CLI
     launched: list[str] = field(default_factory=list)  # tasks whose agent started
+    failed: list[str] = field(default_factory=list)  # actions that could not be carried out
 
     def _task(self, task_id: str) -> Task | None:
         return next((t for t in self.spec.backlog if t.id == task_id), None)
@@ -107,6 +108,7 @@ class Executor:
                 verdict = spawn_failure_verdict(self.spec, task.id, n, str(exc), now)
             apply_verdict(self.store, task.id, n, verdict)
             self._say(f"! {action.kind} {task.id}: {verdict.reason}")
+            self.failed.append(f"{action.kind} {task.id}: {verdict.reason}")
             return
         self.store.set_launched(
             task.id, n, launched.pid, launched.create_time, launched.started_at, launched.handle
@@ -189,6 +191,7 @@ class Executor:
         except (git.GitError, git.WorktreeError, ValueError) as exc:
             record_event(self.store, "prune_failed", str(exc), action.task)
             self._say(f"! prune  {action.task}: {exc}")
+            self.failed.append(f"prune {action.task}: {exc}")
             return
         kept = f"; uncommitted work kept in {ref}" if ref else ""
         record_event(self.store, "prune", f"{action.reason}{kept}", action.task, {"archive": ref})
@@ -216,7 +219,18 @@ class Executor:
             state_root=self.paths.root,
             log_limit=self.spec.log_limit,
             allow_empty=self.spec.allow_empty(task) if task else False,
+            author=self.merge_author(),
         )
+
+    def merge_author(self) -> tuple[str, str] | None:
+        """The spec's `mergeAuthor`, else the user's git identity (None: the controller's)."""
+        author = self.spec.merge_author
+        if author is not None:
+            return author.name, author.email
+        try:
+            return git.user_identity(self.spec.repo_path)
+        except git.GitError:
+            return None
 
     def record_merge(self, action: Action, outcome: MergeOutcome) -> None:
         task, n = action.task, action.attempt or 0
@@ -224,6 +238,7 @@ class Executor:
         if verdict is None:  # raced / blocked / error: nothing recorded, the next pass decides
             record_event(self.store, f"merge_{outcome.kind}", outcome.message, task, {"attempt": n})
             self._say(f". merge  {task}: {outcome.message}")
+            self.failed.append(f"merge {task}: {outcome.message}")
             return
         apply_verdict(self.store, task, n, verdict)
         if verdict.outcome == "merged":

@@ -85,7 +85,7 @@ def _commit_leftovers(repo: git.Repo, task: str, attempt: int, worktree: Path | 
     if on_branch is None or on_branch.resolve() != worktree.resolve():
         return
     place = git.worktree_place(repo, worktree)
-    message = f"{task}: uncommitted work left by attempt {attempt}"
+    message = f"{task}: changes from attempt {attempt}"
     git.commit_leftovers(repo, place, branch, message)
 
 
@@ -172,6 +172,8 @@ class MergeJob:
     state_root: Path | None = None  # the state folder the verify log lies in
     log_limit: int | None = None
     allow_empty: bool = False  # the task may land nothing (else "no changes")
+    # who the merge commit is authored by (name, email); the committer is the controller
+    author: tuple[str, str] | None = None
 
     def run(self) -> MergeOutcome:
         rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "repo"}
@@ -224,7 +226,8 @@ def land(job: MergeJob) -> MergeOutcome:
     if rejected is not None:
         return rejected
     message = merge_message(job.task, job.title, job.attempt)
-    new = git.commit_tree(repo, merged.tree, [old, branch_sha], message)
+    identity = git.authored_by(job.author)
+    new = git.commit_tree(repo, merged.tree, [old, branch_sha], message, identity)
     failed = _verified(job, repo, new)
     if failed is not None:
         return failed

@@ -22,7 +22,7 @@ from controller.model.safe_text import shown
 
 if TYPE_CHECKING:
     from controller.model.overrides import Overrides
-    from controller.model.problems import SpecError
+    from controller.model.problems import Problem, SpecError
     from controller.model.spec import Spec
     from controller.observe.running import RunningController
 
@@ -148,10 +148,51 @@ def load(file: Path | None, output: Output = Output.text, repo: Path | None = No
         spec = load_spec(file, repo=repo)
     except SpecError as exc:
         raise report_problems(exc, output) from None
+    _warn(spec, output)
+    return spec
+
+
+def _warn(spec: "Spec", output: Output) -> None:
     if output is Output.text:
         for warning in spec.warnings:
             err.print(f"warning: {shown(str(warning))}", markup=False)
-    return spec
+
+
+SPEC_INVALID = 3  # `status`: the view is shown, but the spec file is invalid
+
+
+def load_or_last(
+    file: Path | None, output: Output, repo: Path | None = None
+) -> tuple["Spec", list["Problem"]]:
+    """The spec, or when the file is invalid the last valid one a controller recorded for it
+    (`views.fallback`) with the file's problems; without one, the problems are reported and
+    the command exits 3 (SPEC_INVALID)."""
+    from controller.model.problems import SpecError
+    from controller.specfile.load import load_spec
+    from controller.views.fallback import last_valid_spec
+
+    path = spec_path(file)
+    try:
+        spec = load_spec(path, repo=repo)
+    except SpecError as exc:
+        problems = list(exc.problems)
+    else:
+        _warn(spec, output)
+        return spec, []
+    last = last_valid_spec(path)
+    if last is not None:
+        return last, problems
+    if output is Output.json:
+        out.print(to_json({"valid": False, "problems": [p.as_dict() for p in problems]}))
+    else:
+        for problem in problems:
+            err.print(shown(str(problem)), markup=False)
+        err.print(
+            f"{path} is invalid, and no controller has recorded a valid version of it: "
+            "nothing to show",
+            markup=False,
+        )
+    raise typer.Exit(SPEC_INVALID)
 
 
 def running_here(spec: "Spec") -> "RunningController | None":

@@ -1,6 +1,9 @@
 """The commands that read or run the controller: validate, diff, reconcile, start, stop, demo,
 import-roadmap, version.
 
+Exit codes: 0 success, 1 error (nothing done), 2 `diff` has changes, 4 a one-shot
+`reconcile` pass could not carry out an action.
+
 Heavier modules (pydantic, rich, loguru, the layers below) are imported inside the commands
 that need them, so that `--help` and `version` start fast (see cli.lazy, bench/startup.py).
 """
@@ -36,6 +39,8 @@ from controller.model.safe_text import shown
 if TYPE_CHECKING:
     from controller.model.overrides import Overrides
     from controller.model.spec import Spec
+
+ACTIONS_FAILED = 4  # a one-shot `reconcile` whose pass could not carry out an action
 
 
 def validate(file: SpecOpt = DEFAULT_SPEC, output: OutputOpt = Output.text) -> None:
@@ -139,6 +144,7 @@ def _run_controller(
                 echo(f"settings: {describe(spec, overrides)}")
                 return controller.watch()
             result = controller.reconcile_once()
+            failures = list(controller.reconciler.failures)
     except StoreError as exc:
         raise fail(f"cannot use the state database: {exc}") from None
     except (sqlite3.OperationalError, OSError) as exc:
@@ -147,11 +153,17 @@ def _run_controller(
         how = f" (`orchestrator stop -f {exc.spec}`)" if exc.spec else ""
         raise fail(f"{exc}; one controller per repository: stop it first{how}") from None
     if output is Output.json:
-        out.print(to_json(result.as_dict()))
+        out.print(to_json({**result.as_dict(), "failed": failures}))
     else:
         for line in plan_lines(result, show_waits=False):
             out.print(line, markup=False)
-    return 0
+        if failures:
+            n = len(failures)
+            err.print(
+                shown(f"{n} action{'s' if n != 1 else ''} failed: {'; '.join(failures)}"),
+                markup=False,
+            )
+    return ACTIONS_FAILED if failures else 0
 
 
 def reconcile(
@@ -173,6 +185,10 @@ def reconcile(
     edits, agent exits, spawn-parallel and stop requests, and resyncs every pollInterval.
     --max-parallel, --poll-interval, --max-retries and --spec-backlog override the spec for
     this controller's lifetime (recorded as an event; `status` shows them).
+
+    Exit 0; 1 on error (nothing done); 4 when a one-shot pass could not carry out an action
+    (an agent that could not start, a merge that errored, a worktree that could not be
+    pruned: the failures are listed on stderr, and in "failed" with -o json).
     """
     overrides = overrides_of(max_parallel, poll_interval, max_retries, spec_backlog)
     raise typer.Exit(_run_controller(file, repo, watch, output, overrides))
@@ -202,12 +218,23 @@ def stop(
         bool, typer.Option("--force", help="Stop running agents now (their work is snapshotted).")
     ] = False,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the controller to exit.")] = 30.0,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task",
+            "-t",
+            metavar="ID",
+            help="Stop only this task's agent (repeatable); the controller goes on.",
+        ),
+    ] = None,
 ) -> None:
     """Ask the running controller to stop: start nothing new, let running agents finish.
 
     With --force the agents are stopped now; uncommitted work is kept in
     refs/orchestrator/archive/<task>/<n>. Without a running controller, --force stops the
-    agents directly.
+    agents directly. With --task, only those tasks' agents are stopped (their work
+    snapshotted; the attempt does not count against retries) and the tasks are held until
+    `orchestrator retry`; the controller goes on with the rest.
     """
     from controller.loop.controller import Controller
     from controller.loop.stop import write_stop_request
@@ -215,6 +242,11 @@ def stop(
     from controller.state.paths import StatePaths
 
     spec = load(file)
+    if task:
+        from controller.cli.orders import stop_tasks
+
+        stop_tasks(spec, task)
+        return
     paths = StatePaths(spec.state_path)
     holder = running_here(spec)
     if holder is None:

@@ -15,7 +15,12 @@ The names below are the layer's public API; callers import them from `controller
 """
 
 from controller.git.command import Result, out, run
-from controller.git.history import existing_paths, first_parent_commits, user_emails
+from controller.git.history import (
+    existing_paths,
+    first_parent_commits,
+    user_emails,
+    user_identity,
+)
 from controller.git.merging import (
     Change,
     MergeTreeResult,
@@ -49,6 +54,7 @@ from controller.git.runner import GitError, Place
 from controller.git.scratch import clear_scratch, scratch_worktree
 from controller.git.snapshots import (
     ORCHESTRATOR_IDENTITY,
+    authored_by,
     commit_leftovers,
     commit_tree,
     has_uncommitted,
@@ -76,6 +82,7 @@ __all__ = [
     "WorktreeError",
     "WorktreeRedirected",
     "archive_branch_tip",
+    "authored_by",
     "blob_texts",
     "cas_update_ref",
     "clear_scratch",
@@ -108,6 +115,7 @@ __all__ = [
     "task_branches",
     "task_place",
     "user_emails",
+    "user_identity",
     "worktree_for_branch",
     "worktree_place",
 ]

@@ -46,6 +46,17 @@ STARTED_PHASES = frozenset({"running", "starting", "stopping", "verifying", "mer
 Echo = Callable[[str], None]
 
 
+def running_agents(observed: Observed) -> list[str]:
+    """`t1 (attempt 2, pid 123)` for each task whose latest attempt is alive."""
+    found = []
+    for task, attempts in sorted(observed.attempts.items()):
+        last = attempts[-1] if attempts else None
+        if last is not None and last.alive:
+            ident = f"pid {last.pid}" if last.pid else (last.handle or "no pid")
+            found.append(f"{task} (attempt {last.number}, {ident})")
+    return found
+
+
 class Reconciler:
     """The pass and the little it carries across passes (spec, flags, the sampler)."""
 
@@ -76,6 +87,9 @@ class Reconciler:
         self.notifier.start_after(newest[-1].id if newest else 0)
         self.exhausted_seen: set[tuple[str, int]] = set()
         self.launched: list[str] = []  # tasks whose agent started in the current pass
+        self.failures: list[str] = []  # actions of the current pass that could not be done
+        self.last_observed: Observed | None = None
+        self.first_pass = True
         self._generation: tuple[Spec | None, str] = (None, "")
 
     @property
@@ -98,6 +112,9 @@ class Reconciler:
         now = time.time()
         self.runner_error = self.runner.poll(self.paths, self.store)
         observed = self.observe(now)
+        if self.first_pass:
+            self.first_pass = False
+            self.adopt(observed)
         spec = self.pass_spec = expand(self.spec, observed)
         verdicts = record_exits(spec, observed, self.store, now)
         if verdicts:  # the same verdicts the store now holds, without observing again
@@ -108,7 +125,7 @@ class Reconciler:
         if self.force:
             observed = replace(observed, draining=True)
         result = plan(spec, observed, now, tz=local_timezone())
-        self.launched = []
+        self.launched, self.failures = [], []
         for action in sorted(result.actions, key=lambda a: EXECUTION_ORDER[a.kind]):
             if only is None or action.task in only:
                 self.carry_out(action, observed, sync_merges)
@@ -116,7 +133,7 @@ class Reconciler:
             self.force_stop(observed)
         self.after_pass(spec, result, observed)
         self.store.set_meta("last_pass", str(time.time()))
-        self.last_plan = result
+        self.last_plan, self.last_observed = result, observed
         if self.on_pass:
             self.on_pass(result, observed)
         return result
@@ -134,9 +151,22 @@ class Reconciler:
             logger.exception(f"{action.kind} {action.task} failed")
             record_event(self.store, "action_error", f"{action.kind} failed: {exc}", action.task)
             self.echo(f"! {action.kind} {action.task}: {exc}")
+            self.failures.append(f"{action.kind} {action.task}: {exc}")
         self.launched += executor.launched
+        self.failures += executor.failed
         for line in executor.echo:
             self.echo(line)
+
+    def adopt(self, observed: Observed) -> None:
+        """At the first pass: say which agents a previous controller left running (this one
+        watches them from now on, as if it had started them)."""
+        alive = running_agents(observed)
+        if not alive:
+            return
+        n = len(alive)
+        message = f"adopted {n} running agent{'s' if n != 1 else ''}: {', '.join(alive)}"
+        record_event(self.store, "adopted", message, data={"agents": alive})
+        self.echo(f"~ adopt  {message}")
 
     # -- after acting ------------------------------------------------------------------------
     def after_pass(self, spec: Spec, result: Plan, observed: Observed) -> None:

@@ -22,6 +22,7 @@ from controller.act.records import record_event
 from controller.loop.log_format import log_line
 from controller.model.overrides import Overrides, describe
 from controller.model.spec import Spec, spec_generation
+from controller.model.spec_record import spec_record
 from controller.observe.running import lock_path
 from controller.state import files
 from controller.state.lock import ControllerLock
@@ -94,6 +95,7 @@ class Session:
             "started_at": str(time.time()),
             "spec_file": str(self.spec_file.resolve()),
             "spec_generation": spec_generation(self.spec),
+            "spec_record": spec_record(self.spec),  # what `status` shows if the file breaks
             "overrides": self.overrides.to_json() if self.overrides else "",
         }
         for key, value in meta.items():

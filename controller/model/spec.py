@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from controller.model.addons import Notify, SpecBacklog
+from controller.model.addons import Identity, Notify, SpecBacklog
 from controller.model.agent import Agent, AgentResources, Budget
 from controller.model.fields import (
     AgentName,
@@ -193,6 +193,14 @@ class Spec(SpecModel):
         default=None,
         description="Run a command on the events that need a person (failures, rejections, "
         "exhausted retries, convergence...), in the background: it never slows the loop.",
+    )
+    merge_author: Identity | None = Field(
+        default=None,
+        json_schema_extra=schema_without_null,
+        description="Who the controller's merge commits are authored by ({name, email}). "
+        "Default: your git identity as git finds it for the repository (user.name, "
+        "user.email). The committer stays `orchestrator <orchestrator@localhost>`, so the "
+        "controller's merges stay recognisable.",
     )
     runner: Runner = Field(default_factory=lambda: LocalRunnerSpec())
     # --- security: what verify sees, what may land, who may commit (issue 16) -------------

@@ -107,10 +107,9 @@ def observe(
             lambda: git.merged_tasks(pinned, sha) if sha else frozenset[str]()
         )
         store_rows = store.attempts_by_task() if store is not None else {}
-        requested = store.requests() if store is not None else {}
-        orders = store.orders() if store is not None else {}
+        asked = (store.requests(), store.orders()) if store is not None else ({}, {})
         resources = sampler.sample(now) if sampler is not None else ResourcesObs()
-        present = frozenset(git.existing_paths(pinned, sha, list(probe))) if sha and probe else None
+        present = frozenset(git.existing_paths(pinned, sha, list(probe)) if sha and probe else ())
         worktrees, dirty = wt_future.result()
         branches, merged = br_future.result(), merged_future.result()
 
@@ -137,9 +136,8 @@ def observe(
         # in between has written its exit record by now (the shim writes it before it
         # exits), so read again rather than call the attempt lost.
         observed = build()
-    return replace(
-        observed, requested=requested, present_paths=present or frozenset(), orders=orders
-    )
+    requested, orders = asked
+    return replace(observed, requested=requested, orders=orders, present_paths=present)
 
 
 def _exited_unrecorded(observed: Observed) -> bool:

@@ -25,9 +25,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from controller.model.observed import Intervention, TaskOrders, Usage
+from controller.model.observed import TaskOrders, Usage
 from controller.state import files
-from controller.state.rows import ATTEMPT_COLUMNS, AttemptRow, EventRow, row_to_attempt
+from controller.state.rows import (
+    ATTEMPT_COLUMNS,
+    ORDERS_QUERY,
+    AttemptRow,
+    EventRow,
+    row_to_attempt,
+    row_to_orders,
+)
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
 
 BUSY_TIMEOUT_S = 5.0
@@ -350,29 +357,17 @@ class Store:
 
     def add_intervention(
         self, task: str, kind: str, after: int, now: float, *, fresh: bool = False
-    ) -> int:
+    ) -> None:
         """Record an order about `task` given when its last attempt was number `after`."""
-        cur = self._conn.execute(
+        self._conn.execute(
             "INSERT INTO interventions(task, kind, after, at, fresh) VALUES (?, ?, ?, ?, ?)",
             (task, kind, after, now, int(fresh)),
         )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
 
     def orders(self) -> dict[str, TaskOrders]:
         """task -> the orders in force: the latest, and the attempt numbers up to which the
         retries and resets given so far stop counting (or forget) its attempts."""
-        rows = self._conn.execute(
-            "SELECT i.task, i.kind, i.after, i.at, i.fresh, "
-            "(SELECT MAX(after) FROM interventions r WHERE r.task = i.task "
-            "AND r.kind IN ('retry', 'reset')), "
-            "(SELECT MAX(after) FROM interventions r WHERE r.task = i.task AND r.kind = 'reset') "
-            "FROM interventions i WHERE i.id IN (SELECT MAX(id) FROM interventions GROUP BY task)"
-        ).fetchall()
-        return {
-            r[0]: TaskOrders(Intervention(r[1], r[2], r[3], bool(r[4])), r[5] or 0, r[6] or 0)
-            for r in rows
-        }
+        return dict(row_to_orders(r) for r in self._conn.execute(ORDERS_QUERY).fetchall())
 
     # --- controller facts -----------------------------------------------------------------
 

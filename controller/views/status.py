@@ -250,9 +250,7 @@ def task_views(
         task = spec_tasks.get(task_id)
         agent = (recorded.agent if recorded else None) or (task.agent if task else None)
         orders = observed.orders.get(task_id)
-        max_attempts = (
-            attempts_allowed(spec, task, tuple(attempts), orders) if task else len(attempts)
-        )
+        allowed = attempts_allowed(spec, task, tuple(attempts), orders) if task else len(attempts)
         last, live = _current_attempt(task_id, recorded, observed, now)
         elapsed = _elapsed(last, live, now)
         pct = progress.get(task_id) if live else None
@@ -268,7 +266,7 @@ def task_views(
                 action=actions.get(task_id),
                 # the attempt the plan starts now, else the latest
                 attempt=starting.get(task_id) or (last.number if last else 0),
-                max_attempts=max_attempts,
+                max_attempts=allowed,
                 agent=agent,
                 pid=last.pid if live and last else None,
                 worktree=wt.path if wt else None,
