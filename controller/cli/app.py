@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 
 from controller import __version__
-from controller.cli import controller_commands, logs, orders, spawn, views
+from controller.cli import clean, controller_commands, init, logs, orders, spawn, views
 from controller.cli.common import err
 from controller.cli.lazy import silence_loguru
 
@@ -62,6 +62,8 @@ spawn.register(app)
 views.register(app)
 logs.register(app)
 orders.register(app)
+clean.register(app)
+init.register(app)
 
 
 def _help_defaults(command: object) -> dict[str, object]:

@@ -10,6 +10,7 @@ goes to stderr. An unknown task exits 1 with a suggestion.
 
 # No `from __future__ import annotations` in the CLI modules (see cli.app).
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +91,8 @@ def logs(
     if not isinstance(ref, LogRef):
         raise fail(ref)
     root = StatePaths(spec.state_path).root
+    if not follow and not os.path.lexists(ref.path):
+        raise fail(_missing(ref))
     err.print(shown(f"==> {ref.path} <== {ref.what}"), markup=False)
     try:
         if follow:

@@ -9,6 +9,7 @@ commands do not pay for them.
 # No `from __future__ import annotations` here: typer reads every command's annotations at
 # each start, and real annotation objects spare it compiling and evaluating the strings.
 
+import contextlib
 import io
 import json
 import sys
@@ -123,9 +124,11 @@ def dashboard(
     """A live terminal view: tasks with progress, CPU, memory and disk history against the
     admission thresholds, a timeline of attempts, recent events and the measured speedup.
 
-    Refreshes every --interval seconds from fresh reads of the world; `q` or Ctrl-C quits.
-    Designed to fit an 80x24 terminal (over SSH too). When stdout is not a terminal it
-    prints one frame, as with --once. With an invalid spec file it shows the last valid spec
+    Refreshes every --interval seconds from fresh reads of the world. Keys, k9s-style:
+    arrows or j/k select a task, `l` opens its log (`v` its verify log), `r` retries it,
+    `s` stops it, `?` shows the help, Esc goes back, `q` or Ctrl-C quits. Designed to fit
+    an 80x24 terminal (over SSH too). When stdout is not a terminal it prints one frame, as
+    with --once. With an invalid spec file it shows the last valid spec
     the controller runs on, and says so in its footer.
     """
     from controller.cli.common import Output, fail, load_or_last, out
@@ -154,12 +157,26 @@ def dashboard(
             w, h = out.size
             out.print(render(last_frame(), w, h), markup=False)
             return
-        try:
-            run_live(dash, out.console, Keys())
-        except KeyboardInterrupt:
-            return
+        with contextlib.suppress(KeyboardInterrupt):
+            run_live(dash, out.console, Keys(), act=lambda kind, task: _act(dash.spec, kind, task))
     except _read_errors() as exc:
         raise fail(str(exc)) from None
+
+
+def _act(spec: "Spec", kind: str, task: str) -> str:
+    """The dashboard's `r` and `s`: the orders `retry` and `stop --task`, one line back."""
+    from controller.cli.orders import OrderError, give_orders
+    from controller.observe.running import running_controller
+
+    try:
+        given = give_orders(spec, kind, [task])
+    except OrderError as exc:
+        return str(exc)
+    after = given[0].after if given else 0
+    done = "retry requested" if kind == "retry" else "stop requested"
+    holder = running_controller(spec.repo_path)
+    later = "" if holder is not None else "; no controller is running: `orchestrator start`"
+    return f"{task}: {done} (after attempt {after}){later}"
 
 
 def _check_dashboard_options(

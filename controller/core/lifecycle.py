@@ -172,14 +172,13 @@ def attempts_allowed(
 def budget_note(
     spec: Spec, task: Task, attempts: tuple[AttemptObs, ...], orders: TaskOrders | None = None
 ) -> str:
-    """Why `attempts_allowed` is not simply 1 + retries: ` (3 retries since the retry after
-    attempt 4; 1 stopped attempt not counted)`, or "" when it is."""
+    """Why `attempts_allowed` is not simply 1 + retries: ` (counted from attempt 5; 1 stopped
+    or never started, not counted)`, or "" when it is."""
     after = orders.counted_after if orders is not None else 0
     free = sum(1 for a in attempts if a.number > after and is_free(a))
     notes = []
-    if after:
-        retries = spec.max_attempts(task) - 1
-        notes.append(f"{retries} retr{'y' if retries == 1 else 'ies'} since attempt {after}")
+    if after:  # a retry or reset by hand: a fresh budget from the attempt after it
+        notes.append(f"counted from attempt {after + 1}")
     if free:
         notes.append(f"{free} stopped or never started, not counted")
     return f" ({'; '.join(notes)})" if notes else ""

@@ -41,9 +41,12 @@ from controller.git.places import (
 )
 from controller.git.refs import (
     TASK_REFS,
+    ArchiveRef,
     archive_branch_tip,
+    archive_refs,
     cas_update_ref,
     create_archive_ref,
+    delete_ref,
     is_ancestor,
     merge_base,
     merged_tasks,
@@ -73,6 +76,7 @@ from controller.git.worktrees import (
 __all__ = [
     "ORCHESTRATOR_IDENTITY",
     "TASK_REFS",
+    "ArchiveRef",
     "Change",
     "GitError",
     "MergeTreeResult",
@@ -82,6 +86,7 @@ __all__ = [
     "WorktreeError",
     "WorktreeRedirected",
     "archive_branch_tip",
+    "archive_refs",
     "authored_by",
     "blob_texts",
     "cas_update_ref",
@@ -89,6 +94,7 @@ __all__ = [
     "commit_leftovers",
     "commit_tree",
     "create_archive_ref",
+    "delete_ref",
     "ensure_worktree",
     "existing_paths",
     "first_parent_commits",

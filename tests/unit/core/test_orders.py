@@ -70,7 +70,7 @@ def test_the_plan_retries_by_hand_and_says_why() -> None:
     obs = observed(EXHAUSTED, orders={"a": orders("retry", 3, fresh=True)})
     retry = action_of(run(spec, obs), "a")
     assert retry is not None and (retry.kind, retry.attempt, retry.fresh) == (RETRY, 4, True)
-    assert retry.reason.startswith("attempt 4 of 6 (2 retries since attempt 3): retried by hand")
+    assert retry.reason.startswith("attempt 4 of 6 (counted from attempt 4): retried by hand")
     assert "exit 1" in retry.reason
 
 
