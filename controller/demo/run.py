@@ -200,6 +200,9 @@ def run_demo(
         f"work in {stats.busy_s:.1f}s busy time, parallel {stats.parallelization_rate:.0%} "
         "of the time"
     )
-    echo(f"demo folder: {root}  (spec: {spec_file})")
+    echo(f"demo folder: {root}  (spec: {spec_file}); look around:")
+    echo(f"  orchestrator status -f {spec_file}")
+    echo(f"  orchestrator events -f {spec_file}")
+    echo(f"  orchestrator logs dev-storage --attempt 1 --file {spec_file}   # the crash")
     echo(f"  git -C {repo} log --oneline --graph")
     return (0 if merged == len(spec.backlog) else 1), root

@@ -47,15 +47,14 @@ def search(start: Path | None = None) -> Search:
     """`specs/orchestrator.yaml` from `start` (default: the current folder) up to the root of
     its repository (see the module docstring)."""
     here = Path(os.path.abspath(start or Path.cwd()))
-    looked: list[Path] = []
-    for folder in [here, *here.parents]:
-        looked.append(folder)
+    upward = [here, *here.parents]
+    root = next((folder for folder in upward if (folder / ".git").exists()), None)
+    folders = upward[: upward.index(root) + 1] if root is not None else [here]
+    for i, folder in enumerate(folders):
         candidate = folder / SPEC_NAME
         if candidate.is_file():
-            return Search(_shortest(candidate), looked)
-        if (folder / ".git").exists():
-            return Search(None, looked, folder)
-    return Search(None, looked[:1])
+            return Search(_shortest(candidate), folders[: i + 1], root)
+    return Search(None, folders, root)
 
 
 def _shortest(path: Path) -> Path:

@@ -27,6 +27,8 @@ from controller.state.store import AttemptRow, Store, StoreError
 
 CHUNK = 1 << 16
 FOLLOW_STEP_S = 0.2
+RECENT = 4096  # bytes of what was printed last, looked for in a trimmed log to go on after
+RESUMED = "\n[orchestrator logs: the log was trimmed (its oldest output dropped); going on]\n"
 TRIMMED = "\n[orchestrator logs: the log was trimmed to its newest part; following from its end]\n"
 
 
@@ -170,17 +172,29 @@ def follow(
         os.close(fd)
 
 
+def resume_at(fd: int, recent: bytes) -> int | None:
+    """Where to go on in a log trimmed in place: just after the last output printed, which
+    the kept newest part still holds (None when it does not)."""
+    if not recent:
+        return 0
+    data = b"".join(_read_from(fd, 0))
+    found = data.rfind(recent)
+    return None if found < 0 else found + len(recent)
+
+
 def _follow_fd(fd: int, done: Callable[[], bool]) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
-    offset = 0
+    offset, recent = 0, b""
     while True:
         finishing = done()  # asked before reading: what was written before it is read after
         size = os.fstat(fd).st_size
-        if size < offset:  # trimmed in place (logcap): go on from its new end
-            yield TRIMMED
-            offset = size
+        if size < offset:  # trimmed in place (logcap): go on after what was printed
+            at = resume_at(fd, recent)
+            yield RESUMED if at is not None else TRIMMED
+            offset = at if at is not None else size
         for chunk in _read_from(fd, offset):
             offset += len(chunk)
+            recent = (recent + chunk)[-RECENT:]
             text = decoder.decode(chunk)
             if text:
                 yield text

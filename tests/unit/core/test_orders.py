@@ -105,3 +105,22 @@ def test_the_budget_counts_from_the_latest_retry_and_explains_itself() -> None:
     assert budget_note(spec, task, stopped) == " (1 stopped or never started, not counted)"
     assert attempts_allowed(spec, task, EXHAUSTED, orders("retry", 3)) == 6
     assert budget_note(spec, task, ()) == ""
+
+
+def test_which_orders_make_sense_in_which_stage() -> None:
+    from controller.core.orders import refusal
+
+    assert refusal("retry", "a", "exhausted", 3) is None
+    assert refusal("retry", "a", "rejected", 1) is None
+    assert refusal("retry", "a", "stopped", 2) is None
+    assert refusal("reset", "a", "failed", 2) is None
+    assert refusal("stop", "a", "running", 1) is None
+    assert refusal("stop", "a", "failed", 1) is None  # in backoff: held instead of retried
+    assert "stop it first" in str(refusal("retry", "a", "running", 1))
+    assert "`orchestrator stop --task a`" in str(refusal("reset", "a", "running", 1))
+    assert "merged already" in str(refusal("retry", "a", "merged", 1))
+    assert "verified and merged" in str(refusal("reset", "a", "pending_merge", 1))
+    assert "nothing to retry" in str(refusal("retry", "a", "new", 0))
+    assert "paused: true" in str(refusal("stop", "a", "new", 0))
+    assert "stopped already" in str(refusal("stop", "a", "stopped", 1))
+    assert "not in the spec" in str(refusal("retry", "a", None, 2))
