@@ -94,14 +94,17 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def report_problems(exc: "SpecError", output: Output) -> typer.Exit:
+def report_problems(exc: "SpecError", output: Output, *, read_only: bool = False) -> typer.Exit:
+    """The spec's problems (JSON, or one located line each), exit 1. A command that acts
+    says that nothing was done; a read-only one (`read_only`) only counts them."""
     if output is Output.json:
         out.print(to_json({"valid": False, "problems": [p.as_dict() for p in exc.problems]}))
     else:
         for problem in exc.problems:
             err.print(shown(str(problem)), markup=False)
         n = len(exc.problems)
-        err.print(f"{n} problem{'s' if n != 1 else ''} found; nothing was done.", markup=False)
+        done = "." if read_only else "; nothing was done."
+        err.print(f"{n} problem{'s' if n != 1 else ''} found{done}", markup=False)
     return typer.Exit(1)
 
 
@@ -137,7 +140,13 @@ def spec_path(file: Path | None) -> Path:
     return found
 
 
-def load(file: Path | None, output: Output = Output.text, repo: Path | None = None) -> "Spec":
+def load(
+    file: Path | None,
+    output: Output = Output.text,
+    repo: Path | None = None,
+    *,
+    read_only: bool = False,
+) -> "Spec":
     """The spec (-f, else found), validated; exits 1 with its located problems. The file
     used is `spec.source`."""
     from controller.model.problems import SpecError
@@ -147,7 +156,7 @@ def load(file: Path | None, output: Output = Output.text, repo: Path | None = No
     try:
         spec = load_spec(file, repo=repo)
     except SpecError as exc:
-        raise report_problems(exc, output) from None
+        raise report_problems(exc, output, read_only=read_only) from None
     _warn(spec, output)
     return spec
 
@@ -172,6 +181,8 @@ def load_or_last(
     from controller.views.fallback import last_valid_spec
 
     path = spec_path(file)
+    if not path.exists():  # no such file: a usage error (exit 1), not an invalid spec
+        return load(path, output, repo, read_only=True), []
     try:
         spec = load_spec(path, repo=repo)
     except SpecError as exc:

@@ -85,7 +85,7 @@ def logs(
     from controller.views.logs import LogRef, finished, log_ref, read_text
     from controller.views.logs import follow as follow_log
 
-    spec = load(file)
+    spec = load(file, read_only=True)
     check_task(spec, task)
     ref = log_ref(spec, task, attempt, verify)
     if not isinstance(ref, LogRef):

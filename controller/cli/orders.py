@@ -133,7 +133,8 @@ def _report(spec: "Spec", kind: str, given: list[Given], fresh: bool) -> None:
     for g in given:
         if kind == "retry":
             how = f"from {tip}, old branch archived" if fresh else "on its branch"
-            budget = spec.max_attempts(next(t for t in spec.backlog if t.id == g.task))
+            task = next((t for t in spec.backlog if t.id == g.task), None)
+            budget = spec.max_attempts(task) if task else 1 + spec.retries  # a generated one
             line = f"{g.task}: retry requested after attempt {g.after} ({how}; {budget} "
             line += f"attempt{'s' if budget != 1 else ''} from now on)"
         elif kind == "reset":

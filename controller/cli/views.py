@@ -241,7 +241,7 @@ def activity_summary(
     if not (hours > 0 and hours <= 24 * 365 * 100):
         raise fail(f"--hours must be a positive number of hours, got {hours:g}")
     cpu = OneShotCpu()  # as in `status`: the read need not wait for the CPU window
-    spec = load(file, repo=repo)
+    spec = load(file, repo=repo, read_only=True)
     try:
         snap = take(spec, cpu=cpu)
     except _read_errors() as exc:
@@ -309,7 +309,7 @@ def events(
     if tail is not None and tail < 0:
         raise fail(f"--tail must be zero or more, got {tail}")
     kinds = _event_kinds(kind)
-    spec = load(file)
+    spec = load(file, read_only=True)
     if task is not None:
         _check_event_task(spec, task)
     try:
