@@ -29,10 +29,10 @@ from controller.state.lock import ControllerLock
 from controller.state.paths import StatePaths
 from controller.state.store import Store
 
-# written into the state folder and the worktree root, wherever they are (inside the
-# repository, or inside another one): git then leaves them out of `git status`, without a
-# pattern in the shared `.git/info/exclude` (which every worktree honours, so a pattern
-# there could hide an agent's own files)
+# written into the state folder wherever it is (inside the repository, or inside another
+# one), and into the worktree root when it lies inside the repository: git then leaves them
+# out of `git status`, without a pattern in the shared `.git/info/exclude` (which every
+# worktree honours, so a pattern there could hide an agent's own files)
 HIDE_FROM_GIT = "# created by orchestrator: keep this folder out of git's view\n*\n"
 
 
@@ -48,8 +48,11 @@ def setup_logging(paths: StatePaths) -> int:
     )
 
 
-def hide_from_git(folder: Path) -> None:
-    """Keep `folder` out of `git status`, of the repository and of any other it lies in."""
+def hide_from_git(folder: Path, inside: Path | None = None) -> None:
+    """Keep `folder` out of `git status` of any repository it lies in (only when it lies
+    inside `inside`, if given)."""
+    if inside is not None and not folder.resolve().is_relative_to(inside.resolve()):
+        return
     marker = folder / ".gitignore"
     try:
         if files.read_bytes(folder, marker, files.RECORD_LIMIT) == HIDE_FROM_GIT.encode():
@@ -82,9 +85,10 @@ class Session:
             self.repo_lock.release()
             raise
         self.log_sink = setup_logging(self.paths)
-        for folder in {self.paths.root, self.spec.worktree_root_path}:
+        places = {self.paths.root: None, self.spec.worktree_root_path: self.spec.repo_path}
+        for folder, inside in places.items():
             try:
-                hide_from_git(folder)
+                hide_from_git(folder, inside)
             except OSError as exc:
                 logger.warning(f"could not hide {folder} from git: {exc}")
         self.repair_registrations()
