@@ -28,12 +28,12 @@ from controller.act.train import TrainJob
 from controller.act.verify import verify_environment
 from controller.act.worktree_setup import SetupError, copy_missing
 from controller.core.conflicts import predicted_conflicts
-from controller.core.lifecycle import attempts_allowed
+from controller.core.lifecycle import attempts_allowed, visible_attempts
 from controller.core.outcomes import merge_verdict, spawn_failure_verdict, stop_verdict
 from controller.core.plan import MERGE, PRUNE, RETRY, SPAWN, STOP, Action
 from controller.core.prompt import PromptFacts, compose_prompt
 from controller.core.train import Candidate, select_batch
-from controller.model.observed import AttemptObs, Observed
+from controller.model.observed import AttemptObs, Observed, TaskOrders
 from controller.model.outcomes import MergeOutcome, Verdict
 from controller.model.spec import Spec, Task
 from controller.state.paths import StatePaths
@@ -61,6 +61,7 @@ class Executor:
     paths: StatePaths
     echo: list[str] = field(default_factory=list)  # human lines of what was done, for the CLI
     launched: list[str] = field(default_factory=list)  # tasks whose agent started
+    failed: list[str] = field(default_factory=list)  # actions that could not be carried out
 
     def _task(self, task_id: str) -> Task | None:
         return next((t for t in self.spec.backlog if t.id == task_id), None)
@@ -139,7 +140,8 @@ class Executor:
         now: float,
     ) -> None:
         n = action.attempt or 0
-        previous = observed.attempts.get(task.id, ())
+        orders = observed.orders.get(task.id)
+        previous = visible_attempts(observed.attempts.get(task.id, ()), orders)
         conflicts = previous[-1].conflicts if previous else ()
         try:
             if isinstance(ready, Exception):
@@ -147,7 +149,7 @@ class Executor:
             worktree, copied = ready
             if copied:
                 record_event(self.store, "copy", f"copied {', '.join(copied)}", task.id)
-            prompt, header = self._prompt(task, n, previous)
+            prompt, header = self._prompt(task, n, previous, orders)
             request = launch_request(
                 self.spec, self.paths, task, n, worktree, conflicts, base, action.fresh,
                 prompt=prompt, port=action.port,
@@ -174,10 +176,12 @@ class Executor:
         record_event(
             self.store, action.kind, f"attempt {n} started: {action.reason}", task.id, data
         )
-        sym = "+" if action.kind == SPAWN else "~"
         ident = f"pid {launched.pid}" if launched.pid else launched.handle
         port = f", port {action.port}" if action.port is not None else ""
-        self._say(f"{sym} {action.kind} {task.id} attempt {n} ({ident}{port})")
+        if action.kind == SPAWN:
+            self._say(f"+ spawn  {task.id} attempt {n} ({ident}{port})")
+        else:  # a retry says why: `attempt 2 of 4: exit 1, backoff over`
+            self._say(f"~ retry  {task.id} ({ident}{port}): {action.reason}")
 
     def _spawn_failed(self, action: Action, task: Task, n: int, exc: Exception, now: float) -> None:
         if isinstance(exc, SetupError):
@@ -188,8 +192,11 @@ class Executor:
             verdict = spawn_failure_verdict(self.spec, task.id, n, str(exc), now)
         apply_verdict(self.store, task.id, n, verdict)
         self._say(f"! {action.kind} {task.id}: {verdict.reason}")
+        self.failed.append(f"{action.kind} {task.id}: {verdict.reason}")
 
-    def _prompt(self, task: Task, n: int, previous: tuple[AttemptObs, ...]) -> tuple[str, str]:
+    def _prompt(
+        self, task: Task, n: int, previous: tuple[AttemptObs, ...], orders: TaskOrders | None
+    ) -> tuple[str, str]:
         """The composed prompt of attempt `n` (with what the act layer read about the last
         attempt) and the line that introduces it in the attempt's log."""
         last = previous[-1] if previous else None
@@ -201,7 +208,7 @@ class Executor:
         elif last is not None and last.reason.startswith("setup failed"):
             log = self.paths.setup_log(task.id, last.number)
             facts = PromptFacts(setup_tail=read_tail(root, log))
-        total = attempts_allowed(self.spec, task, previous)
+        total = attempts_allowed(self.spec, task, previous, orders)
         prompt = compose_prompt(self.spec, task, n, total, last, facts)
         return prompt, f"task {task.id}, attempt {n} of {total}, agent {task.agent}"
 
@@ -263,6 +270,7 @@ class Executor:
         except (git.GitError, git.WorktreeError, ValueError, OSError) as exc:
             record_event(self.store, "prune_failed", str(exc), action.task)
             self._say(f"! prune  {action.task}: {exc}")
+            self.failed.append(f"prune {action.task}: {exc}")
             raise ActionFailed(brief(exc)) from exc
         kept = f"; uncommitted work kept in {ref}" if ref else ""
         if ignored.archive is not None:
@@ -293,6 +301,7 @@ class Executor:
             state_root=self.paths.root,
             log_limit=self.spec.log_limit,
             allow_empty=self.spec.allow_empty(task) if task else False,
+            author=self.merge_author(),
         )
 
     def train_job(
@@ -317,6 +326,16 @@ class Executor:
             parallel=mq.parallel_verify,
         )
 
+    def merge_author(self) -> tuple[str, str] | None:
+        """The spec's `mergeAuthor`, else the user's git identity (None: the controller's)."""
+        author = self.spec.merge_author
+        if author is not None:
+            return author.name, author.email
+        try:
+            return git.user_identity(self.spec.repo_path)
+        except git.GitError:
+            return None
+
     def record_merge(self, action: Action, outcome: MergeOutcome) -> Verdict | None:
         """Record a merge's outcome; the verdict stored on the attempt (None: none)."""
         task, n = action.task, action.attempt or 0
@@ -324,6 +343,7 @@ class Executor:
         if verdict is None:  # raced / blocked / error / requeued: the next pass decides
             record_event(self.store, f"merge_{outcome.kind}", outcome.message, task, {"attempt": n})
             self._say(f". merge  {task}: {outcome.message}")
+            self.failed.append(f"merge {task}: {outcome.message}")
             return None
         apply_verdict(self.store, task, n, verdict)
         if verdict.outcome == "merged":

@@ -86,7 +86,7 @@ def _commit_leftovers(
     if on_branch is None or on_branch.resolve() != worktree.resolve():
         return
     place = git.worktree_place(repo, worktree)
-    message = f"{task}: uncommitted work left by attempt {attempt}"
+    message = f"{task}: changes from attempt {attempt}"
     git.commit_leftovers(repo, place, branch, message)
 
 
@@ -149,6 +149,8 @@ class MergeJob:
     state_root: Path | None = None  # the state folder the verify log lies in
     log_limit: int | None = None
     allow_empty: bool = False  # the task may land nothing (else "no changes")
+    # who the merge commit is authored by (name, email); the committer is the controller
+    author: tuple[str, str] | None = None
 
     def run(self) -> MergeOutcome:
         rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "repo"}
@@ -210,7 +212,9 @@ def build_link(
     if rejected is not None:
         return rejected
     message = merge_message(job.task, job.title, job.attempt)
-    sha = git.commit_tree(repo, merged.tree, [base, branch_sha], message)
+    sha = git.commit_tree(
+        repo, merged.tree, [base, branch_sha], message, git.authored_by(job.author)
+    )
     return Link(job.task, sha, tuple(sorted(links.items())))
 
 

@@ -36,6 +36,7 @@ from controller.state import files, identity
 VERIFY_KILL_GRACE_S = 5.0
 PID_SUFFIX = ".pid"
 ORPHAN_STOP_GRACE_S = 2.0  # a leftover verify run's time to exit after SIGTERM
+LAST_LINE_CHARS = 200  # of the verify output, quoted in the reason a merge failed
 VERIFY_TICK_S = 0.05  # how often the pump checks whether the command has exited
 
 SESSION_ENV = (
@@ -179,10 +180,27 @@ def run_verify(
         except OSError as exc:
             log.write(f"orchestrator: cannot run verify command: {exc}\n".encode())
             return f"verify command could not start ({exc}); log: {log_path}"
+        last = last_line(fd)
     finally:
         os.close(fd)
+    said = f" ({last})" if last else ""
     if code is None:
-        return f"verify timed out after {timeout_s:g}s; log: {log_path}"
+        return f"verify timed out after {timeout_s:g}s{said}; log: {log_path}"
     if code != 0:
-        return f"verify exited with code {code}; log: {log_path}"
+        return f"verify exited with code {code}{said}; log: {log_path}"
     return None
+
+
+def last_line(fd: int, limit: int = LAST_LINE_CHARS) -> str:
+    """The last non-empty line the verify command printed (its summary, or its error: pytest
+    says "ERROR: file or directory not found: tests/test_x.py"), shortened; "" if none."""
+    try:
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, 4096, max(0, size - 4096)).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [ln.strip() for ln in tail.splitlines()[1:] or tail.splitlines() if ln.strip()]
+    if not lines or lines[-1].startswith("$ "):
+        return ""
+    line = lines[-1]
+    return line if len(line) <= limit else line[: limit - 1] + "…"

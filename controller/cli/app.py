@@ -1,10 +1,12 @@
 """The `orchestrator` command line: the typer app, its commands and the entry point.
 
 The commands live in `controller_commands` (validate, diff, reconcile, start, stop, demo,
-import-roadmap, version), `spawn` (spawn-parallel) and `views` (status, dashboard,
-activity-summary, events); what they share in `common`. Exit codes follow kubectl/terraform
-conventions: 0 success (for `diff`: no changes), 1 error (usage errors and invalid specs
-included, never a traceback), 2 `diff` has changes.
+import-roadmap, version), `spawn` (spawn-parallel), `views` (status, dashboard,
+activity-summary, events), `logs`, `orders` (retry, reset), `clean` and `init`; what they
+share in `common`. Exit codes follow kubectl/terraform conventions: 0 success (for `diff`:
+no changes), 1 error (usage errors and invalid specs included, never a traceback), 2 `diff`
+has changes, 3 `status` shown from the last valid spec because the file is invalid, 4 a
+one-shot `reconcile` pass could not carry out an action.
 """
 
 # No `from __future__ import annotations` here: typer reads every command's annotations at
@@ -13,10 +15,12 @@ included, never a traceback), 2 `diff` has changes.
 import atexit
 import gc
 import sys
+from typing import Annotated
 
 import typer
 
-from controller.cli import controller_commands, spawn, views
+from controller import __version__
+from controller.cli import clean, controller_commands, init, logs, orders, spawn, views
 from controller.cli.common import err
 from controller.cli.lazy import silence_loguru
 
@@ -33,9 +37,33 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"orchestrator {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Options of `orchestrator` itself (before the command)."""
+
+
 controller_commands.register(app)
 spawn.register(app)
 views.register(app)
+logs.register(app)
+orders.register(app)
+clean.register(app)
+init.register(app)
 
 
 def _help_defaults(command: object) -> dict[str, object]:

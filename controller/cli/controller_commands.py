@@ -1,6 +1,9 @@
 """The commands that read or run the controller: validate, diff, reconcile, start, stop, demo,
 import-roadmap, version.
 
+Exit codes: 0 success, 1 error (nothing done), 2 `diff` has changes, 4 a one-shot
+`reconcile` pass could not carry out an action.
+
 Heavier modules (pydantic, rich, loguru, the layers below) are imported inside the commands
 that need them, so that `--help` and `version` start fast (see cli.lazy, bench/startup.py).
 """
@@ -28,6 +31,7 @@ from controller.cli.common import (
     load,
     out,
     overrides_of,
+    running_here,
 )
 from controller.cli.render import plan_lines, to_json
 from controller.model.safe_text import shown
@@ -35,6 +39,8 @@ from controller.model.safe_text import shown
 if TYPE_CHECKING:
     from controller.model.overrides import Overrides
     from controller.model.spec import Spec
+
+ACTIONS_FAILED = 4  # a one-shot `reconcile` whose pass could not carry out an action
 
 
 def validate(file: SpecOpt = DEFAULT_SPEC, output: OutputOpt = Output.text) -> None:
@@ -46,7 +52,7 @@ def validate(file: SpecOpt = DEFAULT_SPEC, output: OutputOpt = Output.text) -> N
         out.print(to_json(data))
         return
     out.print(
-        f"{file}: valid ({len(spec.agents)} agents, {len(spec.backlog)} tasks, "
+        f"{spec.source}: valid ({len(spec.agents)} agents, {len(spec.backlog)} tasks, "
         f"repo {spec.repo_path}, integration branch {spec.integration_branch})",
         markup=False,
     )
@@ -120,7 +126,7 @@ def _check_overrides(overrides: "Overrides", spec: "Spec") -> None:
 
 
 def _run_controller(
-    file: Path, repo: Path | None, watch: bool, output: Output, overrides: "Overrides"
+    file: Path | None, repo: Path | None, watch: bool, output: Output, overrides: "Overrides"
 ) -> int:
     import sqlite3
 
@@ -137,28 +143,38 @@ def _run_controller(
         else (lambda line: out.print(shown(line), markup=False))
     )
     try:
-        controller = Controller(file, spec, repo_override=repo, echo=echo, overrides=overrides)
+        controller = Controller(
+            spec.source, spec, repo_override=repo, echo=echo, overrides=overrides
+        )
         with controller:
             if watch:
                 echo(
-                    f"watching {file} (repo {spec.repo_path}, {len(spec.backlog)} tasks); "
+                    f"watching {spec.source} (repo {spec.repo_path}, {len(spec.backlog)} tasks); "
                     "Ctrl-C or `orchestrator stop` drains and exits"
                 )
                 echo(f"settings: {describe(spec, overrides)}")
                 return controller.watch()
             result = controller.reconcile_once()
+            failures = list(controller.reconciler.failures)
     except StoreError as exc:
         raise fail(f"cannot use the state database: {exc}") from None
     except (sqlite3.OperationalError, OSError) as exc:
         raise fail(f"cannot use the state directory {spec.state_path}: {exc}") from None
     except LockHeld as exc:
-        raise fail(f"{exc}; one controller per state directory") from None
+        how = f" (`orchestrator stop -f {exc.spec}`)" if exc.spec else ""
+        raise fail(f"{exc}; one controller per repository: stop it first{how}") from None
     if output is Output.json:
-        out.print(to_json(result.as_dict()))
+        out.print(to_json({**result.as_dict(), "failed": failures}))
     else:
         for line in plan_lines(result, show_waits=False):
             out.print(line, markup=False)
-    return 0
+        if failures:
+            n = len(failures)
+            err.print(
+                shown(f"{n} action{'s' if n != 1 else ''} failed: {'; '.join(failures)}"),
+                markup=False,
+            )
+    return ACTIONS_FAILED if failures else 0
 
 
 def reconcile(
@@ -180,6 +196,10 @@ def reconcile(
     edits, agent exits, spawn-parallel and stop requests, and resyncs every pollInterval.
     --max-parallel, --poll-interval, --max-retries and --spec-backlog override the spec for
     this controller's lifetime (recorded as an event; `status` shows them).
+
+    Exit 0; 1 on error (nothing done); 4 when a one-shot pass could not carry out an action
+    (an agent that could not start, a merge that errored, a worktree that could not be
+    pruned: the failures are listed on stderr, and in "failed" with -o json).
     """
     overrides = overrides_of(max_parallel, poll_interval, max_retries, spec_backlog)
     raise typer.Exit(_run_controller(file, repo, watch, output, overrides))
@@ -209,36 +229,52 @@ def stop(
         bool, typer.Option("--force", help="Stop running agents now (their work is snapshotted).")
     ] = False,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the controller to exit.")] = 30.0,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task",
+            "-t",
+            metavar="ID",
+            help="Stop only this task's agent (repeatable); the controller goes on.",
+        ),
+    ] = None,
 ) -> None:
     """Ask the running controller to stop: start nothing new, let running agents finish.
 
     With --force the agents are stopped now; uncommitted work is kept in
     refs/orchestrator/archive/<task>/<n>. Without a running controller, --force stops the
-    agents directly.
+    agents directly. With --task, only those tasks' agents are stopped (their work
+    snapshotted; the attempt does not count against retries) and the tasks are held until
+    `orchestrator retry`; the controller goes on with the rest.
     """
     from controller.loop.controller import Controller
     from controller.loop.stop import write_stop_request
-    from controller.state.lock import is_locked, read_holder
+    from controller.observe.running import running_controller
     from controller.state.paths import StatePaths
 
     spec = load(file)
+    if task:
+        from controller.cli.orders import stop_tasks
+
+        stop_tasks(spec, task)
+        return
     paths = StatePaths(spec.state_path)
-    if not is_locked(paths.lock):
+    holder = running_here(spec)
+    if holder is None:
         if not force:
             out.print("no controller is running; nothing to stop")
             return
-        with Controller(file, spec) as controller:
+        with Controller(spec.source, spec) as controller:
             controller.force = controller.draining = True
             controller.run_pass(sync_merges=True)
         out.print("agents stopped; their work is kept in their worktrees and archive refs")
         return
-    holder = read_holder(paths.lock) or {}
     write_stop_request(paths, force)
     mode = "force" if force else "graceful"
-    out.print(f"{mode} stop requested from controller PID {holder.get('pid', '?')}")
+    out.print(f"{mode} stop requested from controller PID {holder.pid or '?'}")
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if not is_locked(paths.lock):
+        if running_controller(spec.repo_path) is None:
             out.print("controller stopped")
             return
         time.sleep(0.1)

@@ -148,7 +148,7 @@ def spawn_parallel(
     wanted = _record(spec, snap, asked)
     acted = "nothing"
     if wanted:
-        acted = _act(file, spec, wanted, wait)
+        acted = _act(spec.source, spec, wanted, wait)
     final = _read(spec)
     for a in asked:
         if a.state == "requested":
@@ -208,14 +208,15 @@ def _record(spec: "Spec", snap: "Snapshot", asked: list[Asked]) -> list[str]:
 def _act(file: Path, spec: "Spec", wanted: list[str], wait: float) -> str:
     """Wake the running controller and wait for its pass, or run a pass here that starts the
     requested tasks: "here", "controller" (it ran a pass since) or "late" (it did not yet)."""
+    from controller.cli.common import running_here
     from controller.loop.controller import Controller
     from controller.loop.stop import wake_for_requests
-    from controller.state.lock import LockHeld, is_locked
+    from controller.state.lock import LockHeld
     from controller.state.paths import StatePaths
 
     paths = StatePaths(spec.state_path)
     asked_at = time.time()
-    if not is_locked(paths.lock):
+    if running_here(spec) is None:
         try:
             with Controller(file, spec) as controller:
                 controller.run_pass(sync_merges=True, only=frozenset(wanted))

@@ -9,6 +9,7 @@ commands do not pay for them.
 # No `from __future__ import annotations` here: typer reads every command's annotations at
 # each start, and real annotation objects spare it compiling and evaluating the strings.
 
+import contextlib
 import io
 import json
 import sys
@@ -66,31 +67,39 @@ def status(
 
     The phase and reason are the planner's own (the same `diff` prints). ETAs come from the
     agent's progress rate when it writes progress, else from the median duration of earlier
-    attempts of the same agent type; the ETA column says which.
+    attempts of the same agent type; the ETA column says which. When the spec file is
+    invalid, shows the last valid spec the controller runs on, with the file's problems on
+    top, and exits 3 (0 otherwise).
     """
     from controller.views.cpu import OneShotCpu
 
     cpu = OneShotCpu()  # CPU% is measured from here, so the read need not wait for it
-    from controller.cli.common import fail, load, out
+    from controller.cli.common import SPEC_INVALID, Output, fail, load_or_last, out
     from controller.cli.lazy import stdout_is_plain
     from controller.cli.render import to_json
     from controller.views.snapshot import take
     from controller.views.status import build_status
-    from controller.views.text import status_lines, styled
+    from controller.views.text import invalid_spec_banner, status_lines, styled
 
-    spec = load(file, repo=repo)
+    as_json = output is StatusOutput.json
+    spec, problems = load_or_last(file, Output.json if as_json else Output.text, repo)
     try:
         model = build_status(take(spec, cpu=cpu))
     except _read_errors() as exc:
         raise fail(str(exc)) from None
-    if output is StatusOutput.json:
-        out.print(to_json(model.as_dict()), markup=False)
-        return
+    code = SPEC_INVALID if problems else 0
+    if as_json:
+        data = model.as_dict()
+        data["spec"].update(valid=not problems, problems=[p.as_dict() for p in problems])
+        out.print(to_json(data), markup=False)
+        raise typer.Exit(code)
+    banner = invalid_spec_banner(model, problems)
     lines = status_lines(model, wide=output is StatusOutput.wide)
     if not stdout_is_plain() and out.is_terminal:  # rich loads only for a terminal
-        out.print(styled(lines, model), markup=False)
+        out.print(styled([*banner, *lines], model, banner=len(banner)), markup=False)
     else:
-        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.write("\n".join([*banner, *lines]) + "\n")
+    raise typer.Exit(code)
 
 
 def dashboard(
@@ -115,20 +124,23 @@ def dashboard(
     """A live terminal view: tasks with progress, CPU, memory and disk history against the
     admission thresholds, a timeline of attempts, recent events and the parallelism.
 
-    Refreshes every --interval seconds from fresh reads of the world; `q` or Ctrl-C quits.
-    Designed to fit an 80x24 terminal (over SSH too). When stdout is not a terminal it
-    prints one frame, as with --once.
+    Refreshes every --interval seconds from fresh reads of the world. Keys, k9s-style:
+    arrows or j/k select a task, `l` opens its log (`v` its verify log), `r` retries it,
+    `s` stops it, `?` shows the help, Esc goes back, `q` or Ctrl-C quits. Designed to fit
+    an 80x24 terminal (over SSH too). When stdout is not a terminal it prints one frame, as
+    with --once. With an invalid spec file it shows the last valid spec
+    the controller runs on, and says so in its footer.
     """
-    from controller.cli.common import fail, load, out
+    from controller.cli.common import Output, fail, load_or_last, out
     from controller.observe.resources import ResourceSampler
     from controller.views.dashboard import Dashboard, Frame, render
     from controller.views.live import Keys, run_live
 
     _check_dashboard_options(interval, svg, width, height, frames)
-    spec = load(file, repo=repo)
+    spec, _ = load_or_last(file, Output.text, repo)
     one_frame = (once or svg is not None) and frames == 1
     sampler = None if one_frame else ResourceSampler(disk_path=spec.repo_path)
-    dash = Dashboard(file, spec, repo=repo, interval=interval, sampler=sampler)
+    dash = Dashboard(spec.source, spec, repo=repo, interval=interval, sampler=sampler)
 
     def last_frame() -> Frame:
         for _ in range(frames - 1):
@@ -145,12 +157,26 @@ def dashboard(
             w, h = out.size
             out.print(render(last_frame(), w, h), markup=False)
             return
-        try:
-            run_live(dash, out.console, Keys())
-        except KeyboardInterrupt:
-            return
+        with contextlib.suppress(KeyboardInterrupt):
+            run_live(dash, out.console, Keys(), act=lambda kind, task: _act(dash.spec, kind, task))
     except _read_errors() as exc:
         raise fail(str(exc)) from None
+
+
+def _act(spec: "Spec", kind: str, task: str) -> str:
+    """The dashboard's `r` and `s`: the orders `retry` and `stop --task`, one line back."""
+    from controller.cli.orders import OrderError, give_orders
+    from controller.observe.running import running_controller
+
+    try:
+        given = give_orders(spec, kind, [task])
+    except OrderError as exc:
+        return str(exc)
+    after = given[0].after if given else 0
+    done = "retry requested" if kind == "retry" else "stop requested"
+    holder = running_controller(spec.repo_path)
+    later = "" if holder is not None else "; no controller is running: `orchestrator start`"
+    return f"{task}: {done} (after attempt {after}){later}"
 
 
 def _check_dashboard_options(
@@ -216,7 +242,7 @@ def activity_summary(
     if not (hours > 0 and hours <= 24 * 365 * 100):
         raise fail(f"--hours must be a positive number of hours, got {hours:g}")
     cpu = OneShotCpu()  # as in `status`: the read need not wait for the CPU window
-    spec = load(file, repo=repo)
+    spec = load(file, repo=repo, read_only=True)
     try:
         snap = take(spec, cpu=cpu)
     except _read_errors() as exc:
@@ -284,13 +310,33 @@ def events(
     if tail is not None and tail < 0:
         raise fail(f"--tail must be zero or more, got {tail}")
     kinds = _event_kinds(kind)
-    spec = load(file)
+    spec = load(file, read_only=True)
+    if task is not None:
+        _check_event_task(spec, task)
     try:
         _print_events(spec, task, kinds, tail, follow, as_json=output is EventsOutput.json)
     except _read_errors() as exc:
         raise fail(str(exc)) from None
     except BrokenPipeError:  # `orchestrator events | head`
         sys.stderr.close()
+
+
+def _check_event_task(spec: "Spec", task: str) -> None:
+    """Exit 1 with a suggestion for a task the spec does not name and no event mentions."""
+    from controller.cli.common import fail
+    from controller.model.problems import did_you_mean
+    from controller.views.events import read_events
+    from controller.views.logs import known_tasks
+
+    known = known_tasks(spec)
+    if task in known:
+        return
+    try:
+        if read_events(spec, task=task, kinds=None, tail=1):
+            return
+    except _read_errors():
+        pass
+    raise fail(f"unknown task '{task}'{did_you_mean(task, known)}")
 
 
 def _event_kinds(kind: list[str] | None) -> list[str] | None:

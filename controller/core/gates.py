@@ -33,8 +33,8 @@ Gate = Callable[[PassState, Task, TaskState], Hold | None]
 
 
 def backoff(ps: PassState, task: Task, st: TaskState) -> Hold | None:
-    if st.stage != "failed" or st.last is None:
-        return None
+    if st.stage != "failed" or st.last is None or st.order is not None:
+        return None  # an `orchestrator retry` is due at once
     due = retry_at(ps.spec, task, st.last)
     if ps.now >= due:
         return None
@@ -164,6 +164,7 @@ def dependency_phase(st: TaskState | None) -> str:
     return {
         "exhausted": "failed",
         "rejected": "rejected",
+        "stopped": "stopped",
         "running": "running",
         "starting": "running",
         "pending_merge": "merging",

@@ -8,9 +8,9 @@ column anywhere: the phase is always recomputed from the world and the attempt r
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from controller.model.observed import AttemptObs
+from controller.model.observed import AttemptObs, Intervention, TaskOrders
 from controller.model.spec import Spec, Task
 
 # outcomes after which another attempt may follow
@@ -22,13 +22,17 @@ STARTUP_GRACE_S = 10.0  # an intent row without a process, younger than this, is
 class TaskState:
     """The lifecycle stage of a task. `stage` is one of:
 
-    new, starting, running, pending_merge, failed (may retry), exhausted, rejected, merged.
+    new, starting, running, pending_merge, failed (may retry), exhausted, rejected, stopped
+    (held after a `stop --task`), merged.
     """
 
     stage: str
-    attempts: int
+    attempts: int  # attempts the stage is judged on (those a reset forgot left out)
     last: AttemptObs | None = None
     reason: str = ""
+    number: int = 0  # the task's last attempt number, forgotten ones included (0: none)
+    used: int = 0  # attempts counted against `retries` (since the latest retry or reset)
+    order: Intervention | None = None  # a person's order not acted on yet (retry, reset, stop)
 
 
 def is_free(a: AttemptObs) -> bool:
@@ -118,31 +122,86 @@ def classify_attempt(a: AttemptObs, now: float) -> str:
     return "failed"  # the process is gone and left no exit record: lost
 
 
+def visible_attempts(
+    attempts: tuple[AttemptObs, ...], orders: TaskOrders | None
+) -> tuple[AttemptObs, ...]:
+    """The attempts a `reset` has not forgotten (all of them without one)."""
+    if orders is None or not orders.forgotten:
+        return attempts
+    return tuple(a for a in attempts if a.number > orders.forgotten)
+
+
+def counted(attempts: tuple[AttemptObs, ...], orders: TaskOrders | None) -> int:
+    """Attempts that count against `retries`: not free, and after the latest retry/reset."""
+    after = orders.counted_after if orders is not None else 0
+    return sum(1 for a in attempts if a.number > after and not is_free(a))
+
+
 def task_state(
-    attempts: tuple[AttemptObs, ...], merged: bool, now: float, max_attempts: int
+    attempts: tuple[AttemptObs, ...],
+    merged: bool,
+    now: float,
+    max_attempts: int,
+    orders: TaskOrders | None = None,
 ) -> TaskState:
+    """Where a task stands. `orders` are a person's (see `Intervention`): a pending retry
+    makes a failed, exhausted or rejected task due for a new attempt at once, with a fresh
+    budget; a reset forgets the attempts before it; a pending stop holds a stopped task."""
+    number = attempts[-1].number if attempts else 0
+    attempts = visible_attempts(attempts, orders)
+    order = orders.pending(number) if orders is not None else None
     n = len(attempts)
     if merged:
-        return TaskState("merged", n, attempts[-1] if attempts else None)
+        return TaskState("merged", n, attempts[-1] if attempts else None, number=number)
     if not attempts:
-        return TaskState("new", 0)
+        if order is not None and order.kind == "stop":
+            return TaskState("stopped", 0, number=number, order=order)
+        return TaskState(
+            "new", 0, number=number, order=order if order and order.kind == "reset" else None
+        )
     last = attempts[-1]
     kind = classify_attempt(last, now)
-    if kind in ("running", "starting", "rejected"):
-        return TaskState(kind, n, last, last.reason if kind == "rejected" else "")
+    state = TaskState(kind, n, last, number=number, order=order)
+    if kind in ("running", "starting"):
+        return state
     if kind in ("succeeded", "merged"):
         # "merged" by our records but not on the integration branch (reset by hand): land again
-        return TaskState("pending_merge", n, last)
-    reason = failure_reason(last)
-    counted = sum(1 for a in attempts if not is_free(a))
-    if counted >= max_attempts:
-        return TaskState("exhausted", n, last, reason)
-    return TaskState("failed", n, last, reason)
+        return replace(state, stage="pending_merge", order=None)
+    reason = last.reason if kind == "rejected" else failure_reason(last)
+    if order is not None and order.kind == "stop":
+        return replace(state, stage="stopped", reason=reason)
+    if order is not None and order.kind == "retry":
+        return replace(state, stage="failed", reason=reason)
+    if kind == "rejected":
+        return replace(state, reason=reason, order=None)
+    used = counted(attempts, orders)
+    stage = "exhausted" if used >= max_attempts else "failed"
+    return replace(state, stage=stage, reason=reason, used=used, order=None)
 
 
-def attempts_allowed(spec: Spec, task: Task, attempts: tuple[AttemptObs, ...]) -> int:
-    """The last attempt number `task` may reach: a free attempt (`is_free`) adds one."""
-    return spec.max_attempts(task) + sum(1 for a in attempts if is_free(a))
+def attempts_allowed(
+    spec: Spec, task: Task, attempts: tuple[AttemptObs, ...], orders: TaskOrders | None = None
+) -> int:
+    """The last attempt number `task` may reach: its budget counted from the latest retry or
+    reset, plus one for each free attempt (`is_free`) since then."""
+    after = orders.counted_after if orders is not None else 0
+    free = sum(1 for a in attempts if a.number > after and is_free(a))
+    return after + spec.max_attempts(task) + free
+
+
+def budget_note(
+    spec: Spec, task: Task, attempts: tuple[AttemptObs, ...], orders: TaskOrders | None = None
+) -> str:
+    """Why `attempts_allowed` is not simply 1 + retries: ` (counted from attempt 5; 1 stopped
+    or never started, not counted)`, or "" when it is."""
+    after = orders.counted_after if orders is not None else 0
+    free = sum(1 for a in attempts if a.number > after and is_free(a))
+    notes = []
+    if after:  # a retry or reset by hand: a fresh budget from the attempt after it
+        notes.append(f"counted from attempt {after + 1}")
+    if free:
+        notes.append(f"{free} stopped or never started, not counted")
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def backoff_delay(task_id: str, number: int, initial: float, maximum: float) -> float:

@@ -8,6 +8,7 @@ backoff, and which are terminal.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from controller.core.lifecycle import (
@@ -17,7 +18,7 @@ from controller.core.lifecycle import (
     exit_failure,
     retry_at,
 )
-from controller.model.observed import AttemptObs
+from controller.model.observed import AttemptObs, Observed
 from controller.model.outcomes import MergeOutcome, Verdict
 from controller.model.spec import Spec, Task
 
@@ -124,3 +125,30 @@ def spawn_failure_verdict(
     return Verdict(
         "failed", reason, "spawn_failed", reason, {"attempt": n}, ended_at=now, retry_at=due
     )
+
+
+# attempt number, its verdict, the merge outcome: a landing made in the current pass
+Landed = tuple[int, Verdict, MergeOutcome]
+
+
+def with_verdicts(observed: Observed, landed: Mapping[str, Landed]) -> Observed:
+    """`observed` as it is after the merge verdicts `landed` (pure): the attempts carry
+    them, merged tasks are merged, and the integration tip is the last landed commit."""
+    attempts = dict(observed.attempts)
+    merged = set(observed.merged_tasks)
+    tip = observed.integration_sha
+    for task, (number, verdict, outcome) in landed.items():
+        rows = attempts.get(task, ())
+        if rows and rows[-1].number == number:
+            last = replace(
+                rows[-1],
+                outcome=verdict.outcome,
+                reason=verdict.reason,
+                retry_at=verdict.retry_at,
+                conflicts=verdict.conflicts,
+            )
+            attempts[task] = (*rows[:-1], last)
+        if verdict.outcome == "merged":
+            merged.add(task)
+            tip = outcome.sha or tip
+    return replace(observed, attempts=attempts, merged_tasks=frozenset(merged), integration_sha=tip)

@@ -40,7 +40,8 @@ class PassState:
 
     def total_attempts(self, task: Task) -> int:
         """The last attempt number allowed: a free attempt (see `is_free`) adds one."""
-        return attempts_allowed(self.spec, task, self.obs.attempts.get(task.id, ()))
+        attempts = self.obs.attempts.get(task.id, ())
+        return attempts_allowed(self.spec, task, attempts, self.obs.orders.get(task.id))
 
     def clock(self, ts: float) -> str:
         """`HH:MM:SS` of the moment `ts` in the pass's time zone."""

@@ -24,7 +24,13 @@ from typing import Any
 from controller.core.budget import must_stop
 from controller.core.conflicts import conflict_note, predicted_conflicts
 from controller.core.gates import first_hold
-from controller.core.lifecycle import TaskState, failure_reason, starts_fresh, task_state
+from controller.core.lifecycle import (
+    TaskState,
+    budget_note,
+    failure_reason,
+    starts_fresh,
+    task_state,
+)
 from controller.core.order import start_order
 from controller.core.passstate import PassState
 from controller.core.ports import free_port, ports_in_use
@@ -139,6 +145,7 @@ class _Planner:
             task.id in self.obs.merged_tasks,
             self.now,
             self.spec.max_attempts(task),
+            self.obs.orders.get(task.id),
         )
 
     def worktree_label(self, task_id: str) -> str:
@@ -191,15 +198,23 @@ class _Planner:
         elif stage == "pending_merge":
             self.decide_merge(task, st)
         elif stage == "rejected":
-            self.wait(task.id, "rejected", f"not merged: {st.reason}; branch kept for review")
+            why = f"not merged: {st.reason}; branch {branch_for(task.id)} kept for review"
+            self.wait(task.id, "rejected", why + _next_steps(task.id, fresh=True))
         elif stage == "exhausted":
-            tries = f"{st.attempts} attempt{'s' if st.attempts != 1 else ''}"
-            self.wait(task.id, "failed", f"retries exhausted after {tries}: {st.reason}")
+            tries = f"{st.used} attempt{'s' if st.used != 1 else ''}"
+            why = f"retries exhausted after {tries}: {st.reason}"
+            self.wait(task.id, "failed", why + _next_steps(task.id))
+        elif stage == "stopped":
+            at = self.ps.clock(st.order.at) if st.order else "?"
+            why = f"stopped by hand at {at} (attempt {st.number}); `orchestrator retry {task.id}`"
+            self.wait(task.id, "stopped", why + " starts it again")
         else:
             self.decide_start(task, st)
 
     def decide_merged(self, task: Task) -> None:
-        if task.id in self.obs.worktrees and self.spec.prune:
+        if task.id in self.obs.merging:  # landed; its merge is still being recorded
+            self.phases[task.id] = "merged"
+        elif task.id in self.obs.worktrees and self.spec.prune:
             self.act(Action(PRUNE, task.id, "merged; worktree removed, branch kept"), "merged")
         else:
             self.phases[task.id] = "merged"
@@ -213,6 +228,11 @@ class _Planner:
         if last.alive and started is not None and self.now - started > limit:
             reason = f"timed out after {format_duration(limit)} (attempt {n} of {m})"
             self.act(Action(STOP, task.id, reason, task.agent, n, outcome="timeout"), "running")
+            return
+        if last.alive and st.order is not None and st.order.kind == "stop":
+            reason = f"stopped by hand at {self.ps.clock(st.order.at)} (attempt {n})"
+            stop = Action(STOP, task.id, reason, task.agent, n, outcome="stopped", snapshot=True)
+            self.act(stop, "stopping")
             return
         over = must_stop(self.spec, task, self.obs.spent) if last.alive else None
         if over is not None:
@@ -273,12 +293,9 @@ class _Planner:
         if port is not None:
             self.ps.ports.add(port)
         on_port = f", port {port}" if port is not None else ""
-        number = st.attempts + 1
+        number = st.number + 1
         if retrying and st.last is not None:
-            fresh = starts_fresh(self.obs.attempts.get(task.id, ()))
-            why = f"attempt {number} of {self.ps.total_attempts(task)}: "
-            why += failure_reason(st.last)
-            why += ", fresh start on the new tip" if fresh else ", backoff over"
+            why, fresh = self.retry_reason(task, st, number)
             retry = Action(
                 RETRY, task.id, said + why + on_port, task.agent, number, fresh=fresh, port=port
             )
@@ -286,8 +303,30 @@ class _Planner:
         else:
             branch = branch_for(task.id)
             where = f"{task.agent} in {self.worktree_label(task.id)} (branch {branch}){on_port}"
-            spawn = Action(SPAWN, task.id, said + where, task.agent, number, port=port)
+            # after a reset the old branch is archived and started over from the tip
+            order = st.order
+            fresh = order is not None and task.id in self.obs.branches
+            if order is not None:
+                where = f"reset at {self.ps.clock(order.at)}: starting over; {where}"
+            spawn = Action(SPAWN, task.id, said + where, task.agent, number, fresh, port=port)
             self.act(spawn, "starting")
+
+    def retry_reason(self, task: Task, st: TaskState, number: int) -> tuple[str, bool]:
+        """Why attempt `number` starts (`attempt 2 of 4: exit 1, backoff over`), and whether
+        it starts afresh from the integration tip."""
+        assert st.last is not None
+        attempts = self.obs.attempts.get(task.id, ())
+        orders = self.obs.orders.get(task.id)
+        total = self.ps.total_attempts(task)
+        why = f"attempt {number} of {total}{budget_note(self.spec, task, attempts, orders)}: "
+        if st.order is not None:  # `orchestrator retry`
+            fresh = st.order.fresh
+            how = "from the integration tip, old branch archived" if fresh else "on its branch"
+            when = self.ps.clock(st.order.at)
+            return why + f"retried by hand at {when} ({how}) after: {st.reason}", fresh
+        fresh = starts_fresh(attempts)  # attempts that never ran skipped
+        why += failure_reason(st.last)
+        return why + (", fresh start on the new tip" if fresh else ", backoff over"), fresh
 
     def orphans(self) -> None:
         ids = sorted((set(self.obs.attempts) | set(self.obs.worktrees)) - self.in_spec)
@@ -312,8 +351,14 @@ class _Planner:
                 # its merge job may still read the worktree (leftover commit): prune after
                 self.wait(task_id, "orphan", "removed from the spec; merge in progress")
             elif task_id in self.obs.worktrees and self.spec.prune:
-                reason = "removed from the spec; uncommitted work archived, branch kept"
+                reason = "removed from the spec; worktree removed, branch kept"
                 self.act(Action(PRUNE, task_id, reason), "orphan")
+
+
+def _next_steps(task_id: str, *, fresh: bool = False) -> str:
+    """What a person can do about a task that stopped trying."""
+    again = f"`orchestrator retry {task_id}`" + (" (--fresh: from the tip)" if fresh else "")
+    return f"; `orchestrator logs {task_id}` shows why, {again} tries again"
 
 
 def _activity(last: AttemptObs) -> str:

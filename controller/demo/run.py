@@ -221,6 +221,9 @@ def run_demo(
         f"attempts included) in {stats.busy_s:.1f}s with an agent running, 2+ agents "
         f"{stats.parallelization_rate:.0%} of that time (no sequential run was made)"
     )
-    echo(f"demo folder: {root}  (spec: {spec_file})")
+    echo(f"demo folder: {root}  (spec: {spec_file}); look around:")
+    echo(f"  orchestrator status -f {spec_file}")
+    echo(f"  orchestrator events -f {spec_file}")
+    echo(f"  orchestrator logs dev-storage --attempt 1 --file {spec_file}   # the crash")
     echo(f"  git -C {repo} log --oneline --graph")
     return (0 if merged == len(spec.backlog) else 1), root

@@ -18,7 +18,12 @@ The names below are the layer's public API; callers import them from `controller
 
 from controller.git.checkout import CheckoutRefused, fast_forward_checkout, recover_checkout
 from controller.git.command import Result, out, run
-from controller.git.history import existing_paths, first_parent_commits, user_emails
+from controller.git.history import (
+    existing_paths,
+    first_parent_commits,
+    user_emails,
+    user_identity,
+)
 from controller.git.locks import LockReport, clear_stale_locks
 from controller.git.merging import (
     Change,
@@ -39,9 +44,12 @@ from controller.git.places import (
 )
 from controller.git.refs import (
     TASK_REFS,
+    ArchiveRef,
     archive_branch_tip,
+    archive_refs,
     cas_update_ref,
     create_archive_ref,
+    delete_ref,
     is_ancestor,
     merge_base,
     merged_tasks,
@@ -52,6 +60,7 @@ from controller.git.runner import GitError, Place
 from controller.git.scratch import clear_scratch, scratch_worktree
 from controller.git.snapshots import (
     ORCHESTRATOR_IDENTITY,
+    authored_by,
     commit_leftovers,
     commit_tree,
     has_uncommitted,
@@ -72,6 +81,7 @@ __all__ = [
     "ORCHESTRATOR_IDENTITY",
     "CheckoutRefused",
     "TASK_REFS",
+    "ArchiveRef",
     "Change",
     "GitError",
     "LockReport",
@@ -82,6 +92,8 @@ __all__ = [
     "WorktreeError",
     "WorktreeRedirected",
     "archive_branch_tip",
+    "archive_refs",
+    "authored_by",
     "blob_texts",
     "cas_update_ref",
     "clear_removed",
@@ -90,6 +102,7 @@ __all__ = [
     "commit_leftovers",
     "commit_tree",
     "create_archive_ref",
+    "delete_ref",
     "ensure_worktree",
     "existing_paths",
     "first_parent_commits",
@@ -117,6 +130,7 @@ __all__ = [
     "task_branches",
     "task_place",
     "user_emails",
+    "user_identity",
     "worktree_for_branch",
     "worktree_place",
 ]

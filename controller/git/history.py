@@ -3,7 +3,8 @@ the user's own identity.
 
 `existing_paths` answers "is this folder tracked content?" for the spec's path checks;
 `first_parent_commits` and `user_emails` feed `status`'s list of commits on the integration
-branch that neither the controller nor a known person made (`core.attribution`). Each is
+branch that neither the controller nor a known person made (`core.attribution`);
+`user_identity` is who the controller's merges are authored by unless the spec says. Each is
 one bounded git call.
 """
 
@@ -82,3 +83,15 @@ def user_emails(repo: Path | Repo) -> frozenset[str]:
     """The email(s) of the user's own git identity as git would use it here (config and the
     GIT_AUTHOR_*/GIT_COMMITTER_* variables; empty when none is set)."""
     return _identity_emails(as_repo(repo))
+
+
+def user_identity(repo: Path | Repo) -> tuple[str, str] | None:
+    """(name, email) of the user's git identity as a commit here would get it (config and
+    the GIT_AUTHOR_* variables), or None when git has none it would use."""
+    proc = run(as_repo(repo).place, "var", "GIT_AUTHOR_IDENT", check=False)
+    ident = proc.stdout.strip()
+    if not proc.ok or "<" not in ident or ">" not in ident:
+        return None
+    name, _, rest = ident.partition("<")
+    email = rest.split(">", 1)[0].strip()
+    return (name.strip(), email) if name.strip() and email else None

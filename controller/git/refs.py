@@ -1,9 +1,13 @@
 """Reading and moving refs: commits by name, ancestry, task branches, merged tasks, and the
-two ways the controller moves a ref (compare-and-swap, and new archive refs that never
-overwrite an existing one)."""
+ways the controller moves a ref (compare-and-swap, new archive refs that never overwrite an
+existing one, and compare-and-swap deletes for `orchestrator clean`).
+
+Archive refs are made with a reflog of their own, so `clean --archives --older-than` can
+tell when an archive was made (not only how old the work in it is)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from controller.git.command import run
@@ -120,7 +124,17 @@ def create_archive_ref(repo: Path | Repo, task: str, number: int, sha: str) -> s
             return ref
         if current is not None:
             continue
-        proc = run(r.place, "update-ref", "-m", "orchestrator: archive", ref, sha, "", check=False)
+        proc = run(
+            r.place,
+            "update-ref",
+            "--create-reflog",  # when it was archived, for `clean --older-than`
+            "-m",
+            "orchestrator: archive",
+            ref,
+            sha,
+            "",
+            check=False,
+        )
         if proc.ok:
             return ref
         if rev_parse(r, ref) is None:
@@ -133,3 +147,49 @@ def archive_branch_tip(repo: Path | Repo, task: str, number: int) -> str | None:
     r = as_repo(repo)
     sha = rev_parse(r, f"refs/heads/{names.branch_for(task)}")
     return create_archive_ref(r, task, number, sha) if sha else None
+
+
+def delete_ref(repo: Path | Repo, ref: str, old: str) -> bool:
+    """Delete `ref` only if it still points at `old` (compare-and-swap); False when it moved
+    or is gone, so a ref someone updated meanwhile is never lost."""
+    if not old or not old.strip("0"):  # git reads an all-zero old value as "do not check"
+        raise ValueError(f"deleting {ref} needs the commit it must still point at")
+    r = as_repo(repo)
+    proc = run(r.place, "update-ref", "-m", "orchestrator: clean", "-d", ref, old, check=False)
+    if proc.ok:
+        return True
+    if rev_parse(r, ref) != old:
+        return False
+    proc.raise_error()
+
+
+@dataclass(frozen=True)
+class ArchiveRef:
+    ref: str
+    sha: str
+    made_at: float  # when it was archived (its reflog), else its commit's date
+
+
+def archive_refs(repo: Path | Repo) -> list[ArchiveRef]:
+    """Every archive ref `refs/orchestrator/archive/...`, oldest first."""
+    r = as_repo(repo)
+    fmt = "--format=%(refname) %(objectname) %(committerdate:unix)"
+    listed = run(r.place, "for-each-ref", fmt, names.ARCHIVE_PREFIX.rstrip("/")).stdout
+    found = []
+    for line in listed.splitlines():
+        ref, sha, date = (line.split(" ") + ["", ""])[:3]
+        if not ref or not sha:
+            continue
+        made = _reflog_created(r, ref)
+        found.append(ArchiveRef(ref, sha, made if made is not None else float(date or 0)))
+    return sorted(found, key=lambda a: (a.made_at, a.ref))
+
+
+def _reflog_created(repo: Repo, ref: str) -> float | None:
+    """When `ref` was created, from its reflog's oldest entry (None without a reflog)."""
+    proc = run(repo.place, "reflog", "show", "--date=unix", "--format=%gd", ref, "--", check=False)
+    lines = proc.stdout.split()
+    if not proc.ok or not lines:
+        return None
+    stamp = lines[-1].rpartition("@{")[2].rstrip("}")
+    return float(stamp) if stamp.isdigit() else None

@@ -35,6 +35,17 @@ ORCHESTRATOR_IDENTITY: dict[str, str] = {
     "GIT_COMMITTER_NAME": "orchestrator",
     "GIT_COMMITTER_EMAIL": CONTROLLER_EMAIL,
 }
+
+
+def authored_by(author: tuple[str, str] | None) -> dict[str, str]:
+    """The controller's identity with `author` (name, email) as the author: the committer
+    stays the controller, so its merges remain recognisable (`core.attribution`)."""
+    if author is None:
+        return dict(ORCHESTRATOR_IDENTITY)
+    name, email = author
+    return {**ORCHESTRATOR_IDENTITY, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email}
+
+
 _LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}
 
 

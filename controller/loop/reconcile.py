@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from controller.act.records import (
 from controller.act.runners.base import Runner
 from controller.act.train import outcomes_of
 from controller.core.conflicts import checks_due
+from controller.core.outcomes import Landed, with_verdicts
 from controller.core.plan import (
     HOLDOFF_KIND,
     MERGE,
@@ -49,7 +50,7 @@ from controller.core.plan import (
 from controller.core.specbacklog import expand
 from controller.loop.merge_worker import MergeWorker
 from controller.model.observed import Observed
-from controller.model.outcomes import MergeOutcome, Verdict
+from controller.model.outcomes import MergeOutcome
 from controller.model.spec import Spec, spec_generation
 from controller.observe.clock import local_timezone
 from controller.observe.conflicts import check_conflicts
@@ -65,30 +66,17 @@ EXECUTION_ORDER = {STOP: 0, SPAWN: 1, RETRY: 1, MERGE: 2, PRUNE: 3}
 STARTED_PHASES = frozenset({"running", "starting", "stopping", "verifying", "merging", "merged"})
 
 Echo = Callable[[str], None]
-Landed = tuple[int, Verdict, MergeOutcome]  # attempt number, its verdict, the merge outcome
 
 
-def with_verdicts(observed: Observed, landed: Mapping[str, Landed]) -> Observed:
-    """`observed` as it is after the merge verdicts `landed` (pure): the attempts carry
-    them, merged tasks are merged, and the integration tip is the last landed commit."""
-    attempts = dict(observed.attempts)
-    merged = set(observed.merged_tasks)
-    tip = observed.integration_sha
-    for task, (number, verdict, outcome) in landed.items():
-        rows = attempts.get(task, ())
-        if rows and rows[-1].number == number:
-            last = replace(
-                rows[-1],
-                outcome=verdict.outcome,
-                reason=verdict.reason,
-                retry_at=verdict.retry_at,
-                conflicts=verdict.conflicts,
-            )
-            attempts[task] = (*rows[:-1], last)
-        if verdict.outcome == "merged":
-            merged.add(task)
-            tip = outcome.sha or tip
-    return replace(observed, attempts=attempts, merged_tasks=frozenset(merged), integration_sha=tip)
+def running_agents(observed: Observed) -> list[str]:
+    """`t1 (attempt 2, pid 123)` for each task whose latest attempt is alive."""
+    found = []
+    for task, attempts in sorted(observed.attempts.items()):
+        last = attempts[-1] if attempts else None
+        if last is not None and last.alive:
+            ident = f"pid {last.pid}" if last.pid else (last.handle or "no pid")
+            found.append(f"{task} (attempt {last.number}, {ident})")
+    return found
 
 
 class Reconciler:
@@ -121,6 +109,9 @@ class Reconciler:
         self.notifier.start_after(newest[-1].id if newest else 0)
         self.exhausted_seen: set[tuple[str, int]] = set()
         self.launched: list[str] = []  # tasks whose agent started in the current pass
+        self.failures: list[str] = []  # actions of the current pass that could not be done
+        self.last_observed: Observed | None = None
+        self.first_pass = True
         self._generation: tuple[Spec | None, str] = (None, "")
         self.merged_inline = 0  # merge outcomes the last pass produced in line
 
@@ -144,6 +135,9 @@ class Reconciler:
         now = time.time()
         self.runner_error = self.runner.poll(self.paths, self.store)
         observed = self.observe(now)
+        if self.first_pass:
+            self.first_pass = False
+            self.adopt(observed)
         spec = self.pass_spec = expand(self.spec, observed)
         publish(self.store, observed.resources, now)  # what `diff` and `status` plan with
         verdicts = record_exits(spec, observed, self.store, now)
@@ -156,7 +150,7 @@ class Reconciler:
             observed = replace(observed, draining=True)
         tz = local_timezone()
         result = plan(spec, observed, now, tz=tz)
-        self.launched = []
+        self.launched, self.failures = [], []
         self.merged_inline = 0
 
         def wanted(action: Action) -> bool:
@@ -186,7 +180,7 @@ class Reconciler:
         self.check_conflicts(result, observed, now)
         self.after_pass(spec, result, observed)
         self.store.set_meta("last_pass", str(time.time()))
-        self.last_plan = result
+        self.last_plan, self.last_observed = result, observed
         if self.on_pass:
             self.on_pass(result, observed)
         return result
@@ -223,6 +217,7 @@ class Reconciler:
                     self.store, "action_error", f"{action.kind} failed: {exc}", action.task
                 )
                 self.echo(f"! {action.kind} {action.task}: {exc}")
+                self.failures.append(f"{action.kind} {action.task}: {exc}")
                 self.action_failed(
                     HOLDOFF_KIND.get(action.kind, action.kind), action.task, brief(exc)
                 )
@@ -232,6 +227,7 @@ class Reconciler:
                 if (kind, action.task) in observed.holdoffs and kind != MERGE:
                     holdoffs.succeeded(self.store, kind, action.task)
         self.launched += executor.launched
+        self.failures += executor.failed
         for line in executor.echo:
             self.echo(line)
 
@@ -274,6 +270,7 @@ class Reconciler:
                     recorded[task] = (by_task[task].attempt or 0, verdict, outcome)
             for line in executor.echo:
                 self.echo(line)
+            self.failures += executor.failed
             self.merged_inline += len(outcomes)
             requeued = {t for t, o in outcomes.items() if o.kind == "requeued"}
             if not outcomes or requeued == set(outcomes):
@@ -293,6 +290,17 @@ class Reconciler:
         self.merges.submit(pending, job)
         verify = " ".join(self.spec.verify or [])
         self.echo(f"> merge  {', '.join(job.tasks)}: verifying and merging (verify: {verify})")
+
+    def adopt(self, observed: Observed) -> None:
+        """At the first pass: say which agents a previous controller left running (this one
+        watches them from now on, as if it had started them)."""
+        alive = running_agents(observed)
+        if not alive:
+            return
+        n = len(alive)
+        message = f"adopted {n} running agent{'s' if n != 1 else ''}: {', '.join(alive)}"
+        record_event(self.store, "adopted", message, data={"agents": alive})
+        self.echo(f"~ adopt  {message}")
 
     # -- after acting ------------------------------------------------------------------------
     def after_pass(self, spec: Spec, result: Plan, observed: Observed) -> None:

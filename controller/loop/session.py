@@ -1,10 +1,13 @@
-"""What a running controller holds for its lifetime: the singleton lock, the log file, the
+"""What a running controller holds for its lifetime: the singleton locks, the log file, the
 store, and a state folder made ready (kept out of git's view, leftovers of a killed
 controller cleared).
 
-Entering a session takes the lock first, so the clean-ups that follow (what a killed
-controller left: half-written worktree registrations, stale git lock files, interrupted
-worktree removals, verify worktrees) can never race another controller.
+Entering a session takes the locks first -- the repository's, in its git folder (one
+controller per repository, whatever the spec and state folder: `observe.running`), then the
+state folder's -- so the clean-ups that follow (what a killed controller left: half-written
+worktree registrations, a half-done move of the integration checkout, stale git lock files,
+interrupted worktree removals, verify runs and their worktrees) can never race another
+controller.
 """
 
 from __future__ import annotations
@@ -24,14 +27,17 @@ from controller.loop.log_format import log_line
 from controller.loop.log_limit import RepeatFilter
 from controller.model.overrides import Overrides, describe
 from controller.model.spec import Spec, spec_generation
+from controller.model.spec_record import spec_record
+from controller.observe.running import lock_path
 from controller.state import files
 from controller.state.lock import ControllerLock
 from controller.state.paths import StatePaths
 from controller.state.store import Store
 
-# written into the state folder and the worktree root when they lie inside the repository:
-# git then leaves them out of `git status`, without a pattern in the shared `.git/info/exclude`
-# (which every worktree honours, so a pattern there could hide an agent's own files)
+# written into the state folder wherever it is (inside the repository, or inside another
+# one), and into the worktree root when it lies inside the repository: git then leaves them
+# out of `git status`, without a pattern in the shared `.git/info/exclude` (which every
+# worktree honours, so a pattern there could hide an agent's own files)
 HIDE_FROM_GIT = "# created by orchestrator: keep this folder out of git's view\n*\n"
 
 
@@ -48,9 +54,10 @@ def setup_logging(paths: StatePaths) -> int:
     )
 
 
-def hide_from_git(folder: Path, repo: Path) -> None:
-    """Keep `folder` out of the repository's `git status` when it lies inside it."""
-    if not folder.resolve().is_relative_to(repo.resolve()):
+def hide_from_git(folder: Path, inside: Path | None = None) -> None:
+    """Keep `folder` out of `git status` of any repository it lies in (only when it lies
+    inside `inside`, if given)."""
+    if inside is not None and not folder.resolve().is_relative_to(inside.resolve()):
         return
     marker = folder / ".gitignore"
     try:
@@ -71,15 +78,23 @@ class Session:
         self.paths = StatePaths(spec.state_path)
         self.paths.ensure()
         self.store = Store.open(self.paths.db)
-        self.lock = ControllerLock(self.paths.lock)
+        holder = {"spec": str(spec_file.resolve()), "state": str(self.paths.root)}
+        self.repo_lock = ControllerLock(lock_path(spec.repo_path), holder)
+        self.lock = ControllerLock(self.paths.lock, holder)
         self.log_sink: int | None = None
 
     def __enter__(self) -> Session:
-        self.lock.acquire()
+        self.repo_lock.acquire()
+        try:
+            self.lock.acquire()
+        except BaseException:
+            self.repo_lock.release()
+            raise
         self.log_sink = setup_logging(self.paths)
-        for folder in {self.paths.root, self.spec.worktree_root_path}:
+        places = {self.paths.root: None, self.spec.worktree_root_path: self.spec.repo_path}
+        for folder, inside in places.items():
             try:
-                hide_from_git(folder, self.spec.repo_path)
+                hide_from_git(folder, inside)
             except OSError as exc:
                 logger.warning(f"could not hide {folder} from git: {exc}")
         self.clear_leftovers()
@@ -89,6 +104,7 @@ class Session:
             "started_at": str(time.time()),
             "spec_file": str(self.spec_file.resolve()),
             "spec_generation": spec_generation(self.spec),
+            "spec_record": spec_record(self.spec),  # what `status` shows if the file breaks
             "overrides": self.overrides.to_json() if self.overrides else "",
         }
         for key, value in meta.items():
@@ -110,6 +126,7 @@ class Session:
             logger.remove(self.log_sink)
         self.store.close()
         self.lock.release()
+        self.repo_lock.release()
 
     def record_integration_base(self) -> None:
         """The integration tip when a controller first ran here: `status` lists the commits

@@ -4,7 +4,8 @@ Wake-ups: spec and roadmap edits (watchfiles on their folders, since editors sav
 rename), agent exits (the shim's exit records appear in `state/runs/`), stop requests,
 spawn-parallel requests, merge completions, the nearest backoff or timeout deadline, and
 every `pollInterval` as a resync. An invalid spec edit is logged with its located problems
-and the last valid spec stays in force. SIGINT/SIGTERM and `orchestrator stop` drain:
+and the last valid spec stays in force (kept in the store for `status`); once the file is
+fixed the loop says "spec valid again". SIGINT/SIGTERM and `orchestrator stop` drain:
 nothing new starts, running agents finish and merge, then the loop exits. `stop --force`
 stops agents now.
 """
@@ -25,12 +26,13 @@ from loguru import logger
 from controller import git
 from controller.act.records import record_event
 from controller.core.plan import MERGE, Plan
-from controller.loop.reconcile import Echo, Reconciler
+from controller.loop.reconcile import Echo, Reconciler, running_agents
 from controller.loop.session import Session
 from controller.loop.stop import read_stop_request
 from controller.model.overrides import Overrides
 from controller.model.problems import SpecError
 from controller.model.spec import spec_generation
+from controller.model.spec_record import spec_record
 from controller.observe.resources import CpuWindow
 from controller.specfile.load import load_spec
 from controller.specfile.sources import roadmap_path
@@ -63,6 +65,7 @@ class WatchLoop:
         self.wake: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.overrides = overrides or Overrides()  # the command line's, kept across reloads
         self.generation = spec_generation(session.spec)  # of the file's spec
+        self.invalid = False  # the file did not load at the last edit
 
     # -- spec ------------------------------------------------------------------------------
     def reload_spec(self) -> None:
@@ -79,9 +82,15 @@ class WatchLoop:
                 data={"problems": [p.as_dict() for p in exc.problems]},
             )
             self.echo(f"! spec   invalid, last valid spec stays in force: {exc.problems[0]}")
+            self.invalid = True
             return
         generation = spec_generation(spec)
+        was_invalid, self.invalid = self.invalid, False
         if generation == self.generation:
+            if was_invalid:  # fixed back to what the controller runs on
+                message = f"spec valid again (generation {generation}, unchanged)"
+                record_event(store, "spec_valid", message)
+                self.echo(f"~ spec   {message}")
             return
         if spec.state_path != self.rec.spec.state_path:
             self.echo("! spec   stateDir changed: restart the controller to move state; ignored")
@@ -92,8 +101,12 @@ class WatchLoop:
         self.rec.spec = self.overrides.apply(spec)
         self.generation = generation
         store.set_meta("spec_generation", generation)
+        store.set_meta("spec_record", spec_record(spec))
+        if was_invalid:
+            record_event(store, "spec_valid", f"spec valid again (generation {generation})")
         record_event(store, "spec_reloaded", f"spec generation {generation}")
-        self.echo(f"~ spec   reloaded ({len(spec.backlog)} tasks, generation {generation})")
+        what = "valid again" if was_invalid else "reloaded"
+        self.echo(f"~ spec   {what} ({len(spec.backlog)} tasks, generation {generation})")
 
     # -- wake-ups --------------------------------------------------------------------------
     def watch_paths(self) -> tuple[list[Path], list[Path]]:
@@ -178,7 +191,8 @@ class WatchLoop:
     def handle_stop(self, force: bool) -> None:
         if not self.rec.draining:
             self.echo(
-                "! stop   draining: no new agents; waiting for running ones to finish and merge"
+                "! stop   draining: no new agents; waiting for running ones to finish and merge "
+                "(Ctrl-C again leaves now: running agents keep running)"
             )
             record_event(self.session.store, "stop_requested", "force" if force else "graceful")
         self.rec.draining = True
@@ -206,6 +220,22 @@ class WatchLoop:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, handler)
         return previous
+
+    def left_behind(self) -> str:
+        """What keeps running after the controller leaves without draining."""
+        observed = self.rec.last_observed
+        alive = running_agents(observed) if observed is not None else []
+        merging = sorted(self.rec.merges.running)
+        finish = f"; the merge of {', '.join(merging)} finishes first" if merging else ""
+        if not alive:
+            return f"! stop   leaving now: no agent was running{finish}"
+        n = len(alive)
+        return (
+            f"! stop   leaving now: {n} agent{'s keep' if n != 1 else ' keeps'} running: "
+            f"{', '.join(alive)}{finish}; `orchestrator start` adopts "
+            f"{'them' if n != 1 else 'it'}, `orchestrator stop --force` stops "
+            f"{'them' if n != 1 else 'it'}"
+        )
 
     # -- the loop --------------------------------------------------------------------------
     def step(self) -> Plan:
@@ -251,6 +281,9 @@ class WatchLoop:
                     self.echo(f"! pass   failed: {exc}; trying again in {delay:.1f}s")
                     with contextlib.suppress(*PASS_ERRORS):
                         self.wait(delay)
+        except KeyboardInterrupt:  # the second Ctrl-C: say what is left behind
+            self.echo(self.left_behind())
+            raise
         finally:
             stop_watchers.set()
             for sig, previous in signals.items():

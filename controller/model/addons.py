@@ -1,5 +1,6 @@
 """Spec sections that add behaviour around the backlog: `specBacklog` (specifications
-written ahead of the implementation) and `notify` (a command told about what needs a person).
+written ahead of the implementation), `notify` (a command told about what needs a person)
+and `mergeAuthor` (who the controller's merge commits are authored by).
 
 Part of the spec format like `spec` (which uses them); kept apart only to keep each model
 module readable. The behaviour lives in `core.specbacklog` and `act.notify`.
@@ -107,3 +108,14 @@ class Notify(SpecModel):
         if not argv[0].strip():
             raise ValueError("the program (first argv element) must not be empty")
         return argv
+
+
+class Identity(SpecModel):
+    """`mergeAuthor`: a git identity, the author of the controller's merge commits."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[^<>\n]+$")] = Field(
+        description="The author's name, as in `git config user.name`."
+    )
+    email: Annotated[str, Field(min_length=3, pattern=r"^[^\s<>@]+@[^\s<>@]+$")] = Field(
+        description="The author's email address, as in `git config user.email`."
+    )

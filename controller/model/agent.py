@@ -142,11 +142,24 @@ class Agent(SpecModel):
         default_factory=list,
         description="extra argv after the preset's own, e.g. [--model, claude-sonnet-4-5]",
     )
-    owns: list[Glob] = Field(default_factory=list)
-    env: dict[EnvName, str] = Field(default_factory=dict)
-    timeout: PositiveDuration | None = None
-    max_parallel: Annotated[int, Field(ge=1)] | None = None
-    resources: AgentResources | None = None
+    owns: list[Glob] = Field(
+        default_factory=list,
+        description="Globs of the files its tasks may change (a task's `paths` narrows it); a "
+        "merge that changes anything else is rejected.",
+    )
+    env: dict[EnvName, str] = Field(
+        default_factory=dict,
+        description="Environment variables set for the agent (not for secrets: `passEnv`).",
+    )
+    timeout: PositiveDuration | None = Field(
+        None, description="Per attempt of its tasks (default: the top-level `timeout`)."
+    )
+    max_parallel: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="At most this many of its tasks at once."
+    )
+    resources: AgentResources | None = Field(
+        None, description="What one attempt needs on a Ray cluster's node."
+    )
     # --- security: secrets stay out of the spec and out of Ray job listings (issue 16) ----
     pass_env: list[EnvName] = Field(
         default_factory=list,
@@ -247,8 +260,12 @@ class Agent(SpecModel):
 class AgentResources(SpecModel):
     """What one agent needs on a cluster node (the Ray runner's entrypoint resources)."""
 
-    cpus: Annotated[float, Field(gt=0, le=1024)] | None = None
-    memory_mb: Annotated[int | None, Field(gt=0, alias="memoryMB")] = None
+    cpus: Annotated[float, Field(gt=0, le=1024)] | None = Field(
+        None, description="CPUs one attempt reserves on the cluster."
+    )
+    memory_mb: Annotated[int | None, Field(gt=0, alias="memoryMB")] = Field(
+        None, description="Memory one attempt reserves on the cluster, in MB."
+    )
 
 
 Agent.model_rebuild()

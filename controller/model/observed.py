@@ -207,6 +207,34 @@ class Holdoff:
 
 
 @dataclass(frozen=True)
+class Intervention:
+    """A person's order about one task, a fact in the store: `orchestrator retry` (a fresh
+    budget of attempts, due at once), `reset` (its attempts forgotten, a fresh start from the
+    integration tip) or `stop --task` (its running agent stopped, and held until a retry)."""
+
+    kind: str  # "retry" | "reset" | "stop"
+    after: int  # the task's last attempt number when it was given (0: none yet)
+    at: float
+    fresh: bool = False  # retry --fresh: start again from the integration tip
+
+
+@dataclass(frozen=True)
+class TaskOrders:
+    """The orders in force for one task: the latest, and what the retries and resets given
+    so far mean for its attempts (the store computes both)."""
+
+    latest: Intervention
+    # attempts up to this number do not count against `retries` (the latest retry or reset)
+    counted_after: int = 0
+    # attempts up to this number are forgotten (the latest reset)
+    forgotten: int = 0
+
+    def pending(self, number: int) -> Intervention | None:
+        """The latest order when no attempt has started since it (not acted on yet)."""
+        return self.latest if self.latest.after >= number else None
+
+
+@dataclass(frozen=True)
 class Observed:
     """Everything the planner may look at, besides the spec and the clock."""
 
@@ -245,3 +273,5 @@ class Observed:
     conflict_checks: dict[str, ConflictCheck] = field(default_factory=dict)
     # agent -> median duration of its attempts that finished their work (exit 0), seconds
     agent_durations: dict[str, float] = field(default_factory=dict)
+    # task id -> the orders a person gave about it (retry, reset, stop --task)
+    orders: dict[str, TaskOrders] = field(default_factory=dict)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator
 
-from controller.model.addons import Notify, SpecBacklog
+from controller.model.addons import Identity, Notify, SpecBacklog
 from controller.model.agent import Agent, AgentResources, Budget
 from controller.model.fields import (
     AgentName,
@@ -33,106 +33,71 @@ from controller.model.fields import (
     ref_name_problem,
     schema_without_null,
 )
+from controller.model.sections import (
+    Backoff,
+    LocalRunnerSpec,
+    MergeQueue,
+    RayRunnerSpec,
+    Resources,
+    RoadmapSource,
+    Runner,
+    Threshold,
+)
 
 DEFAULT_LOG_LIMIT = 50 << 20  # 50MB per attempt
-# Agent, AgentResources, Budget are defined in `agent`, Notify and SpecBacklog in `addons`:
-# all part of the spec format
-__all__ = ["Agent", "AgentResources", "Budget", "Notify", "Spec", "SpecBacklog", "Task"]
-
-
-class Threshold(SpecModel):
-    """Above `below` percent (or always, for the last entry without `below`), allow `parallel`."""
-
-    below: Annotated[float, Field(gt=0, le=100)] | None = None
-    parallel: Annotated[int, Field(ge=1, le=1024)]
-
-
-def _check_thresholds(rules: list[Threshold]) -> list[Threshold]:
-    if not rules:
-        raise ValueError("needs at least one rule")
-    for i, rule in enumerate(rules):
-        if rule.below is None and i != len(rules) - 1:
-            raise ValueError(f"rule {i} has no 'below': only the last rule may omit it")
-    belows = [r.below for r in rules if r.below is not None]
-    if belows != sorted(belows) or len(set(belows)) != len(belows):
-        raise ValueError(f"'below' values must increase strictly, got {belows}")
-    parallels = [r.parallel for r in rules]
-    if parallels != sorted(parallels, reverse=True):
-        raise ValueError(f"'parallel' must not increase as load grows, got {parallels}")
-    return rules
-
-
-class Resources(SpecModel):
-    cpu: list[Threshold] = Field(
-        default_factory=lambda: [
-            Threshold(below=50, parallel=4),
-            Threshold(below=70, parallel=3),
-            Threshold(below=80, parallel=2),
-            Threshold(parallel=1),
-        ]
-    )
-    memory: list[Threshold] = Field(
-        default_factory=lambda: [
-            Threshold(below=50, parallel=4),
-            Threshold(below=80, parallel=3),
-            Threshold(parallel=1),
-        ]
-    )
-    disk: list[Threshold] | None = Field(
-        default=None,
-        description="Agents allowed by how full the filesystem of the repository is (percent "
-        "used, as `df` shows it), like `cpu` and `memory`: e.g. [{below: 90, parallel: 4}, "
-        "{below: 95, parallel: 2}, {parallel: 1}]. Unset: disk use limits nothing (`status` "
-        "still shows it).",
-    )
-
-    @field_validator("cpu", "memory", "disk")
-    @classmethod
-    def _ordered(cls, rules: list[Threshold] | None) -> list[Threshold] | None:
-        return None if rules is None else _check_thresholds(rules)
-
-
-class Backoff(SpecModel):
-    initial: Duration = 10.0
-    max: Duration = 300.0
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Backoff:
-        if self.initial > self.max:
-            raise ValueError(f"initial ({self.initial:g}s) must not exceed max ({self.max:g}s)")
-        return self
-
-
-class MergeQueue(SpecModel):
-    """`mergeQueue`: how finished branches are verified and landed (the merge train)."""
-
-    batch: Annotated[int, Field(ge=1, le=64)] = Field(
-        default=1,
-        description="How many finished branches one verify run may cover. The train chains "
-        "their merge commits, each on the previous one, verifies the last and lands them all "
-        "by one compare-and-swap; when that run fails it bisects to find the culprit, landing "
-        "the prefixes that pass. 1: every branch is verified on its own.",
-    )
-    parallel_verify: Annotated[int, Field(ge=1, le=4)] = Field(
-        default=1,
-        description="How many verify runs of the train may run at once. With 2, the train "
-        "verifies the next batch (built on top of the current one) while the current one "
-        "runs, and bisects with two probes at a time. Each run is a full verify command: "
-        "worth it only when the machine has a core to spare for it.",
-    )
+# Agent, AgentResources, Budget are defined in `agent`, Notify and SpecBacklog in `addons`,
+# the smaller sections in `sections`: all part of the spec format
+__all__ = [
+    "Agent",
+    "AgentResources",
+    "Backoff",
+    "Budget",
+    "LocalRunnerSpec",
+    "MergeQueue",
+    "Notify",
+    "RayRunnerSpec",
+    "Resources",
+    "RoadmapSource",
+    "Runner",
+    "Spec",
+    "SpecBacklog",
+    "Task",
+    "Threshold",
+]
 
 
 class Task(SpecModel):
-    id: TaskId
-    agent: str
-    title: str | None = None
-    prompt: str = ""
-    paths: list[Glob] | None = None
-    depends_on: list[str] = Field(default_factory=list)
-    paused: bool = False
-    timeout: PositiveDuration | None = None
-    retries: Annotated[int, Field(ge=0, le=100)] | None = None
-    estimate: Duration | None = None
+    id: TaskId = Field(
+        description="The task's name: lower-case letters, digits, '.', '_', '-'; it names "
+        "the branch orchestrator/<id> and the worktree."
+    )
+    agent: str = Field(description="The agent (a key of `agents`) that works on it.")
+    title: str | None = Field(None, description="A short title, for merge commits and views.")
+    prompt: str = Field("", description="What the agent is asked to do.")
+    paths: list[Glob] | None = Field(
+        None,
+        description="Its write scope: globs of the files it may change, inside its agent's "
+        "`owns` (default: the agent's `owns`). Two tasks whose scopes may overlap never run "
+        "at once; a merge that changes a file outside is rejected.",
+    )
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="Tasks that must be merged before this one starts.",
+    )
+    paused: bool = Field(False, description="Start no attempt of it (running ones go on).")
+    timeout: PositiveDuration | None = Field(
+        None,
+        description="Per attempt; a hung agent is stopped (default: its agent's, else "
+        "the top-level `timeout`).",
+    )
+    retries: Annotated[int, Field(ge=0, le=100)] | None = Field(
+        None,
+        description="Attempts after its first failed one (default: the top-level "
+        "`retries`). `orchestrator retry` gives it this many again.",
+    )
+    estimate: Duration | None = Field(
+        None, description="How long it should take, for ETAs before any attempt has run."
+    )
     allow_empty: bool | None = Field(
         default=None,
         json_schema_extra=schema_without_null,
@@ -150,58 +115,74 @@ class Task(SpecModel):
         return self.title or self.id
 
 
-class RoadmapSource(SpecModel):
-    """`backlogFrom`: planned items of a markdown ROADMAP become backlog tasks."""
-
-    roadmap: str
-    agent: str
-
-
-class LocalRunnerSpec(SpecModel):
-    """Agents run as detached processes on this machine (the default)."""
-
-    kind: Literal["local"] = "local"
-
-
-class RayRunnerSpec(SpecModel):
-    """Agents run as Ray jobs on a cluster; the controller stays the one authority.
-
-    `address` is the Ray dashboard (Jobs API) URL; `remote` a git URL that both this
-    machine and the cluster's workers can fetch from and push to.
-    """
-
-    kind: Literal["ray"]
-    address: Annotated[str, Field(pattern=r"^https?://[^\s/]+(:\d+)?/?$")]
-    remote: Annotated[str, Field(min_length=1)]
-    # the interpreter on the workers that has this package installed
-    python: Annotated[str, Field(min_length=1)] = "python3"
-
-
-Runner = Annotated[LocalRunnerSpec | RayRunnerSpec, Field(discriminator="kind")]
-
-
 class Spec(SpecModel):
     """The whole desired state. Paths are resolved by the loader (see `spec_load`)."""
 
-    api_version: Literal["orchestrator/v1"]
-    repo: str = "."
-    integration_branch: str = "main"
-    state_dir: str | None = None
-    worktree_root: str | None = None
-    max_parallel: Annotated[int, Field(ge=1, le=1024)] = 4
-    poll_interval: PositiveDuration = 30.0
-    retries: Annotated[int, Field(ge=0, le=100)] = 3
-    backoff: Backoff = Field(default_factory=Backoff)
-    timeout: PositiveDuration = 7200.0
-    resources: Resources = Field(default_factory=Resources)
-    verify: Annotated[list[str], Field(min_length=1)] | None = None
-    verify_timeout: PositiveDuration = 1800.0
-    prune: bool = True
-    prune_on_empty_backlog: bool = False
-    paused: bool = False
-    agents: Annotated[dict[AgentName, Agent], Field(min_length=1)]
-    backlog: list[Task] = Field(default_factory=list)
-    backlog_from: RoadmapSource | None = None
+    api_version: Literal["orchestrator/v1"] = Field(
+        description="The spec format's version: orchestrator/v1."
+    )
+    repo: str = Field(".", description="The git repository, relative to this file.")
+    integration_branch: str = Field(
+        "main", description="The branch finished work is merged into (verified first)."
+    )
+    state_dir: str | None = Field(
+        None,
+        description="Where the controller keeps its database, logs and run records "
+        "(default: state/ beside the specs/ folder, else beside this file). Git is told to "
+        "ignore it.",
+    )
+    worktree_root: str | None = Field(
+        None, description="Where task worktrees are made (default: <stateDir>/worktrees)."
+    )
+    max_parallel: Annotated[int, Field(ge=1, le=1024)] = Field(
+        4,
+        description="At most this many agents at once (the CPU, memory and disk rules "
+        "may allow fewer).",
+    )
+    poll_interval: PositiveDuration = Field(
+        30.0,
+        description="How often the watch loop looks again even when nothing woke it "
+        "(it also wakes on spec edits, agent exits and requests).",
+    )
+    retries: Annotated[int, Field(ge=0, le=100)] = Field(
+        3,
+        description="Attempts after a task's first failed one (a task's own `retries` "
+        "wins). A stopped attempt does not count; `orchestrator retry` gives a fresh budget.",
+    )
+    backoff: Backoff = Field(
+        default_factory=Backoff, description="The wait between attempts of a failed task."
+    )
+    timeout: PositiveDuration = Field(
+        7200.0, description="Per attempt; a hung agent is stopped and the attempt retried."
+    )
+    resources: Resources = Field(
+        default_factory=Resources,
+        description="How many agents the machine's load allows (CPU, memory, disk rules).",
+    )
+    verify: Annotated[list[str], Field(min_length=1)] | None = Field(
+        None,
+        description="argv run on every merge result, in a scratch checkout of it, before it "
+        "lands: it must exit 0 (docs/verify.md). E.g. [python, -m, pytest, -q].",
+    )
+    verify_timeout: PositiveDuration = Field(
+        1800.0, description="A verify run still going after this long fails the merge."
+    )
+    prune: bool = Field(
+        True, description="Remove a task's worktree once it is merged (never its branch)."
+    )
+    prune_on_empty_backlog: bool = Field(
+        False,
+        description="With an empty backlog, stop and prune what is left as well (off: "
+        "an emptied backlog is taken for a mistake, and nothing is touched).",
+    )
+    paused: bool = Field(False, description="Start no new attempt (running ones go on).")
+    agents: Annotated[dict[AgentName, Agent], Field(min_length=1)] = Field(
+        description="The agents, by name: how each starts and what it may write."
+    )
+    backlog: list[Task] = Field(default_factory=list, description="The tasks, in priority order.")
+    backlog_from: RoadmapSource | None = Field(
+        None, description="More tasks, from the planned items of a markdown ROADMAP."
+    )
     spec_backlog: SpecBacklog | None = Field(
         default=None,
         description="Specifications written ahead of the implementation: each backlog task "
@@ -213,7 +194,6 @@ class Spec(SpecModel):
         description="Run a command on the events that need a person (failures, rejections, "
         "exhausted retries, convergence...), in the background: it never slows the loop.",
     )
-    runner: Runner = Field(default_factory=lambda: LocalRunnerSpec())
     merge_queue: MergeQueue = Field(
         default_factory=lambda: MergeQueue(),
         description="The merge train: `{batch: 8, parallelVerify: 1}` verifies up to 8 "
@@ -225,6 +205,19 @@ class Spec(SpecModel):
         "order (a ROADMAP's order is its priority). `critical-path`: the task with the longest "
         "chain of dependants still to run (durations from `estimate`, else the agent's median "
         "measured duration, else 1 s), backlog order breaking ties.",
+    )
+    merge_author: Identity | None = Field(
+        default=None,
+        json_schema_extra=schema_without_null,
+        description="Who the controller's merge commits are authored by ({name, email}). "
+        "Default: your git identity as git finds it for the repository (user.name, "
+        "user.email). The committer stays `orchestrator <orchestrator@localhost>`, so the "
+        "controller's merges stay recognisable.",
+    )
+    runner: Runner = Field(
+        default_factory=lambda: LocalRunnerSpec(),
+        description="Where agents run: on this machine (kind: local, the default) or as Ray "
+        "jobs on a cluster (kind: ray).",
     )
     # --- security: what verify sees, what may land, who may commit (issue 16) -------------
     verify_env: dict[EnvName, str] = Field(

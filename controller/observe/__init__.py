@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from controller import git
 from controller.model.observed import (
@@ -21,6 +22,7 @@ from controller.model.observed import (
     Holdoff,
     Observed,
     ResourcesObs,
+    TaskOrders,
     WorktreeObs,
 )
 from controller.observe.assemble import assemble, integration_checkout_of, settled_attempts
@@ -86,19 +88,26 @@ def _read_worktrees(
     return found, _checkout_dirty(repo, integration_checkout_of(found, integration))
 
 
-def _store_facts(
-    store: Store | None,
-) -> tuple[
-    dict[str, list[AttemptRow]],
-    dict[str, float],
-    dict[str, ConflictCheck],
-    dict[tuple[str, str], Holdoff],
-]:
-    """The store's attempt rows, spawn-parallel requests, early conflict checks and the
-    failing actions held off."""
+class StoreFacts(NamedTuple):
+    """What the store adds to an observation."""
+
+    rows: dict[str, list[AttemptRow]]
+    requested: dict[str, float]  # spawn-parallel requests
+    orders: dict[str, TaskOrders]  # retry, reset, stop --task
+    checks: dict[str, ConflictCheck]  # early conflict checks
+    held: dict[tuple[str, str], Holdoff]  # failing actions held off
+
+
+def _store_facts(store: Store | None) -> StoreFacts:
     if store is None:
-        return {}, {}, {}, {}
-    return store.attempts_by_task(), store.requests(), store.conflict_checks(), holdoffs.read(store)
+        return StoreFacts({}, {}, {}, {}, {})
+    return StoreFacts(
+        store.attempts_by_task(),
+        store.requests(),
+        store.orders(),
+        store.conflict_checks(),
+        holdoffs.read(store),
+    )
 
 
 def observe(
@@ -129,9 +138,9 @@ def observe(
         merged_future = pool.submit(
             lambda: git.merged_tasks(pinned, sha) if sha else frozenset[str]()
         )
-        store_rows, requested, checks, held = _store_facts(store)
+        facts = _store_facts(store)
         resources = sampler.sample(now) if sampler is not None else ResourcesObs()
-        present = frozenset(git.existing_paths(pinned, sha, list(probe))) if sha and probe else None
+        present = frozenset(git.existing_paths(pinned, sha, list(probe)) if sha and probe else ())
         worktrees, dirty = wt_future.result()
         branches, merged = br_future.result(), merged_future.result()
 
@@ -144,14 +153,14 @@ def observe(
             worktree_root=root,
             branches=branches,
             merged_tasks=merged,
-            store_rows=store_rows,
-            runs=read_runs(state, settled_attempts(store_rows)),
+            store_rows=facts.rows,
+            runs=read_runs(state, settled_attempts(facts.rows)),
             alive=is_alive,
             vouch=partial(_vouch, state),
             resources=resources,
             draining=draining,
-            holdoffs=held,
-            conflict_checks=checks,
+            holdoffs=facts.held,
+            conflict_checks=facts.checks,
         )
 
     observed = build()
@@ -160,7 +169,7 @@ def observe(
         # in between has written its exit record by now (the shim writes it before it
         # exits), so read again rather than call the attempt lost.
         observed = build()
-    return replace(observed, requested=requested, present_paths=present or frozenset())
+    return replace(observed, requested=facts.requested, orders=facts.orders, present_paths=present)
 
 
 def _vouch(

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from controller.model.observed import ConflictCheck
 
-FIRST_VERSION = 5
+FIRST_VERSION = 6
 
 
 def save(conn: sqlite3.Connection, checks: Iterable[ConflictCheck]) -> None:

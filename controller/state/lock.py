@@ -1,9 +1,12 @@
-"""One controller per state directory, enforced by a kernel file lock (`fcntl.flock`).
+"""The controller's singleton locks, kernel file locks (`fcntl.flock`): one in the
+repository's git folder (one controller per repository, `observe.running`) and one in the
+state folder (one controller per state folder).
 
-The lock dies with the process (even on SIGKILL), so a crashed controller never leaves a
-stale lock behind. The holder writes its PID into the lock file so that a refused second
-controller, `status` and `stop` can name it. The file is opened through `state.files`, so a
-symlink or pipe planted in its place is never followed or blocked on.
+A lock dies with the process (even on SIGKILL), so a crashed controller never leaves a
+stale lock behind. The holder writes its PID, spec file and state folder into the lock file
+so that a refused second controller, `status` and `stop` can name it. The file is opened
+through `state.files`, so a symlink or pipe planted in its place is never followed or
+blocked on.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from controller.state import files
 
 
 class LockHeld(RuntimeError):
-    def __init__(self, path: Path, pid: int | None):
-        self.path, self.pid = path, pid
+    def __init__(self, path: Path, pid: int | None, spec: str | None = None):
+        self.path, self.pid, self.spec = path, pid, spec
         who = f"PID {pid}" if pid else "another process"
-        super().__init__(f"another controller ({who}) holds {path}")
+        on = f", spec {spec}" if spec else ""
+        super().__init__(f"another controller ({who}{on}) holds {path}")
 
 
 def read_holder(path: Path) -> dict[str, object] | None:
@@ -65,8 +69,9 @@ def holder_pid(path: Path, wait_s: float = HOLDER_WAIT_S) -> int | None:
 class ControllerLock:
     """Held for the controller's lifetime: `with ControllerLock(path): ...`."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, info: dict[str, object] | None = None):
         self.path = path
+        self.info = info or {}  # written beside the pid: the spec file, the state folder
         self.fd: int | None = None
 
     def acquire(self) -> None:
@@ -79,10 +84,15 @@ class ControllerLock:
             except BlockingIOError:
                 if attempt == 2:
                     os.close(fd)
-                    raise LockHeld(self.path, holder_pid(self.path)) from None
+                    pid = holder_pid(self.path)
+                    spec = (read_holder(self.path) or {}).get("spec")
+                    raise LockHeld(
+                        self.path, pid, spec if isinstance(spec, str) else None
+                    ) from None
                 time.sleep(0.05)
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "started_at": time.time()}).encode())
+        holder = {"pid": os.getpid(), "started_at": time.time(), **self.info}
+        os.write(fd, json.dumps(holder).encode())
         os.fsync(fd)
         self.fd = fd
 

@@ -1,5 +1,6 @@
-"""Rows of the store as values: one attempt (`AttemptRow`), one event (`EventRow`), and how
-an attempt row is read from SQLite (by position: the hot path of `status`)."""
+"""Rows of the store as values: one attempt (`AttemptRow`), one event (`EventRow`), how an
+attempt row is read from SQLite (by position: the hot path of `status`), and the orders in
+force per task (`TaskOrders`, from the `interventions` table)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+from controller.model.observed import Intervention, TaskOrders
 
 
 class AttemptRow(NamedTuple):
@@ -68,3 +71,19 @@ def row_to_attempt(row: sqlite3.Row | tuple[Any, ...]) -> AttemptRow:
     except (ValueError, TypeError):
         conflicts = ()
     return AttemptRow._make((*values[:9], values[9] or "", values[10], conflicts, *values[12:]))
+
+
+# per task: its latest order, and the latest retry-or-reset and reset attempt numbers
+ORDERS_QUERY = (
+    "SELECT i.task, i.kind, i.after, i.at, i.fresh, "
+    "(SELECT MAX(after) FROM interventions r WHERE r.task = i.task "
+    "AND r.kind IN ('retry', 'reset')), "
+    "(SELECT MAX(after) FROM interventions r WHERE r.task = i.task AND r.kind = 'reset') "
+    "FROM interventions i WHERE i.id IN (SELECT MAX(id) FROM interventions GROUP BY task)"
+)
+
+
+def row_to_orders(row: sqlite3.Row | tuple[Any, ...]) -> tuple[str, TaskOrders]:
+    task, kind, after, at, fresh, counted_after, forgotten = tuple(row)
+    latest = Intervention(kind, after, at, bool(fresh))
+    return task, TaskOrders(latest, counted_after or 0, forgotten or 0)

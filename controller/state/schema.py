@@ -96,6 +96,22 @@ def _migrate_v6(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_v7(conn: sqlite3.Connection) -> None:
+    """A person's orders about a task (`retry`, `reset`, `stop --task`): facts, appended,
+    never edited; the latest per task is in force."""
+    conn.execute(
+        """CREATE TABLE interventions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            task TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            after INTEGER NOT NULL,
+            at REAL NOT NULL,
+            fresh INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    conn.execute("CREATE INDEX interventions_task ON interventions(task)")
+
+
 # Append only: MIGRATIONS[i] upgrades version i to i + 1.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
@@ -104,6 +120,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v4,
     _migrate_v5,
     _migrate_v6,
+    _migrate_v7,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

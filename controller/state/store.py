@@ -4,7 +4,8 @@ Git refs, worktrees, processes and exit records are read from the world on every
 database only keeps what cannot be recovered from them: the intent row written before a
 process starts, the controller's verdict on each attempt (outcome, reason, retry deadline,
 conflicting files), an append-only event log, the tasks `spawn-parallel` asked to start
-first, and a few controller facts (pid, last pass, spec generation, command-line settings).
+first, a person's orders about tasks (retry, reset, stop), and a few controller facts (pid,
+last pass, the spec it runs on and its generation, command-line settings).
 Losing it costs history, never correctness of the next pass.
 
 The schema is versioned in the `meta` table. `MIGRATIONS[i]` brings a database from version
@@ -24,10 +25,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from controller.model.observed import ConflictCheck, Usage
+from controller.model.observed import ConflictCheck, TaskOrders, Usage
+from controller.state import asks, files
 from controller.state import conflict_checks as checks_table
-from controller.state import files
-from controller.state.rows import ATTEMPT_COLUMNS, AttemptRow, EventRow, row_to_attempt
+from controller.state.rows import (
+    ATTEMPT_COLUMNS,
+    AttemptRow,
+    EventRow,
+    row_to_attempt,
+)
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
 
 BUSY_TIMEOUT_S = 5.0
@@ -323,17 +329,7 @@ class Store:
         rows = self._conn.execute(sql, params).fetchall()
         if newest:
             rows.reverse()
-        return [
-            EventRow(
-                id=r["id"],
-                ts=r["ts"],
-                task=r["task"],
-                kind=r["kind"],
-                message=r["message"],
-                data=None if r["data"] is None else json.loads(r["data"]),
-            )
-            for r in rows
-        ]
+        return [EventRow(*r[:5], None if r[5] is None else json.loads(r[5])) for r in rows]
 
     # --- early conflict checks ------------------------------------------------------------
 
@@ -347,27 +343,24 @@ class Store:
             return {}
         return checks_table.load(self._conn)
 
-    # --- start requests (spawn-parallel) ---------------------------------------------------
+    # --- what people asked for: start requests (spawn-parallel), orders (`state.asks`) ----
 
     def add_request(self, task: str, now: float) -> bool:
-        """Ask for `task` to start first; False when it was asked for already (the first
-        request keeps its place)."""
-        cur = self._conn.execute(
-            "INSERT INTO requests(task, requested_at) VALUES (?, ?) ON CONFLICT(task) DO NOTHING",
-            (task, now),
-        )
-        return cur.rowcount > 0
+        return asks.add_request(self._conn, task, now)
 
     def requests(self) -> dict[str, float]:
-        """task -> when it was requested, oldest first."""
-        rows = self._conn.execute(
-            "SELECT task, requested_at FROM requests ORDER BY requested_at, rowid"
-        ).fetchall()
-        return {r[0]: r[1] for r in rows}
+        return asks.requests(self._conn)
 
     def clear_request(self, task: str) -> bool:
-        """Forget the request for `task` (it started, or left the spec); True if there was one."""
-        return self._conn.execute("DELETE FROM requests WHERE task = ?", (task,)).rowcount > 0
+        return asks.clear_request(self._conn, task)
+
+    def add_intervention(
+        self, task: str, kind: str, after: int, now: float, *, fresh: bool = False
+    ) -> None:
+        asks.add_intervention(self._conn, task, kind, after, now, fresh=fresh)
+
+    def orders(self) -> dict[str, TaskOrders]:
+        return asks.orders(self._conn)
 
     # --- controller facts -----------------------------------------------------------------
 

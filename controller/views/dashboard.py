@@ -29,6 +29,7 @@ from controller.model.spec import Spec, Threshold
 from controller.observe.resources import ResourceSampler
 from controller.specfile.load import load_spec
 from controller.state.store import EventRow, StoreError
+from controller.views.screens import Ui, footer, window
 from controller.views.snapshot import recent_events, take
 from controller.views.sparklines import resource_line
 from controller.views.status import PHASE_STYLE, StatusModel, TaskView, build_status, by_urgency
@@ -158,7 +159,7 @@ def _cell(value: str, width: int) -> str:
     return value[:width].ljust(width) if len(value) <= width else value[: width - 1] + "…"
 
 
-def task_line(v: TaskView, width: int) -> Text:
+def task_line(v: TaskView) -> Text:
     line = Text(_cell(v.task, 14) + " ")
     line.append(_cell(v.phase, 10), style=PHASE_STYLE.get(v.phase, ""))
     att = f"{v.attempt}/{v.max_attempts}" if v.attempt else "-"
@@ -214,6 +215,10 @@ def header_lines(frame: Frame) -> list[Text]:
     if c.running:
         line1.append("● running ", style="green")
         line1.append(f"pid {c.pid} · pass {ago(m.now, c.last_pass)} ")
+    elif c.elsewhere is not None:
+        other = c.elsewhere
+        line1.append("○ not on this spec: ", style="yellow")
+        line1.append(f"pid {other.pid} runs {shown(other.spec_file or '?')} ")
     else:
         line1.append("○ controller: not running ", style="red")
     if c.generation:
@@ -260,8 +265,34 @@ def budgets(height: int, tasks: int, lanes: int, events: int) -> tuple[int, int,
     return max(0, t), max(0, g), e
 
 
-def render(frame: Frame, width: int, height: int) -> Text:
-    """One frame, exactly within `width` x `height`."""
+def task_rows(views: list[TaskView], rows: int, selected: str | None) -> list[Text]:
+    """The task lines that fit in `rows`, scrolled to keep the selected task in view (shown
+    reversed); the tasks left out are counted on the last line."""
+    if len(views) <= rows:
+        shown_views, hidden = views, []
+    else:
+        keep = max(1, rows - 1)  # one line says what is left out
+        index = next((i for i, v in enumerate(views) if v.task == selected), None)
+        start, end = window(len(views), keep, index)
+        shown_views, hidden = views[start:end], views[:start] + views[end:]
+    lines = []
+    for v in shown_views:
+        line = task_line(v)
+        if v.task == selected:
+            line.stylize("reverse")
+        lines.append(line)
+    if hidden:
+        counts: dict[str, int] = {}
+        for v in hidden:
+            counts[v.phase] = counts.get(v.phase, 0) + 1
+        more = ", ".join(f"{n} {p}" for p, n in counts.items())
+        lines.append(Text(f"… {len(hidden)} more: {more}", style="dim"))
+    return lines[: max(0, rows)]
+
+
+def render(frame: Frame, width: int, height: int, ui: Ui | None = None) -> Text:
+    """One frame, exactly within `width` x `height` (`ui`: the selection and the message of
+    the interactive dashboard)."""
     m = frame.status
     views = by_urgency(m.tasks)
     lanes = len(lane_order(frame.bars))
@@ -277,22 +308,13 @@ def render(frame: Frame, width: int, height: int) -> Text:
         f"{'COST':<7} WHY"
     )
     lines.append(Text(head, style="bold reverse"))
-    shown = views[:n_tasks]
-    lines += [task_line(v, width) for v in shown]
-    if len(views) > len(shown):
-        hidden: dict[str, int] = {}
-        for v in views[len(shown) :]:
-            hidden[v.phase] = hidden.get(v.phase, 0) + 1
-        more = ", ".join(f"{n} {p}" for p, n in hidden.items())
-        lines[-1] = Text(f"… {len(views) - len(shown)} more: {more}", style="dim")
+    lines += task_rows(views, n_tasks, ui.selected if ui else None)
     lines.append(Text("timeline (attempts by outcome)", style="bold reverse"))
     lines += timeline_lines(frame, width, n_lanes)
     lines.append(Text("recent events", style="bold reverse"))
     lines += [event_text(e) for e in frame.events[-n_events:]] if n_events else []
-    footer = Text(f"q quit · every {frame.interval:g}s · {time.strftime('%H:%M:%S')}", style="dim")
-    for note in frame.notes:
-        footer.append(f" · {shown(note)}", style="yellow")
-    lines.append(footer)
+    clock = time.strftime("%H:%M:%S")
+    lines.append(footer(frame.interval, clock, ui.message if ui else "", frame.notes))
     lines = lines[: max(1, height)]
     for line in lines:
         line.no_wrap = True

@@ -41,6 +41,7 @@ KNOWN_KINDS = (
     "copy",
     "spec_reloaded",
     "spec_invalid",
+    "spec_valid",
     "action_error",
     "external_symlink",
     "exhausted",
@@ -49,6 +50,11 @@ KNOWN_KINDS = (
     "spawn_requested",
     "request_done",
     "notify_failed",
+    "adopted",
+    "retry_requested",
+    "reset_requested",
+    "task_stop_requested",
+    "clean",
 )
 PAGE = 500
 

@@ -1,8 +1,9 @@
 """Reading the world for the views: one `Snapshot` per status call or dashboard frame.
 
 Read-only by construction: the store is opened with `mode=ro` (and not at all when there is
-no database yet), the controller lock is only probed (`is_locked`, a non-blocking shared
-lock the controller's acquire tolerates), and no directory or file is created. The observed
+no database yet), the controller lock of the repository is only probed (`is_locked`, a
+non-blocking shared lock the controller's acquire tolerates: `observe.running`), and no
+directory or file is created. The observed
 state is built by the same `observe_spec` the controller plans from, and the phase of every
 task comes from calling the pure planner on it, so `status` shows what the next pass acts on.
 
@@ -33,9 +34,9 @@ from controller.model.overrides import Overrides, Setting, settings
 from controller.model.spec import Spec, spec_generation
 from controller.observe.clock import local_timezone
 from controller.observe.resources import ResourceSampler, published
+from controller.observe.running import RunningController, running_controller
 from controller.observe.runs import read_progress
 from controller.observe.world import observe_spec, open_store
-from controller.state.lock import is_locked, read_holder
 from controller.state.paths import StatePaths
 from controller.state.store import AttemptRow, EventRow, Store
 from controller.views.cpu import OneShotCpu
@@ -55,6 +56,8 @@ class ControllerInfo:
     spec_file: str | None = None
     # the running controller's command-line settings (none when no controller runs)
     overrides: Overrides = Overrides()
+    # a controller runs on this repository with another spec and state folder: its spec
+    elsewhere: RunningController | None = None
 
 
 @dataclass(frozen=True)
@@ -100,17 +103,18 @@ def _float(value: str | None) -> float | None:
         return None
 
 
-def controller_info(paths: StatePaths, store: Store | None) -> ControllerInfo:
-    running = is_locked(paths.lock)
+def controller_info(spec: Spec, store: Store | None) -> ControllerInfo:
+    """The controller of `spec`'s repository: running on this spec's state folder, on
+    another one (`elsewhere`), or not at all."""
+    paths = StatePaths(spec.state_path)
+    holder = running_controller(spec.repo_path)
+    running = holder is not None and holder.uses(paths.root)
+    elsewhere = holder if holder is not None and not running else None
     meta: dict[str, str | None] = {}
     if store is not None:
         for key in ("pid", "started_at", "last_pass", "spec_generation", "spec_file", "overrides"):
             meta[key] = store.get_meta(key)
-    pid: int | None = None
-    if running:
-        holder = read_holder(paths.lock) or {}
-        raw = holder.get("pid")
-        pid = raw if isinstance(raw, int) else None
+    pid = holder.pid if running and holder is not None else None
     if pid is None and (meta.get("pid") or "").isdigit():
         pid = int(meta["pid"] or 0)
     return ControllerInfo(
@@ -121,17 +125,18 @@ def controller_info(paths: StatePaths, store: Store | None) -> ControllerInfo:
         generation=meta.get("spec_generation") or None,
         spec_file=meta.get("spec_file") or None,
         overrides=Overrides.from_json(meta.get("overrides")) if running else Overrides(),
+        elsewhere=elsewhere,
     )
 
 
 def running_overrides(spec: Spec) -> Overrides:
     """The command-line settings of the controller running on `spec`'s state folder."""
-    paths = StatePaths(spec.state_path)
-    if not is_locked(paths.lock):
+    holder = running_controller(spec.repo_path)
+    if holder is None or not holder.uses(spec.state_path):
         return Overrides()
     store = open_store(spec, readonly=True)
     try:
-        return controller_info(paths, store).overrides
+        return controller_info(spec, store).overrides
     finally:
         if store is not None:
             store.close()
@@ -184,12 +189,11 @@ def take(
     from when the caller started `cpu`. The plan uses the running controller's command-line
     settings, and the backlog as the controller expands it (specBacklog)."""
     one_shot = (cpu or OneShotCpu()) if sampler is None else None
-    paths = StatePaths(spec.state_path)
     store = open_store(spec, readonly=True)
     tap = _RowsTap(store) if store is not None else None
     file_spec = spec
     try:
-        info = controller_info(paths, store)
+        info = controller_info(spec, store)
         spec = info.overrides.apply(spec)
         base = store.get_meta("integration_base") if store is not None else None
         moment = time.time() if now is None else now

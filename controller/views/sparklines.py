@@ -1,5 +1,7 @@
 """The dashboard's resource lines: a history of CPU, memory or disk use as a sparkline,
-coloured by the admission rule each value falls under, with the rules as a legend.
+coloured by the admission rule each value falls under, the current value and the agents it
+allows (`63% → 2`), and the rules as a legend (`<50%→4 <80%→2 ≥80%→1`: under 50% used,
+4 agents; ...).
 
 Pure: values and rules in, a rich `Text` out.
 """
@@ -43,16 +45,23 @@ def sparkline(values: Sequence[float], rules: Sequence[Threshold], width: int) -
     return text
 
 
+def rule_label(rules: Sequence[Threshold], i: int) -> str:
+    """`<50%→4` (under 50% used, 4 agents), the last `≥80%→1` (from 80% on), or `any→4` for a
+    single rule without a threshold."""
+    rule = rules[i]
+    if rule.below is not None:
+        return f"<{rule.below:g}%→{rule.parallel}"
+    previous = rules[i - 1].below if i else None
+    return f"≥{previous:g}%→{rule.parallel}" if previous is not None else f"any→{rule.parallel}"
+
+
 def resource_line(
     name: str, values: Sequence[float], rules: Sequence[Threshold], limit: int | None, width: int
 ) -> Text:
     current = values[-1] if values else 0.0
     legend = Text()
-    for i, rule in enumerate(rules):
-        label = (
-            f"<{rule.below:g}:{rule.parallel}" if rule.below is not None else f"≥:{rule.parallel}"
-        )
-        legend.append(("" if i == 0 else " ") + label, style=band_style(rules, i))
+    for i in range(len(rules)):
+        legend.append(("" if i == 0 else " ") + rule_label(rules, i), style=band_style(rules, i))
     if not rules:
         legend.append("no rule", style="dim")
     shown_limit = "-" if limit is None else str(limit)

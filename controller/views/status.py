@@ -45,6 +45,7 @@ PHASE_ORDER = (
     "paused",
     "failed",
     "rejected",
+    "stopped",
     "orphan",
     "merged",
 )
@@ -58,6 +59,7 @@ PHASE_STYLE = {
     "retrying": "yellow",
     "failed": "red",
     "rejected": "red",
+    "stopped": "yellow",
     "orphan": "yellow",
     "blocked": "dim",
     "queued": "dim",
@@ -174,6 +176,13 @@ class StatusModel:
                 "spec_generation": c.generation,
                 "spec_generation_current": self.generation_current,
                 "spec_file": c.spec_file,
+                "other": None
+                if c.elsewhere is None
+                else {
+                    "pid": c.elsewhere.pid,
+                    "spec_file": c.elsewhere.spec_file,
+                    "state": c.elsewhere.state,
+                },
             },
             "counts": self.counts,
             "tasks": [t.as_dict() for t in self.tasks],
@@ -232,9 +241,9 @@ def task_views(
     the plan, worktree and branch from `observed`.
     """
     reasons, actions = _reasons(result)
+    starting = {a.task: a.attempt for a in result.actions if a.kind in ("spawn", "retry")}
     spec_tasks = {t.id: t for t in spec.backlog}
-    agent_of = {t.id: t.agent for t in spec.backlog}
-    history = durations_by_agent(timed, agent_of)
+    history = durations_by_agent(timed, {t.id: t.agent for t in spec.backlog})
     ids = [t.id for t in spec.backlog] + sorted(set(result.phases) - set(spec_tasks))
     views = []
     for task_id in ids:
@@ -242,7 +251,8 @@ def task_views(
         recorded = attempts[-1] if attempts else None
         task = spec_tasks.get(task_id)
         agent = (recorded.agent if recorded else None) or (task.agent if task else None)
-        max_attempts = attempts_allowed(spec, task, tuple(attempts)) if task else len(attempts)
+        orders = observed.orders.get(task_id)
+        allowed = attempts_allowed(spec, task, tuple(attempts), orders) if task else len(attempts)
         last, live = _current_attempt(task_id, recorded, observed, now)
         elapsed = _elapsed(last, live, now)
         pct = progress.get(task_id) if live else None
@@ -256,8 +266,9 @@ def task_views(
                 phase=result.phases.get(task_id, "unknown"),
                 reason=reasons.get(task_id, ""),
                 action=actions.get(task_id),
-                attempt=last.number if last else 0,
-                max_attempts=max_attempts,
+                # the attempt the plan starts now, else the latest
+                attempt=starting.get(task_id) or (last.number if last else 0),
+                max_attempts=allowed,
                 agent=agent,
                 pid=last.pid if live and last else None,
                 worktree=wt.path if wt else None,

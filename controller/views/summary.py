@@ -34,7 +34,7 @@ from controller.model.observed import AttemptObs
 from controller.model.spec import Spec
 from controller.views.costs import Costs, costs_of
 
-COMPLETED_PHASES = frozenset({"merged", "failed", "rejected", "orphan"})
+COMPLETED_PHASES = frozenset({"merged", "failed", "rejected", "stopped", "orphan"})
 ACTIVE_PHASES = frozenset({"running", "starting", "stopping", "verifying", "merging", "retrying"})
 QUEUED_PHASES = frozenset({"queued", "blocked", "paused"})
 NOT_FAILURES = frozenset({"merged", "succeeded", "stopped"})

@@ -25,6 +25,7 @@ from controller.views.status import PHASE_STYLE, StatusModel, TaskView
 if TYPE_CHECKING:
     from rich.text import Text
 
+    from controller.model.problems import Problem
     from controller.views.summary import Summary, TaskActivity
 
 GAP = "   "
@@ -111,6 +112,13 @@ def controller_line(m: StatusModel) -> str:
         pid = f"pid {c.pid}" if c.pid else "pid unknown"
         since = f", since {clock(c.started_at)}" if c.started_at else ""
         return f"running ({pid}{since}); last pass {ago(m.now, c.last_pass)}; acting on {gen}"
+    if c.elsewhere is not None:
+        other = c.elsewhere
+        pid = f"pid {other.pid}" if other.pid else "pid unknown"
+        return (
+            f"not running on this spec; another controller ({pid}) runs on this repository "
+            f"with spec {short_path(other.spec_file)} (state {short_path(other.state)})"
+        )
     if not m.has_store:
         return "not running (no state database yet: nothing has run)"
     last = f"last pid {c.pid}, " if c.pid else ""
@@ -244,24 +252,44 @@ def status_lines(m: StatusModel, *, wide: bool = False) -> list[str]:
     return [*lines, "", *table(heads, [task_row(v, wide) for v in m.tasks])]
 
 
-def styled(lines: Sequence[str], m: StatusModel) -> Text:
-    """The status lines with the PHASE column coloured (for terminals)."""
+def invalid_spec_banner(m: StatusModel, problems: Sequence[Problem]) -> list[str]:
+    """Lines above the status when the spec file is invalid and the view shows the last valid
+    spec (`views.fallback`): what is wrong with the file, and what is shown instead."""
+    if not problems:
+        return []
+    n = len(problems)
+    who = (
+        "the running controller keeps acting on it"
+        if m.controller.running
+        else "the last one a controller ran on"
+    )
+    head = (
+        f"! {short_path(m.spec_file)} is invalid ({n} problem{'s' if n != 1 else ''}); "
+        f"showing the last valid spec (generation {m.generation}): {who}"
+    )
+    return [shown(head), *(shown(f"!   {p}") for p in problems), ""]
+
+
+def styled(lines: Sequence[str], m: StatusModel, *, banner: int = 0) -> Text:
+    """The status lines with the PHASE column coloured (for terminals), and the first
+    `banner` lines (an invalid spec's) in yellow."""
     from rich.text import Text  # only a terminal gets colours: pipes skip loading rich
 
     text = Text()
     start_row = len(lines) - len(m.tasks)
+    # the column starts where its header does: cells are padded to the widest one
+    col = lines[start_row - 1].find("PHASE") if m.tasks else -1
     for i, line in enumerate(lines):
         if i:
             text.append("\n")
-        if i >= start_row and m.tasks:
+        if i >= start_row and col >= 0:
             v = m.tasks[i - start_row]
-            col = line.find(GAP) + len(GAP)
             style = PHASE_STYLE.get(v.phase, "")
             text.append(line[:col])
             text.append(line[col : col + len(v.phase)], style=style)
             text.append(line[col + len(v.phase) :])
         else:
-            text.append(line)
+            text.append(line, style="yellow" if i < banner else "")
     return text
 
 

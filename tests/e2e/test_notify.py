@@ -50,7 +50,7 @@ def test_an_exhausted_task_reaches_the_notify_command_as_json(tmp_path: Path) ->
     assert set(by_kind) == {"exhausted", "merged"}  # `failed` attempts were not asked for
     exhausted = by_kind["exhausted"]
     assert (exhausted["kind"], exhausted["task"]) == ("exhausted", "flaky")
-    assert exhausted["message"] == "retries exhausted after 2 attempts: exit 3"
+    assert exhausted["message"].startswith("retries exhausted after 2 attempts: exit 3; ")
     assert exhausted["data"]["attempt"] == 2
     assert exhausted["repo"] == str(p.repo.resolve()) and exhausted["spec"].endswith(".yaml")
     assert by_kind["merged"]["task"] == "fine"

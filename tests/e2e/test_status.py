@@ -119,4 +119,4 @@ def test_status_without_state_creates_nothing_and_reports_errors(tmp_path: Path)
     assert not p.state.exists()  # read-only: no state dir, no database
     p.spec_file.write_text("apiVersion: orchestrator/v1\nmaxParallel: lots\n")
     code, _, err = invoke(p, "status")
-    assert code == 1 and "maxParallel" in err
+    assert code == 3 and "maxParallel" in err and "nothing to show" in err  # spec invalid

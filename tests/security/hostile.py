@@ -61,7 +61,7 @@ def passes(p: Project, n: int = 12, until: Any = None) -> None:
 
     for _ in range(n):
         result = p.cli("reconcile")
-        assert result.returncode in (0, 1), result.stdout + result.stderr
+        assert result.returncode in (0, 1, 4), result.stdout + result.stderr  # 4: an action failed
         if until is not None and until():
             return
         time.sleep(0.3)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from controller.act.verify import SESSION_ENV, verify_environment
+import sys
+from pathlib import Path
+
+from controller.act.verify import SESSION_ENV, run_verify, verify_environment
 
 CONTROLLER = {
     "PATH": "/usr/bin",
@@ -36,3 +39,19 @@ def test_passed_names_then_set_values() -> None:
     assert env["HTTP_PROXY"] == "http://u:p@proxy:3128" and "NOT_SET" not in env
     assert env["MODE"] == "ci" and env["HOME"] == "/tmp/h"
     assert "ANTHROPIC_API_KEY" not in env and "PYTHONPATH" not in env
+
+
+def test_a_failed_verify_says_its_last_line(tmp_path: Path) -> None:
+    """The pitfall of a verify that names a test file a later task adds: pytest exits 4;
+    the reason quotes what it said, not only the code."""
+    say = "print('collected 0 items'); print('ERROR: file or directory not found: tests/b.py')"
+    argv = [sys.executable, "-c", f"import sys; {say}; sys.exit(4)"]
+    log = tmp_path / "state" / "1.verify.log"
+    reason = run_verify(argv, tmp_path, log, 30.0, state_root=tmp_path / "state")
+    assert reason == (
+        f"verify exited with code 4 (ERROR: file or directory not found: tests/b.py); log: {log}"
+    )
+    quiet = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    reason = run_verify(quiet, tmp_path, log, 30.0, state_root=tmp_path / "state")
+    assert reason == f"verify exited with code 3; log: {log}"
+    assert run_verify([sys.executable, "-c", "print('ok')"], tmp_path, log, 30.0) is None

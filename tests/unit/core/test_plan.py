@@ -187,7 +187,7 @@ CASES = [
         ["a"],
         [failed("gone", outcome="merged", exit_code=0)],
         obs={"worktrees": ["gone"]},
-        expect={"gone": (PRUNE, "removed from the spec; uncommitted work archived")},
+        expect={"gone": (PRUNE, "removed from the spec; worktree removed, branch kept")},
     ),
     Case(
         "a removed task is not pruned while its merge is in flight",
@@ -425,7 +425,12 @@ CASES = [
         "a scope violation is rejected: terminal, no retry",
         ["a"],
         [failed("a", outcome="rejected", reason="wrote outside its scope: etc/x")],
-        expect={"a": ("wait", "not merged: wrote outside its scope: etc/x; branch kept")},
+        expect={
+            "a": (
+                "wait",
+                "not merged: wrote outside its scope: etc/x; branch orchestrator/a kept for review",
+            )
+        },
     ),
     # -- paused, draining, integration branch ----------------------------------------------
     Case(
@@ -862,3 +867,14 @@ def plan_of(w: World) -> Plan:
 @pytest.mark.parametrize("seed", range(300))
 def test_random_worlds_keep_the_invariants(seed: int) -> None:
     check_random_world(random_world(random.Random(seed)))
+
+
+def test_a_merged_task_whose_merge_is_still_being_recorded_is_not_pruned_yet() -> None:
+    """The merge worker has moved the branch but its verdict is not recorded: pruning now
+    would log `prune` before `merge` (the demo did)."""
+    spec = make_spec(["a"])
+    landed = observed([exited("a")], merged=["a"], worktrees=["a"], merging=frozenset({"a"}))
+    p = run(spec, landed)
+    assert action_of(p, "a") is None and p.phases["a"] == "merged"
+    recorded = observed([exited("a")], merged=["a"], worktrees=["a"])
+    assert action_of(run(spec, recorded), "a").kind == PRUNE  # type: ignore[union-attr]

@@ -3,8 +3,7 @@ asked again, starts what they unblock in the same pass -- from the new tip."""
 
 from __future__ import annotations
 
-from controller.core.outcomes import merge_verdict
-from controller.loop.reconcile import with_verdicts
+from controller.core.outcomes import merge_verdict, with_verdicts
 from controller.model.outcomes import MergeOutcome
 from tests.support.planning import NOW, SHA, exited, make_spec, observed, run, started, task
 

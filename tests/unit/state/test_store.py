@@ -183,11 +183,12 @@ def test_a_version_2_database_gains_usage_columns_and_requests_and_keeps_its_row
     conn.commit()
     conn.close()
     with Store.open(db) as store:
-        assert store.schema_version == SCHEMA_VERSION == 6
+        assert store.schema_version == SCHEMA_VERSION == 7
         (old,) = store.attempts()
         assert old.outcome == "merged" and old.cost_usd is None and old.port is None
         assert old.start_id is None
         assert store.requests() == {} and store.conflict_checks() == {}
+        assert store.orders() == {}
 
 
 def test_usage_and_port_round_trip(db: Path) -> None:

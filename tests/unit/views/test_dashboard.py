@@ -106,12 +106,12 @@ def test_renders_within_80x24_and_smaller() -> None:
     lines = screen(frame)
     assert len(lines) == 24
     assert lines[0].startswith("orchestrator ● running pid 4242")
-    assert lines[3].startswith("cpu ") and "<50:4 <70:3 <80:2 ≥:1" in lines[3]
+    assert lines[3].startswith("cpu ") and "<50%→4 <70%→3 <80%→2 ≥80%→1" in lines[3]
     assert lines[4].startswith("mem ")
     assert lines[5].startswith("disk ") and "no rule" in lines[5]  # beside cpu and memory
     assert any("63%" in ln and "running" in ln for ln in lines)
     assert any(ln.startswith("… ") and "more" in ln for ln in lines)
-    assert lines[-1].startswith("q quit")
+    assert lines[-1].startswith("↑↓ select") and "q quit" in lines[-1]
     for width, height in ((40, 10), (120, 50), (20, 5)):
         screen(frame, width, height)
 
@@ -122,7 +122,7 @@ def test_the_disk_line_shows_the_disk_rule() -> None:
     status = replace(frame.status, admission={**frame.status.admission, "disk_limit": 1})
     frame = replace(frame, status=status, disk=(80.0, 93.0), disk_rules=rules)
     (disk,) = [ln for ln in screen(frame) if ln.startswith("disk ")]
-    assert " 93% → 1" in disk and "<90:4 ≥:1" in disk
+    assert " 93% → 1" in disk and "<90%→4 ≥90%→1" in disk
 
 
 def test_rendering_for_hours_does_not_grow_memory() -> None:

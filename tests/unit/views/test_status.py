@@ -20,6 +20,7 @@ from controller.model.observed import AttemptObs, Observed, ResourcesObs
 from controller.model.overrides import Overrides, settings
 from controller.model.spec import Spec
 from controller.model.spec import spec_generation as loop_generation
+from controller.observe.running import lock_path
 from controller.state.lock import ControllerLock
 from controller.views.eta import estimate_eta
 from controller.views.measure import with_recorded_times
@@ -104,7 +105,7 @@ def test_status_model_shows_the_planners_phase_and_reason() -> None:
     assert (views["a"].attempt, views["a"].max_attempts, views["a"].pid) == (1, 2, 11)
     assert views["a"].eta.basis == "progress" and views["a"].eta.seconds == pytest.approx(50.0)
     assert (views["b"].attempt, views["b"].elapsed_s) == (2, 60.0)
-    assert views["d"].attempt == 0 and views["d"].eta.basis == "none"
+    assert views["d"].attempt == 1 and views["d"].eta.basis == "none"  # the one it starts
     assert model.running == 1  # the live agent, not the plan's count with its spawns
     # speedup over the backlog: a [now-50, now] with b's [now-300, now-200], [now-100, now-40]
     expect = busy_figures([(now - 50, now), (now - 300, now - 200), (now - 100, now - 40)], 2)
@@ -174,11 +175,21 @@ def test_table_aligns_columns_and_leaves_the_last_ragged() -> None:
 
 
 def test_status_reports_a_held_lock_as_running(tmp_path: Path) -> None:
-    """A lock holder is what `running` means; status itself never takes the lock."""
+    """The holder of the repository's lock (in its git folder) is what `running` means, when
+    it runs on this spec's state folder; status itself never takes the lock."""
     p = Project(tmp_path, backlog=[task("a")])
     p.state.mkdir()
-    with ControllerLock(p.state / "controller.lock"):
+    lock = lock_path(p.repo)
+    assert lock.parent.parent == p.repo / ".git"
+    with ControllerLock(lock, {"spec": "/x/spec.yaml", "state": str(p.state)}):
         data = json.loads(invoke(p, "status", "-o", "json")[1])
         assert data["controller"]["running"] is True
         assert data["controller"]["pid"] == os.getpid()
-    assert sorted(x.name for x in p.state.iterdir()) == ["controller.lock"]
+    assert list(p.state.iterdir()) == []
+    other = tmp_path / "elsewhere"
+    with ControllerLock(lock, {"spec": "/x/conf/spec.yaml", "state": str(other)}):
+        code, text, _ = invoke(p, "status")
+        data = json.loads(invoke(p, "status", "-o", "json")[1])
+    assert code == 0 and data["controller"]["running"] is False
+    assert data["controller"]["other"]["spec_file"] == "/x/conf/spec.yaml"
+    assert "another controller" in text and "/x/conf/spec.yaml" in text
