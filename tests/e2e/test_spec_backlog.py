@@ -54,6 +54,9 @@ def test_six_items_two_specs_ahead(tmp_path: Path) -> None:
     proc = p.watch()
     try:
         assert wait_until(lambda: len(set(p.merges())) == 12, timeout=60), p.merges()
+        # the pass after the last merge records the convergence
+        converged_seen = lambda: any(e["kind"] == "converged" for e in event_log(p))  # noqa: E731
+        assert wait_until(converged_seen, timeout=15)
     finally:
         out = stop_process(proc)
     assert "Traceback" not in out

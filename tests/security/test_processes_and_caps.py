@@ -104,8 +104,8 @@ def test_a_setsid_child_dies_with_its_attempt(tmp_path: Path) -> None:
     try:
         assert cli_bounded(p, "reconcile").returncode == 0
         assert wait_until(pid_file.exists, timeout=30)
-        pid = int(pid_file.read_text())
-        assert os.getsid(pid) != os.getsid(0)  # it really left the attempt's session
+        pid, sid, agent_sid = map(int, pid_file.read_text().split())
+        assert sid == pid != agent_sid  # it really left the attempt's session
         assert wait_until(lambda: (p.state / "runs" / "ds" / "1.exit.json").exists(), timeout=30)
         assert wait_dead(pid, timeout=5), "the setsid'd child outlived its attempt"
         passes(p, n=20, until=lambda: phase(p, "ds")[0] in ("merged", "failed"))
@@ -124,7 +124,7 @@ def test_a_setsid_child_dies_when_its_attempt_times_out(tmp_path: Path) -> None:
     try:
         assert cli_bounded(p, "reconcile").returncode == 0
         assert wait_until(pid_file.exists, timeout=30)
-        pid = int(pid_file.read_text())
+        pid = int(pid_file.read_text().split()[0])
         assert wait_until(lambda: (p.state / "runs" / "dt" / "1.exit.json").exists(), timeout=30)
         assert wait_dead(pid, timeout=5), "the setsid'd child outlived its attempt"
     finally:

@@ -26,6 +26,10 @@ VERSION = "2.1.332"
 PACKAGE = f"@anthropic-ai/claude-code@{VERSION}"
 CACHE = ROOT / ".cache" / "claude-code"
 BINARY = CACHE / "node_modules" / ".bin" / "claude"
+# The agents' home: an empty folder, so that the login shell Claude Code's Bash tool starts
+# runs none of this machine's shell start-up files (a pyenv `rehash` there takes a lock file
+# that an agent killed by a test leaves behind, and every later shell then waits 60 s on it)
+HOME = CACHE / "home"
 # priced by the model name the CLI asks for (measured with 2.1.332): USD per million tokens
 MODEL = "claude-sonnet-4-5-20250929"
 PRICES = {"input": 3.0, "output": 15.0, "cache_write": 3.75, "cache_read": 0.30}
@@ -83,7 +87,9 @@ def cost_of(requests: int, usage: dict[str, int]) -> float:
 
 def agent(binary: Path, base_url: str, **extra: Any) -> dict[str, Any]:
     """A spec agent running the real CLI against the scripted server at `base_url`."""
+    HOME.mkdir(parents=True, exist_ok=True)
     env = {
+        "HOME": str(HOME),
         "ANTHROPIC_BASE_URL": base_url,
         "ANTHROPIC_API_KEY": "sk-ant-test",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",

@@ -16,7 +16,8 @@ the worktree unless absolute:
     symlink LINK -> TARGET      replace LINK (absolute, e.g. in the state folder) by a symlink
     fifo PATH                   replace PATH by a named pipe
     daemon PIDFILE              leave a process behind: double fork + setsid, the grandchild
-                                writes its pid to PIDFILE and sleeps (stdout still inherited)
+                                writes "PID SID AGENT_SID" to PIDFILE and sleeps (stdout
+                                still inherited)
     spew MEGABYTES              write that much to stdout, then a line `THE END`
     sleep SECONDS / exit CODE
     attempt N: DIRECTIVE        the directive, on attempt N only
@@ -78,11 +79,12 @@ def expand(text: str) -> str:
 
 def daemon(pid_file: str) -> None:
     """A process that leaves the attempt's session and is orphaned (double fork)."""
+    agent_sid = os.getsid(0)
     child = os.fork()
     if child == 0:
         os.setsid()
-        if os.fork() == 0:
-            Path(pid_file + ".tmp").write_text(str(os.getpid()))
+        if os.fork() == 0:  # "PID ITS_SESSION THE_AGENT'S_SESSION"
+            Path(pid_file + ".tmp").write_text(f"{os.getpid()} {os.getsid(0)} {agent_sid}")
             os.replace(pid_file + ".tmp", pid_file)
             time.sleep(300)
         os._exit(0)
