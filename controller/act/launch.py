@@ -61,15 +61,19 @@ def _prompt_in_argv(agent: Agent) -> bool:
 def preset_env(agent: Agent, home: Path, runtime: Path) -> dict[str, str]:
     """A preset agent's own folders for one attempt, inside the state folder: its config
     (credentials, sessions, transcripts), temp files and runtime socket never touch the
-    user's ~/.claude or /tmp, and concurrent attempts never share them."""
-    if agent.preset_info is None:
+    user's ~/.claude or /tmp, and concurrent attempts never share them. Plus what the
+    preset needs while the fleet handles its rate limits (`Preset.rate_limited_env`)."""
+    preset = agent.preset_info
+    if preset is None:
         return {}
+    fleet = dict(preset.rate_limited_env) if agent.rate_limits is not None else {}
     return {
         "CLAUDE_CONFIG_DIR": str(home / "config"),
         "CLAUDE_CODE_TMPDIR": str(home / "tmp"),
         "TMPDIR": str(home / "tmp"),
         "XDG_RUNTIME_DIR": str(runtime),
         "DISABLE_AUTOUPDATER": "1",  # a fleet runs the version installed, unchanged
+        **fleet,  # e.g. few retries of its own while the fleet backs off together
     }
 
 

@@ -14,8 +14,13 @@ from controller.model.observed import AttemptObs
 from controller.model.spec import Spec, Task
 
 # outcomes after which another attempt may follow
-RETRYABLE = frozenset({"failed", "timeout", "lost", "conflict", "verify_failed", "stopped"})
+RETRYABLE = frozenset(
+    {"failed", "timeout", "lost", "conflict", "verify_failed", "stopped", "rate_limited"}
+)
 STARTUP_GRACE_S = 10.0  # an intent row without a process, younger than this, is "starting"
+# attempts of one task that ended on a rate limit and cost no retry; beyond this they count
+# (a safety valve: an agent that always says "429" must not loop for ever)
+FREE_RATE_LIMITED = 20
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,18 @@ def is_free(a: AttemptObs) -> bool:
         a.pid is None and a.handle is None and a.started_at is None and a.exit_code is None
     )
     return a.outcome == "stopped" or (a.outcome == "lost" and never_started)
+
+
+def free_attempts(attempts: tuple[AttemptObs, ...]) -> int:
+    """How many of `attempts` cost no retry: the `is_free` ones, and those that ended on a
+    rate limit (the provider's limit, not the task, made them fail), up to
+    `FREE_RATE_LIMITED`."""
+    limited = sum(1 for a in attempts if a.outcome == "rate_limited")
+    return sum(1 for a in attempts if is_free(a)) + min(limited, FREE_RATE_LIMITED)
+
+
+def rate_limited_attempts(attempts: tuple[AttemptObs, ...]) -> int:
+    return sum(1 for a in attempts if a.outcome == "rate_limited")
 
 
 def refusal(a: AttemptObs) -> str | None:
@@ -114,15 +131,15 @@ def task_state(
         # "merged" by our records but not on the integration branch (reset by hand): land again
         return TaskState("pending_merge", n, last)
     reason = failure_reason(last)
-    counted = sum(1 for a in attempts if not is_free(a))
+    counted = n - free_attempts(attempts)
     if counted >= max_attempts:
         return TaskState("exhausted", n, last, reason)
     return TaskState("failed", n, last, reason)
 
 
 def attempts_allowed(spec: Spec, task: Task, attempts: tuple[AttemptObs, ...]) -> int:
-    """The last attempt number `task` may reach: a free attempt (`is_free`) adds one."""
-    return spec.max_attempts(task) + sum(1 for a in attempts if is_free(a))
+    """The last attempt number `task` may reach: a free attempt (`free_attempts`) adds one."""
+    return spec.max_attempts(task) + free_attempts(attempts)
 
 
 def backoff_delay(task_id: str, number: int, initial: float, maximum: float) -> float:
@@ -139,9 +156,13 @@ def backoff_delay(task_id: str, number: int, initial: float, maximum: float) -> 
 
 def retry_at(spec: Spec, task: Task, last: AttemptObs) -> float:
     """When the next attempt may start after the failed attempt `last`."""
+    ended = last.ended_at or last.started_at or last.created_at or 0.0
+    if last.outcome == "rate_limited":
+        # the provider's limiter (`core.ratelimit`) says when; the stored retry_at is when
+        # the wait its agent named ends, one of the limiter's inputs
+        return ended
     if last.retry_at is not None:
         return last.retry_at
-    ended = last.ended_at or last.started_at or last.created_at or 0.0
     if last.outcome in ("conflict", "stopped"):
         return ended  # a fresh attempt on the new tip is due at once
     return ended + backoff_delay(task.id, last.number, spec.backoff.initial, spec.backoff.max)

@@ -10,8 +10,8 @@ Decision order per pass, deterministic (`order.start_order` says which task goes
 3. finished attempts (exit 0): merge, holding their scope until merged;
 4. failed attempts: retry once the backoff is over and attempts remain;
 5. new tasks: spawn when every start gate lets them through (`gates`: dependencies merged,
-   no budget covering them spent, a slot free, the scope free, a port free for an agent
-   with `ports` -- the action carries it);
+   no budget covering them spent, their provider not rate limited (`ratelimit`), a slot
+   free, the scope free, a port free for an agent with `ports` -- the action carries it);
 6. tasks no longer in the spec: stop their agent, prune their worktree (never their branch).
 """
 
@@ -23,14 +23,17 @@ from typing import Any
 
 from controller.core.budget import must_stop
 from controller.core.gates import first_hold
-from controller.core.lifecycle import TaskState, failure_reason, task_state
+from controller.core.lifecycle import TaskState, failure_reason, rate_limited_attempts, task_state
 from controller.core.order import start_order
+from controller.core.outcomes import judged_rate_limits
 from controller.core.passstate import PassState
 from controller.core.ports import free_port, ports_in_use
+from controller.core.ratelimit import advance_all, policies
 from controller.core.schedule import Admission, admission
 from controller.model.durations import format_duration
 from controller.model.names import branch_for
 from controller.model.observed import AttemptObs, Observed
+from controller.model.ratelimit import LimiterState
 from controller.model.spec import Spec, Task
 
 SPAWN, RETRY, MERGE, PRUNE, STOP = "spawn", "retry", "merge", "prune", "stop"
@@ -70,6 +73,8 @@ class Plan:
     running: int
     now: float
     phases: dict[str, str] = field(default_factory=dict)
+    # provider -> its rate limiter after this pass (the controller stores what changed)
+    rate_limits: dict[str, LimiterState] = field(default_factory=dict)
 
     @property
     def has_changes(self) -> bool:
@@ -90,6 +95,7 @@ class Plan:
             "admission": {**asdict(self.admission), "bound_by": self.admission.bound_by},
             "running": self.running,
             "phases": self.phases,
+            "rate_limits": {p: asdict(s) for p, s in self.rate_limits.items()},
             "now": self.now,
         }
 
@@ -98,10 +104,13 @@ class _Planner:
     """One planning pass; a class only to share the pass's bookkeeping between steps."""
 
     def __init__(self, spec: Spec, observed: Observed, now: float, tz: tzinfo):
+        observed = judged_rate_limits(spec, observed, now)
         self.spec, self.obs, self.now = spec, observed, now
         self.ps = PassState(spec, observed, now, tz, admission(spec, observed.resources))
         self.ps.done = set(observed.merged_tasks) | set(spec.completed)
         self.ps.ports = ports_in_use(observed.attempts, now)
+        self.ps.policies = policies(spec)
+        self.ps.limiters = advance_all(spec, observed, now)
         self.actions: list[Action] = []
         self.waits: list[Wait] = []
         self.phases: dict[str, str] = {}
@@ -141,6 +150,7 @@ class _Planner:
         for task in self.spec.backlog:
             if states[task.id].stage in ("running", "starting"):
                 self.ps.take_slot(task)
+                self.ps.count_answers(task, states[task.id].last, admitted=False)
             elif states[task.id].stage == "pending_merge":
                 self.ps.holders.add(task.id, self.spec.scope_of(task))
         self.occupy_orphans()
@@ -154,6 +164,7 @@ class _Planner:
             running=self.ps.running,
             now=self.now,
             phases=self.phases,
+            rate_limits=self.ps.limiters,
         )
 
     def occupy_orphans(self) -> None:
@@ -238,6 +249,7 @@ class _Planner:
             self.wait(task.id, phase, hold.reason, hold.until)
             return
         self.ps.take_slot(task)
+        self.ps.count_answers(task, None, admitted=True)
         ports = self.spec.agents[task.agent].ports
         port = free_port(ports, self.ps.ports) if ports else None  # a gate checked there is one
         if port is not None:
@@ -246,9 +258,14 @@ class _Planner:
         number = st.attempts + 1
         if retrying and st.last is not None:
             fresh = st.last.outcome == "conflict"
-            why = f"attempt {number} of {self.ps.total_attempts(task)}: "
+            why = f"attempt {number} of {self.ps.total_attempts(task)}"
+            limited = rate_limited_attempts(self.obs.attempts.get(task.id, ()))
+            why += f" ({limited} rate limited, no retry used): " if limited else ": "
             why += failure_reason(st.last)
-            why += ", fresh start on the new tip" if fresh else ", backoff over"
+            if st.last.outcome == "rate_limited":
+                why += ", the provider resumed"
+            else:
+                why += ", fresh start on the new tip" if fresh else ", backoff over"
             retry = Action(
                 RETRY, task.id, why + on_port, task.agent, number, fresh=fresh, port=port
             )

@@ -15,9 +15,10 @@ from pathlib import Path
 from loguru import logger
 
 from controller.act.executor import Executor
-from controller.act.records import record_event, record_exits
+from controller.act.records import record_event, record_exits, record_rate_limits
 from controller.act.runners.base import Runner
 from controller.core.plan import MERGE, PRUNE, RETRY, SPAWN, STOP, Action, Plan, plan
+from controller.core.ratelimit import policies
 from controller.loop.merge_worker import MergeWorker
 from controller.model.observed import Observed
 from controller.model.outcomes import MergeOutcome
@@ -86,6 +87,8 @@ class Reconciler:
         if self.force:
             observed = replace(observed, draining=True)
         result = plan(self.spec, observed, now, tz=local_timezone())
+        limits = policies(self.spec)
+        record_rate_limits(self.store, observed.rate_limits, result.rate_limits, limits, now)
         for action in sorted(result.actions, key=lambda a: EXECUTION_ORDER[a.kind]):
             self.carry_out(action, observed, sync_merges)
         if self.force:

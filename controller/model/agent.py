@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from controller.model.fields import (
     CommandArg,
@@ -26,6 +34,7 @@ from controller.model.fields import (
     placeholders_in,
     schema_without_null,
 )
+from controller.model.ratelimit import OFF, RateLimit, default_rate_limit
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,9 @@ class Preset:
     argv: tuple[str, ...]  # after the program, before the agent's `args`
     stream: str  # the output format the shim reads (`act.runners.agent_stream`)
     install: str  # how to get the binary, for the message when it is missing
+    # environment while the fleet handles its rate limits (not `rateLimit: off`); the
+    # agent's `env` overrides it
+    rate_limited_env: tuple[tuple[str, str], ...] = ()
 
 
 # Why this permission mode (docs/agents.md, measured with Claude Code 2.1.332 as root):
@@ -59,10 +71,28 @@ CLAUDE_CODE = Preset(
     ),
     stream="claude-code",
     install="npm install -g @anthropic-ai/claude-code",
+    # Claude Code retries a 429 itself, 10 times by default with waits up to 32 s (more
+    # with a long retry-after). Under the fleet's limiter one retry is kept: its
+    # `api_retry` line tells the fleet how long the server asked to wait, and a run still
+    # limited after it ends and is re-queued, for free, once the provider resumes
+    # (measured in bench/rate_limits.py, docs/agents.md#rate-limits).
+    rate_limited_env=(("CLAUDE_CODE_MAX_RETRIES", "1"),),
 )
 PRESETS: dict[str, Preset] = {CLAUDE_CODE.name: CLAUDE_CODE}
 PresetName = Literal["claude-code"]
 EXAMPLE = '[claude, -p, "{prompt}"]'
+
+
+def _rate_limit_kind(value: object) -> str:
+    return "off" if value is False or value == OFF else "settings"
+
+
+# `rateLimit: {...}` or `rateLimit: off`: the tag picks the branch, so a mistake in the
+# settings is reported alone (not next to "must be 'off'"); the loader drops the tag
+RateLimitSetting = Annotated[
+    Annotated[RateLimit, Tag("settings")] | Annotated[Literal["off", False], Tag("off")],
+    Discriminator(_rate_limit_kind),
+]
 
 
 class Budget(SpecModel):
@@ -190,6 +220,14 @@ class Agent(SpecModel):
         description="each running attempt gets a free port of its own from this range, as "
         "{port} and $ORCHESTRATOR_PORT",
     )
+    rate_limit: RateLimitSetting | None = Field(
+        default=None,
+        json_schema_extra=schema_without_null,
+        description="how a rate limit shows (command agents: exitCodes, patterns) and how "
+        "the fleet backs off from it: nothing new starts for the provider until the wait is "
+        "over, and its concurrency halves, then climbs back; `off`: each agent retries on "
+        "its own (on by default)",
+    )
 
     @field_validator("command", "setup", "args", mode="before")
     @classmethod
@@ -227,6 +265,20 @@ class Agent(SpecModel):
     def argvs(self) -> list[str]:
         """Every argv element of the agent that placeholders may fill."""
         return [*(self.command or ()), *self.args, *(self.setup or ())]
+
+    @property
+    def rate_limits(self) -> RateLimit | None:
+        """The agent's rate-limit settings; None when the fleet's handling is `off`."""
+        if self.rate_limit is False or self.rate_limit == OFF:
+            return None
+        return self.rate_limit if isinstance(self.rate_limit, RateLimit) else default_rate_limit()
+
+    def provider(self, name: str) -> str | None:
+        """What rate limit agent `name` shares (see `model.ratelimit`); None when `off`."""
+        limits = self.rate_limits
+        if limits is None:
+            return None
+        return limits.provider or self.preset or name
 
     @property
     def preset_info(self) -> Preset | None:

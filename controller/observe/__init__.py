@@ -2,7 +2,8 @@
 
 `observe()` does the I/O: a constant handful of git calls (integration sha, worktree list,
 two for-each-ref, one log, one status of the integration checkout), one scan of the runs
-directory, one store query, one resource sample, and a liveness check per unfinished run.
+directory, two store queries (attempts, rate limiters), one resource sample, and a liveness
+check per unfinished run.
 `assemble` joins those readings into the planner's `Observed` without any I/O.
 """
 
@@ -105,6 +106,7 @@ def observe(
             lambda: git.merged_tasks(pinned, sha) if sha else frozenset[str]()
         )
         store_rows = store.attempts_by_task() if store is not None else {}
+        limiters = store.rate_limits() if store is not None else {}
         resources = sampler.sample(now) if sampler is not None else ResourcesObs()
         worktrees, dirty = wt_future.result()
         branches, merged = br_future.result(), merged_future.result()
@@ -132,7 +134,7 @@ def observe(
         # in between has written its exit record by now (the shim writes it before it
         # exits), so read again rather than call the attempt lost.
         observed = build()
-    return observed
+    return replace(observed, rate_limits=limiters)
 
 
 def _exited_unrecorded(observed: Observed) -> bool:

@@ -66,8 +66,27 @@ def _migrate_v3(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE attempts ADD COLUMN {column}")
 
 
+def _migrate_v4(conn: sqlite3.Connection) -> None:
+    """The fleet's rate limiter per provider (`model.ratelimit.LimiterState`), so that a
+    restarted controller keeps backing off where the last one was."""
+    conn.execute(
+        """CREATE TABLE rate_limits (
+            provider TEXT PRIMARY KEY,
+            lowered_to INTEGER,
+            resume_at REAL NOT NULL DEFAULT 0,
+            changed_at REAL NOT NULL DEFAULT 0,
+            strikes INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+
+
 # Append only: MIGRATIONS[i] upgrades version i to i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_v1,
+    _migrate_v2,
+    _migrate_v3,
+    _migrate_v4,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

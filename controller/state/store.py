@@ -3,8 +3,9 @@
 Git refs, worktrees, processes and exit records are read from the world on every pass; this
 database only keeps what cannot be recovered from them: the intent row written before a
 process starts, the controller's verdict on each attempt (outcome, reason, retry deadline,
-conflicting files), an append-only event log, and a few controller facts (pid, last pass,
-spec generation). Losing it costs history, never correctness of the next pass.
+conflicting files), an append-only event log, the fleet's rate limiter per provider, and a
+few controller facts (pid, last pass, spec generation). Losing it costs history, never
+correctness of the next pass.
 
 The schema is versioned in the `meta` table. `MIGRATIONS[i]` brings a database from version
 `i` to `i + 1`; a later release appends to that list and never edits an entry. A database
@@ -24,6 +25,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from controller.model.observed import Usage
+from controller.model.ratelimit import LimiterState
 from controller.state import files
 from controller.state.rows import ATTEMPT_COLUMNS, AttemptRow, EventRow, row_to_attempt
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
@@ -321,6 +323,30 @@ class Store:
             )
             for r in rows
         ]
+
+    # --- rate limits ----------------------------------------------------------------------
+
+    def rate_limits(self) -> dict[str, LimiterState]:
+        """provider -> the fleet's rate limiter as last stored."""
+        rows = self._conn.execute(
+            "SELECT provider, lowered_to, resume_at, changed_at, strikes FROM rate_limits"
+        ).fetchall()
+        return {
+            r["provider"]: LimiterState(
+                r["provider"], r["lowered_to"], r["resume_at"], r["changed_at"], r["strikes"]
+            )
+            for r in rows
+        }
+
+    def set_rate_limit(self, state: LimiterState) -> None:
+        """Store one provider's rate limiter (replacing what was stored)."""
+        self._conn.execute(
+            "INSERT INTO rate_limits(provider, lowered_to, resume_at, changed_at, strikes) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(provider) DO UPDATE SET "
+            "lowered_to = excluded.lowered_to, resume_at = excluded.resume_at, "
+            "changed_at = excluded.changed_at, strikes = excluded.strikes",
+            (state.provider, state.limit, state.resume_at, state.changed_at, state.strikes),
+        )
 
     # --- controller facts -----------------------------------------------------------------
 

@@ -18,16 +18,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from controller.core.lifecycle import attempts_allowed, classify_attempt
+from controller.core.lifecycle import attempts_allowed, classify_attempt, rate_limited_attempts
 from controller.core.metrics import Parallelism, parallelism
 from controller.core.plan import Plan
 from controller.model.names import branch_for
 from controller.model.observed import AgentReport, AttemptObs, Observed
 from controller.model.spec import Spec
+from controller.observe.clock import local_timezone
 from controller.views.costs import Costs, costs_of
 from controller.views.eta import NO_ETA, Eta, durations_by_agent, live_eta
 from controller.views.foreign import ForeignCommits
 from controller.views.measure import run_intervals
+from controller.views.ratelimits import RateLimitView, rate_limit_views
 from controller.views.snapshot import ControllerInfo, Snapshot
 
 LIVE = frozenset({"running", "starting"})
@@ -85,6 +87,7 @@ class TaskView:
     cost_usd: float = 0.0  # what all its attempts cost, as their agents reported it
     turns: int | None = None  # of the latest attempt, as its agent reported them
     last_action: str | None = None  # of the latest attempt while it runs
+    rate_limited: int = 0  # attempts that ended on a rate limit (no retry used)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +112,7 @@ class TaskView:
             "cost_usd": round(self.cost_usd, 6),
             "turns": self.turns,
             "last_action": self.last_action,
+            "rate_limited_attempts": self.rate_limited,
         }
 
 
@@ -134,6 +138,7 @@ class StatusModel:
     notes: tuple[str, ...] = field(default_factory=tuple)
     foreign: ForeignCommits = ForeignCommits()  # commits that bypassed the controller
     costs: Costs = field(default_factory=Costs)
+    rate_limits: tuple[RateLimitView, ...] = ()
 
     @property
     def generation_current(self) -> bool | None:
@@ -188,6 +193,7 @@ class StatusModel:
             "has_store": self.has_store,
             "unattributed_commits": self.foreign.as_dict(),
             "cost": self.costs.as_dict(),
+            "rate_limits": [v.as_dict() for v in self.rate_limits],
         }
 
 
@@ -259,6 +265,7 @@ def task_views(
                 cost_usd=sum(a.cost_usd for a in attempts),
                 turns=report.turns,
                 last_action=report.last_action if live else None,
+                rate_limited=rate_limited_attempts(tuple(attempts)),
             )
         )
     return views
@@ -323,6 +330,7 @@ def build_status(snap: Snapshot) -> StatusModel:
         costs=costs_of(
             spec, snap.attempts, len(observed.merged_tasks & {t.id for t in spec.backlog})
         ),
+        rate_limits=rate_limit_views(spec, result, now, local_timezone()),
     )
 
 

@@ -3,11 +3,12 @@
 Claude Code with `--output-format stream-json --verbose` prints one JSON object per line:
 an `init` line, an `assistant` line per content block (text or a tool call), `user` lines
 with tool results, `system` lines for API retries (`api_retry`, with the HTTP status, e.g.
-429) and permission refusals (`permission_denied`), and a final `result` line with the
-run's usage, cost (`total_cost_usd`), `num_turns`, `permission_denials` and, when it ended
-on an API error, `is_error` and `api_error_status`. The shim tails the attempt's log (where
-the agent's stdout goes) and keeps a small record of what matters, which it writes to
-`state/runs/<task>/<n>.stream.json` for the controller and the views.
+429, and the delay before the retry; the record keeps when the latest 429 was read, for the
+fleet's rate limiter) and permission refusals (`permission_denied`), and a final `result`
+line with the run's usage, cost (`total_cost_usd`), `num_turns`, `permission_denials` and,
+when it ended on an API error, `is_error` and `api_error_status`. The shim tails the
+attempt's log (where the agent's stdout goes) and keeps a small record of what matters,
+which it writes to `state/runs/<task>/<n>.stream.json` for the controller and the views.
 
 The stream is hostile input: lines longer than `MAX_LINE` bytes are skipped whole, anything
 that is not a JSON object of the expected shape is ignored, numbers are checked, and the
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 MAX_LINE = 1 << 20  # bytes: a longer line (e.g. a huge tool result) is skipped, not parsed
@@ -96,8 +99,9 @@ def _relative(path: str, cwd: str) -> str:
 class ClaudeStream:
     """What a Claude Code stream-json run has said so far (see the module docstring)."""
 
-    def __init__(self, cwd: str = "") -> None:
+    def __init__(self, cwd: str = "", clock: Callable[[], float] = time.time) -> None:
         self.cwd = cwd
+        self.clock = clock  # when a line was read: the time of a 429 the fleet backs off from
         self.messages: set[str] = set()  # assistant message ids: one per model turn
         self.turns: int | None = None
         self.last_action: str | None = None
@@ -105,6 +109,7 @@ class ClaudeStream:
         self.api_retries = 0
         self.rate_limit_retries = 0
         self.retry_delay_s: float | None = None
+        self.rate_limited_at: float | None = None
         self.usage: dict[str, Any] | None = None
         self.error: str | None = None
         self.api_error_status: int | None = None
@@ -156,10 +161,11 @@ class ClaudeStream:
             return False
         if subtype == "api_retry":
             self.api_retries += 1
-            if count(event.get("error_status")) == 429:
-                self.rate_limit_retries += 1
             delay = count(event.get("retry_delay_ms"))
             self.retry_delay_s = None if delay is None else delay / 1000.0
+            if count(event.get("error_status")) == 429:
+                self.rate_limit_retries += 1
+                self.rate_limited_at = self.clock()
             return True
         if subtype == "permission_denied":
             self._deny(event.get("tool_name"), None)
@@ -208,6 +214,7 @@ class ClaudeStream:
             "api_retries": self.api_retries,
             "rate_limit_retries": self.rate_limit_retries,
             "retry_delay_s": self.retry_delay_s,
+            "rate_limited_at": self.rate_limited_at,
             "finished": self.finished,
         }
 

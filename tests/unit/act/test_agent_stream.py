@@ -103,3 +103,17 @@ def test_lines_are_split_across_reads_and_over_long_ones_dropped_whole() -> None
     assert lines.feed(b"x" * (MAX_LINE + 10)) == []  # over the bound: skipped...
     assert lines.feed(b"tail of it\nok\n") == [b"ok"]  # ...up to its end, never parsed
     assert clean("a\tb\x07c", 10) == "a bc"
+
+
+def test_the_time_of_the_latest_429_is_kept_for_the_fleet() -> None:
+    clock = iter([100.0, 105.5])
+    stream = ClaudeStream(clock=lambda: next(clock))
+    retry = {"type": "system", "subtype": "api_retry", "error_status": 429}
+    other = {"type": "system", "subtype": "api_retry", "error_status": 529, "retry_delay_ms": 9}
+    stream.line(json.dumps({**retry, "retry_delay_ms": 1200}).encode())
+    stream.line(json.dumps(other).encode())  # overloaded: a retry, not a rate limit
+    assert (stream.rate_limited_at, stream.retry_delay_s) == (100.0, 0.009)
+    stream.line(json.dumps({**retry, "retry_delay_ms": 3300}).encode())
+    record = stream.record()
+    assert (record["rate_limited_at"], record["retry_delay_s"]) == (105.5, 3.3)
+    assert (record["api_retries"], record["rate_limit_retries"]) == (3, 2)
