@@ -80,7 +80,7 @@ def test_a_command_agent_s_rate_limit_and_a_restart_keeping_the_limiter(tmp_path
     cmd = {
         "command": [sys.executable, FAKE_AGENT],
         "owns": ["**"],
-        "rateLimit": {"exitCodes": [75], "patterns": ["failing attempt"], "backoff": "6s"},
+        "rateLimit": {"exitCodes": [75], "patterns": ["failing attempt"]},  # backoff: 30s
     }
     backlog = [
         {"id": "a", "agent": "cmd", "prompt": "fail-until 2 75", "paths": ["a.txt"]},
@@ -90,7 +90,7 @@ def test_a_command_agent_s_rate_limit_and_a_restart_keeping_the_limiter(tmp_path
     p = Project(tmp_path, agents={"cmd": cmd}, maxParallel=2, retries=0, backlog=backlog)
     assert p.cli("reconcile").returncode == 0  # a and b start, and stop on a rate limit
     assert wait_until(lambda: len(list((p.state / "runs").glob("*/1.exit.json"))) == 2, 20)
-    first = p.cli("reconcile")  # judges them: the provider backs off (6 s, limit 1 of 2)
+    first = p.cli("reconcile")  # judges them: the provider backs off (30 s, limit 1 of 2)
     assert first.returncode == 0, first.stderr
     judged = {r["task"]: r for r in rows(p, "attempts")}
     assert judged["a"]["outcome"] == judged["b"]["outcome"] == "rate_limited"
@@ -110,7 +110,6 @@ def test_a_command_agent_s_rate_limit_and_a_restart_keeping_the_limiter(tmp_path
     assert all(reasons[t].startswith("rate limited: resuming at ") for t in "abc")
     assert "Rate limits: cmd: rate limited: resuming at " in p.cli("status").stdout
 
-    time.sleep(max(0.0, stored["resume_at"] - time.time()) + 0.2)
-    resumed = p.cli("diff")  # after the wait, one at a time (limit 1 of 2)
-    assert "~ retry  a  attempt 2 of 2 (1 rate limited, no retry used)" in resumed.stdout
-    assert "rate limited: 1 running (limit 1 of 2, one more at" in resumed.stdout
+    assert stored["resume_at"] > time.time()  # (resuming is the planner's: unit tests)
+    held = p.cli("diff").stdout
+    assert ". wait   a  rate limited: resuming at " in held and "+ spawn" not in held
