@@ -49,6 +49,12 @@ class Preset:
     # environment while the fleet handles its rate limits (not `rateLimit: off`); the
     # agent's `env` overrides it
     rate_limited_env: tuple[tuple[str, str], ...] = ()
+    # its own folders, per attempt: environment variable -> folder under the attempt's home
+    # in the state folder (RUNTIME: the short runtime folder, for sockets)
+    folders: tuple[tuple[str, str], ...] = ()
+
+
+RUNTIME = "<runtime>"
 
 
 # Why this permission mode (docs/agents.md, measured with Claude Code 2.1.332 as root):
@@ -77,9 +83,34 @@ CLAUDE_CODE = Preset(
     # limited after it ends and is re-queued, for free, once the provider resumes
     # (measured in bench/rate_limits.py, docs/agents.md#rate-limits).
     rate_limited_env=(("CLAUDE_CODE_MAX_RETRIES", "1"),),
+    folders=(
+        ("CLAUDE_CONFIG_DIR", "config"),
+        ("CLAUDE_CODE_TMPDIR", "tmp"),
+        ("TMPDIR", "tmp"),
+        ("XDG_RUNTIME_DIR", RUNTIME),
+    ),
 )
-PRESETS: dict[str, Preset] = {CLAUDE_CODE.name: CLAUDE_CODE}
-PresetName = Literal["claude-code"]
+# The Codex CLI, tested the same way (docs/agents.md): `codex exec --json` reads the prompt on
+# stdin when none is given; the `workspace-write` sandbox lets it run commands without asking
+# and write in its working directory (the worktree) and $TMPDIR (the attempt's own); /tmp,
+# writable there by default, is taken out (measured: tests/e2e/test_codex.py).
+CODEX = Preset(
+    name="codex",
+    program="codex",
+    argv=(
+        "exec",
+        "--json",
+        "--sandbox",
+        "workspace-write",
+        "-c",
+        "sandbox_workspace_write.exclude_slash_tmp=true",
+    ),
+    stream="codex",
+    install="npm install -g @openai/codex",
+    folders=(("CODEX_HOME", "codex"), ("TMPDIR", "tmp")),
+)
+PRESETS: dict[str, Preset] = {p.name: p for p in (CLAUDE_CODE, CODEX)}
+PresetName = Literal["claude-code", "codex"]
 EXAMPLE = '[claude, -p, "{prompt}"]'
 
 
@@ -160,13 +191,14 @@ class Agent(SpecModel):
         default=None,
         json_schema_extra=schema_without_null,
         description="an agent CLI the orchestrator knows: claude-code (Claude Code in print "
-        "mode, the prompt on stdin, its cost read from its stream); give this or `command`",
+        "mode, the prompt on stdin, its cost read from its stream) or codex (`codex exec`, "
+        "its tokens read from its stream); give this or `command`",
     )
     program: Annotated[str, Field(min_length=1)] | None = Field(
         default=None,
         json_schema_extra=schema_without_null,
-        description="the preset's binary (default: `claude` on PATH); a path with '/' is "
-        "relative to the spec file's folder",
+        description="the preset's binary (default: `claude` or `codex` on PATH); a path with "
+        "'/' is relative to the spec file's folder",
     )
     args: list[CommandArg] = Field(
         default_factory=list,
@@ -255,7 +287,9 @@ class Agent(SpecModel):
     @model_validator(mode="after")
     def _one_way_to_start(self) -> Agent:
         if (self.command is None) == (self.preset is None):
-            raise ValueError("give exactly one of `command` (any program) or `preset: claude-code`")
+            raise ValueError(
+                "give exactly one of `command` (any program) or `preset` (claude-code, codex)"
+            )
         if self.command is not None and (self.program is not None or self.args):
             raise ValueError("`program` and `args` go with `preset`; put them in `command`")
         if self.ports is None and any("port" in placeholders_in(a) for a in self.argvs()):

@@ -125,3 +125,21 @@ def test_the_preset_keeps_one_retry_of_its_own_under_the_fleet_s_rate_limits(
     assert retries({"rateLimit": "off"}) == "7"  # its own retries, as the user set them
     command = spec_with({"command": ["a"]})
     assert "CLAUDE_CODE_MAX_RETRIES" not in request(command, tmp_path)[0].local_env({})
+
+
+def test_the_codex_preset_runs_exec_in_its_sandbox_with_a_home_of_its_own(
+    tmp_path: Path,
+) -> None:
+    spec = spec_with({"preset": "codex", "args": ["--model", "gpt-5-codex"]})
+    req, paths = request(spec, tmp_path, prompt="SECRET PROMPT")
+    assert req.argv == (
+        "codex", "exec", "--json", "--sandbox", "workspace-write",
+        "-c", "sandbox_workspace_write.exclude_slash_tmp=true", "--model", "gpt-5-codex",
+    )  # fmt: skip
+    assert req.stdin_path == paths.prompt_file("t1", 2) and req.stream == "codex"
+    env = req.local_env({})
+    assert env["CODEX_HOME"] == str(paths.agent_home("t1", 2) / "codex")
+    assert env["TMPDIR"] == str(paths.agent_home("t1", 2) / "tmp")
+    assert "CLAUDE_CONFIG_DIR" not in env and "CLAUDE_CODE_MAX_RETRIES" not in env
+    prepare_files(req, "SECRET PROMPT", paths, "attempt 2")
+    assert Path(env["CODEX_HOME"]).is_dir() and Path(env["TMPDIR"]).is_dir()

@@ -24,8 +24,8 @@ BAD_SPECS = DATA / "bad_specs"
 
 KNOWN_KEYWORDS = {
     "$schema", "title", "description", "default", "$defs", "$ref", "type", "properties",
-    "additionalProperties", "required", "items", "anyOf", "const", "pattern", "minimum",
-    "maximum", "exclusiveMinimum", "minItems", "minProperties", "patternProperties",
+    "additionalProperties", "required", "items", "anyOf", "const", "enum", "pattern",
+    "minimum", "maximum", "exclusiveMinimum", "minItems", "minProperties", "patternProperties",
 }  # fmt: skip
 
 
@@ -69,6 +69,8 @@ def schema_errors(
         return [f"{here}: expected {schema['type']}, got {type(value).__name__}"]
     if "const" in schema and value != schema["const"]:
         errors.append(f"{here}: must be {schema['const']!r}")
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{here}: must be one of {schema['enum']!r}")
     if "pattern" in schema and isinstance(value, str) and not re.search(schema["pattern"], value):
         errors.append(f"{here}: {value!r} does not match {schema['pattern']}")
     if isinstance(value, int | float) and not isinstance(value, bool):
