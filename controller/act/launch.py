@@ -19,7 +19,7 @@ from pathlib import Path
 
 from controller.act.runners.base import LaunchRequest
 from controller.core.prompt import tail
-from controller.model.agent import Agent
+from controller.model.agent import RUNTIME, Agent
 from controller.model.fields import placeholders_in
 from controller.model.names import agent_committer, branch_for
 from controller.model.spec import Spec, Task
@@ -32,7 +32,13 @@ BANNER = "===== orchestrator"
 
 
 # the folders a preset's agent keeps its own files in (created 0700 before it starts)
-AGENT_FOLDERS = ("CLAUDE_CONFIG_DIR", "CLAUDE_CODE_TMPDIR", "XDG_RUNTIME_DIR")
+AGENT_FOLDERS = (
+    "CLAUDE_CONFIG_DIR",
+    "CLAUDE_CODE_TMPDIR",
+    "XDG_RUNTIME_DIR",
+    "CODEX_HOME",
+    "TMPDIR",
+)
 
 
 def _argv(spec: Spec, agent: Agent, values: dict[str, str]) -> tuple[str, ...]:
@@ -48,7 +54,7 @@ def _argv(spec: Spec, agent: Agent, values: dict[str, str]) -> tuple[str, ...]:
             raise ValueError(
                 f"an argv element of {size // 1024} KiB is too long for the system (at most "
                 "128 KiB): pass the prompt on stdin ({prompt} left out of `command`, or "
-                "`preset: claude-code`) or read $ORCHESTRATOR_PROMPT_FILE"
+                "a `preset`) or read $ORCHESTRATOR_PROMPT_FILE"
             )
     return argv
 
@@ -61,15 +67,17 @@ def _prompt_in_argv(agent: Agent) -> bool:
 def preset_env(agent: Agent, home: Path, runtime: Path) -> dict[str, str]:
     """A preset agent's own folders for one attempt, inside the state folder: its config
     (credentials, sessions, transcripts), temp files and runtime socket never touch the
-    user's ~/.claude or /tmp, and concurrent attempts never share them."""
-    if agent.preset_info is None:
+    user's ~/.claude or /tmp, and concurrent attempts never share them. Plus what the
+    preset needs while the fleet handles its rate limits (`Preset.rate_limited_env`)."""
+    preset = agent.preset_info
+    if preset is None:
         return {}
+    fleet = dict(preset.rate_limited_env) if agent.rate_limits is not None else {}
+    own = {env: str(runtime if sub == RUNTIME else home / sub) for env, sub in preset.folders}
     return {
-        "CLAUDE_CONFIG_DIR": str(home / "config"),
-        "CLAUDE_CODE_TMPDIR": str(home / "tmp"),
-        "TMPDIR": str(home / "tmp"),
-        "XDG_RUNTIME_DIR": str(runtime),
+        **own,
         "DISABLE_AUTOUPDATER": "1",  # a fleet runs the version installed, unchanged
+        **fleet,  # e.g. few retries of its own while the fleet backs off together
     }
 
 

@@ -12,15 +12,19 @@ controller was running is recorded the same way as one seen live. After the plan
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from loguru import logger
 
 from controller.core.outcomes import exit_verdict
+from controller.core.passstate import clock_time
 from controller.core.plan import Plan
+from controller.core.ratelimit import Policy, shown_limit
 from controller.model.observed import AttemptObs, Observed
 from controller.model.outcomes import Verdict
+from controller.model.ratelimit import LimiterState
 from controller.model.safe_text import redact
 from controller.model.spec import Spec
 from controller.state.store import Store
@@ -127,3 +131,39 @@ def record_converged(store: Store, spec: Spec, result: Plan, generation: str) ->
     if done:
         message = f"all {len(ids)} task{'s' if len(ids) != 1 else ''} merged"
         record_event(store, "converged", message, data={"tasks": len(ids)})
+
+
+def record_rate_limits(
+    store: Store,
+    before: Mapping[str, LimiterState],
+    after: Mapping[str, LimiterState],
+    policies: Mapping[str, Policy],
+    now: float,
+) -> None:
+    """Store each provider's rate limiter that moved this pass (a restarted controller
+    carries on from it), with an event when its limit was halved or climbed a step."""
+    for provider, state in after.items():
+        old = before.get(provider) or LimiterState(provider)
+        if state == old:
+            continue
+        store.set_rate_limit(state)
+        policy = policies.get(provider)
+        if policy is None:
+            continue
+        limit = shown_limit(state, policy)
+        if state.strikes > old.strikes or (old.limit is None and state.limit is not None):
+            until = clock_time(state.resume_at, None)
+            wait = f"nothing new starts until {until}, " if state.resume_at > now else ""
+            message = f"{provider}: 429; {wait}{limit}"
+            record_event(
+                store, "rate_limited", message, data={"provider": provider, **_facts(state)}
+            )
+        elif state.limit != old.limit:
+            message = f"{provider}: no 429 for {policy.quiet:g}s, {limit}"
+            record_event(
+                store, "rate_limit_raised", message, data={"provider": provider, **_facts(state)}
+            )
+
+
+def _facts(state: LimiterState) -> dict[str, Any]:
+    return {"limit": state.limit, "resume_at": state.resume_at, "strikes": state.strikes}

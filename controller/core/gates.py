@@ -16,6 +16,7 @@ from controller.core.budget import start_blocked
 from controller.core.lifecycle import TaskState, retry_at
 from controller.core.passstate import PassState
 from controller.core.ports import free_port
+from controller.core.ratelimit import SLOW_START, next_step_at, shown_limit
 from controller.core.schedule import unmet_dependencies
 from controller.core.specbacklog import specs_ahead
 from controller.model.durations import format_duration
@@ -30,6 +31,7 @@ class Hold:
 
 
 Gate = Callable[[PassState, Task, TaskState], Hold | None]
+SLOW_START_POLL_S = 1.0  # a slow start looks again this often for answers
 
 
 def backoff(ps: PassState, task: Task, st: TaskState) -> Hold | None:
@@ -105,6 +107,41 @@ def merge_train(ps: PassState, task: Task, st: TaskState) -> Hold | None:
     return Hold(f"fresh start waits for the merge train ({n} task{'s' if n != 1 else ''})")
 
 
+def rate_limit(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    """The provider's rate limiter: nothing starts before it resumes, nor beyond its limit."""
+    provider = ps.spec.agents[task.agent].provider(task.agent)
+    state = ps.limiters.get(provider) if provider else None
+    if provider is None or state is None:
+        return None
+    policy = ps.policies[provider]
+    limit = shown_limit(state, policy)
+    if ps.now < state.resume_at:
+        until = state.resume_at
+        return Hold(f"rate limited: resuming at {ps.clock(until)} ({limit})", until=until)
+    step = next_step_at(state, policy)
+    in_use = sum(ps.per_agent.get(agent, 0) for agent in policy.agents)
+    if state.limit is None or step is None or in_use < state.limit:
+        return None
+    return Hold(
+        f"rate limited: {in_use} running ({limit}, one more at {ps.clock(step)} without a 429)",
+        until=step,
+    )
+
+
+def slow_start(ps: PassState, task: Task, st: TaskState) -> Hold | None:
+    """A provider whose agents report answers starts slowly (`ratelimit.SLOW_START`)."""
+    provider = ps.spec.agents[task.agent].provider(task.agent)
+    policy = ps.policies.get(provider) if provider else None
+    if provider is None or policy is None or not policy.slow_start:
+        return None
+    waiting = ps.waiting.get(provider, 0)
+    if waiting < max(SLOW_START, ps.answered.get(provider, 0)):
+        return None
+    agents = "agent waits" if waiting == 1 else "agents wait"
+    reason = f"starting slowly: {waiting} {provider} {agents} for a first answer"
+    return Hold(reason, until=ps.now + SLOW_START_POLL_S)
+
+
 def scope(ps: PassState, task: Task, st: TaskState) -> Hold | None:
     holder = ps.holders.conflict(task.id, ps.spec.scope_of(task))
     return Hold(f"scope held by {holder}") if holder else None
@@ -142,10 +179,12 @@ START_GATES: tuple[Gate, ...] = (
     integration,
     runner,
     merge_train,
+    rate_limit,
     scope,
     slots,
     agent_limit,
     port,
+    slow_start,
 )
 
 

@@ -14,8 +14,13 @@ from controller.model.observed import AttemptObs, Intervention, TaskOrders
 from controller.model.spec import Spec, Task
 
 # outcomes after which another attempt may follow
-RETRYABLE = frozenset({"failed", "timeout", "lost", "conflict", "verify_failed", "stopped"})
+RETRYABLE = frozenset(
+    {"failed", "timeout", "lost", "conflict", "verify_failed", "stopped", "rate_limited"}
+)
 STARTUP_GRACE_S = 10.0  # an intent row without a process, younger than this, is "starting"
+# attempts of one task that ended on a rate limit and cost no retry; beyond this they count
+# (a safety valve: an agent that always says "429" must not loop for ever)
+FREE_RATE_LIMITED = 20
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,19 @@ def is_free(a: AttemptObs) -> bool:
         a.pid is None and a.handle is None and a.started_at is None and a.exit_code is None
     )
     return a.outcome == "stopped" or (a.outcome == "lost" and never_started)
+
+
+def free_attempts(attempts: tuple[AttemptObs, ...], after: int = 0) -> int:
+    """How many of `attempts` numbered above `after` cost no retry: the `is_free` ones, and
+    those that ended on a rate limit (the provider's limit, not the task, made them fail),
+    up to `FREE_RATE_LIMITED`."""
+    recent = [a for a in attempts if a.number > after]
+    limited = sum(1 for a in recent if a.outcome == "rate_limited")
+    return sum(1 for a in recent if is_free(a)) + min(limited, FREE_RATE_LIMITED)
+
+
+def rate_limited_attempts(attempts: tuple[AttemptObs, ...]) -> int:
+    return sum(1 for a in attempts if a.outcome == "rate_limited")
 
 
 def refusal(a: AttemptObs) -> str | None:
@@ -134,7 +152,7 @@ def visible_attempts(
 def counted(attempts: tuple[AttemptObs, ...], orders: TaskOrders | None) -> int:
     """Attempts that count against `retries`: not free, and after the latest retry/reset."""
     after = orders.counted_after if orders is not None else 0
-    return sum(1 for a in attempts if a.number > after and not is_free(a))
+    return sum(1 for a in attempts if a.number > after) - free_attempts(attempts, after)
 
 
 def task_state(
@@ -183,10 +201,9 @@ def attempts_allowed(
     spec: Spec, task: Task, attempts: tuple[AttemptObs, ...], orders: TaskOrders | None = None
 ) -> int:
     """The last attempt number `task` may reach: its budget counted from the latest retry or
-    reset, plus one for each free attempt (`is_free`) since then."""
+    reset, plus one for each free attempt (`free_attempts`) since then."""
     after = orders.counted_after if orders is not None else 0
-    free = sum(1 for a in attempts if a.number > after and is_free(a))
-    return after + spec.max_attempts(task) + free
+    return after + spec.max_attempts(task) + free_attempts(attempts, after)
 
 
 def budget_note(
@@ -196,11 +213,14 @@ def budget_note(
     or never started, not counted)`, or "" when it is."""
     after = orders.counted_after if orders is not None else 0
     free = sum(1 for a in attempts if a.number > after and is_free(a))
+    limited = sum(1 for a in attempts if a.number > after and a.outcome == "rate_limited")
     notes = []
     if after:  # a retry or reset by hand: a fresh budget from the attempt after it
         notes.append(f"counted from attempt {after + 1}")
     if free:
         notes.append(f"{free} stopped or never started, not counted")
+    if limited:
+        notes.append(f"{limited} rate limited, no retry used")
     return f" ({'; '.join(notes)})" if notes else ""
 
 
@@ -218,9 +238,13 @@ def backoff_delay(task_id: str, number: int, initial: float, maximum: float) -> 
 
 def retry_at(spec: Spec, task: Task, last: AttemptObs) -> float:
     """When the next attempt may start after the failed attempt `last`."""
+    ended = last.ended_at or last.started_at or last.created_at or 0.0
+    if last.outcome == "rate_limited":
+        # the provider's limiter (`core.ratelimit`) says when; the stored retry_at is when
+        # the wait its agent named ends, one of the limiter's inputs
+        return ended
     if last.retry_at is not None:
         return last.retry_at
-    ended = last.ended_at or last.started_at or last.created_at or 0.0
     if last.outcome in ("conflict", "stopped"):
         return ended  # a fresh attempt on the new tip is due at once
     return ended + backoff_delay(task.id, last.number, spec.backoff.initial, spec.backoff.max)

@@ -18,6 +18,7 @@ from controller.core.lifecycle import (
     exit_failure,
     retry_at,
 )
+from controller.core.ratelimit import MAX_WAIT_S, agent_of, ended_on_rate_limit, named_wait
 from controller.model.observed import AttemptObs, Observed
 from controller.model.outcomes import MergeOutcome, Verdict
 from controller.model.spec import Spec, Task
@@ -54,8 +55,11 @@ def exit_verdict(spec: Spec, task: Task | None, last: AttemptObs, now: float) ->
             ended_at=last.ended_at,
             exit_code=last.exit_code,
         )
-    outcome, reason = _failure(last, now)
     ended = last.ended_at or now
+    limited = _rate_limited(spec, last, ended)
+    if limited is not None:
+        return limited
+    outcome, reason = _failure(last, now)
     due = retry_at(spec, task, replace(last, ended_at=ended)) if task else None
     data = {"attempt": n, "exit_code": last.exit_code, "outcome": outcome}
     return Verdict(
@@ -66,6 +70,29 @@ def exit_verdict(spec: Spec, task: Task | None, last: AttemptObs, now: float) ->
         data,
         ended_at=ended,
         retry_at=due,
+        exit_code=last.exit_code,
+    )
+
+
+def _rate_limited(spec: Spec, last: AttemptObs, ended: float) -> Verdict | None:
+    """The verdict on an attempt that ended on a rate limit: no failure of its task and no
+    retry used (`lifecycle.free_attempts`); the next starts when the provider's limiter lets
+    it. `retry_at` keeps when the wait its agent named ends (`ratelimit.named_wait`)."""
+    found = agent_of(spec, last.task, last)
+    reason = ended_on_rate_limit(found[1] if found else None, last)
+    if reason is None:
+        return None
+    wait = named_wait(last)
+    n = last.number
+    data = {"attempt": n, "exit_code": last.exit_code, "outcome": "rate_limited", "wait_s": wait}
+    return Verdict(
+        "rate_limited",
+        reason,
+        "rate_limited",
+        f"attempt {n} {reason}; re-queued, no retry used",
+        data,
+        ended_at=ended,
+        retry_at=None if wait is None else ended + min(wait, MAX_WAIT_S),
         exit_code=last.exit_code,
     )
 
@@ -152,3 +179,26 @@ def with_verdicts(observed: Observed, landed: Mapping[str, Landed]) -> Observed:
             merged.add(task)
             tip = outcome.sha or tip
     return replace(observed, attempts=attempts, merged_tasks=frozenset(merged), integration_sha=tip)
+
+
+def judged_rate_limits(spec: Spec, observed: Observed, now: float) -> Observed:
+    """`observed` with the verdict `rate_limited` already on each latest attempt that ended
+    on a rate limit and has no verdict yet: the controller records it at the start of its
+    pass, and `diff` and `status` must plan from the same facts (not count it as a failure
+    in the meantime)."""
+    changed = {}
+    for task_id, attempts in observed.attempts.items():
+        last = attempts[-1] if attempts else None
+        if last is None or last.outcome is not None or last.alive or not last.exit_code:
+            continue
+        verdict = _rate_limited(spec, last, last.ended_at or now)
+        if verdict is not None:
+            judged = replace(
+                last,
+                outcome=verdict.outcome,
+                reason=verdict.reason,
+                ended_at=verdict.ended_at,
+                retry_at=verdict.retry_at,
+            )
+            changed[task_id] = (*attempts[:-1], judged)
+    return replace(observed, attempts={**observed.attempts, **changed}) if changed else observed

@@ -10,8 +10,9 @@ Decision order per pass, deterministic (`order.start_order` says which task goes
 3. finished attempts (exit 0): merge, holding their scope until merged;
 4. failed attempts: retry once the backoff is over and attempts remain;
 5. new tasks: spawn when every start gate lets them through (`gates`: dependencies merged,
-   no budget covering them spent, a slot free, the scope free, a port free for an agent
-   with `ports` -- the action carries it); tasks spawn-parallel asked for are asked first;
+   no budget covering them spent, their provider not rate limited (`ratelimit`), a slot
+   free, the scope free, a port free for an agent with `ports` -- the action carries it);
+   tasks spawn-parallel asked for are asked first;
 6. tasks no longer in the spec: stop their agent, prune their worktree (never their branch).
 """
 
@@ -32,12 +33,15 @@ from controller.core.lifecycle import (
     task_state,
 )
 from controller.core.order import start_order
+from controller.core.outcomes import judged_rate_limits
 from controller.core.passstate import PassState
 from controller.core.ports import free_port, ports_in_use
+from controller.core.ratelimit import advance_all, policies
 from controller.core.schedule import Admission, admission
 from controller.model.durations import format_duration
 from controller.model.names import branch_for
 from controller.model.observed import AttemptObs, Observed
+from controller.model.ratelimit import LimiterState
 from controller.model.spec import Spec, Task
 
 SPAWN, RETRY, MERGE, PRUNE, STOP = "spawn", "retry", "merge", "prune", "stop"
@@ -83,6 +87,8 @@ class Plan:
     generated: dict[str, str] = field(default_factory=dict)
     # tasks spawn-parallel asked to start first: id -> when
     requested: dict[str, float] = field(default_factory=dict)
+    # provider -> its rate limiter after this pass (the controller stores what changed)
+    rate_limits: dict[str, LimiterState] = field(default_factory=dict)
 
     @property
     def has_changes(self) -> bool:
@@ -105,6 +111,7 @@ class Plan:
             "phases": self.phases,
             "generated": self.generated,
             "requested": self.requested,
+            "rate_limits": {p: asdict(s) for p, s in self.rate_limits.items()},
             "now": self.now,
         }
 
@@ -113,10 +120,13 @@ class _Planner:
     """One planning pass; a class only to share the pass's bookkeeping between steps."""
 
     def __init__(self, spec: Spec, observed: Observed, now: float, tz: tzinfo):
+        observed = judged_rate_limits(spec, observed, now)
         self.spec, self.obs, self.now = spec, observed, now
         self.ps = PassState(spec, observed, now, tz, admission(spec, observed.resources))
         self.ps.done = set(observed.merged_tasks) | set(spec.completed)
         self.ps.ports = ports_in_use(observed.attempts, now)
+        self.ps.policies = policies(spec)
+        self.ps.limiters = advance_all(spec, observed, now)
         self.actions: list[Action] = []
         self.waits: list[Wait] = []
         self.phases: dict[str, str] = {}
@@ -164,6 +174,7 @@ class _Planner:
         for task in self.spec.backlog:
             if states[task.id].stage in ("running", "starting"):
                 self.ps.take_slot(task)
+                self.ps.count_answers(task, states[task.id].last, admitted=False)
             elif states[task.id].stage == "pending_merge":
                 self.ps.holders.add(task.id, self.spec.scope_of(task))
         self.occupy_orphans()
@@ -179,6 +190,7 @@ class _Planner:
             phases=self.phases,
             generated=dict(self.spec.generated),
             requested=dict(self.obs.requested),
+            rate_limits=self.ps.limiters,
         )
 
     def occupy_orphans(self) -> None:
@@ -288,6 +300,7 @@ class _Planner:
             self.wait(task.id, phase, said + hold.reason, hold.until)
             return
         self.ps.take_slot(task)
+        self.ps.count_answers(task, None, admitted=True)
         ports = self.spec.agents[task.agent].ports
         port = free_port(ports, self.ps.ports) if ports else None  # a gate checked there is one
         if port is not None:
@@ -324,8 +337,10 @@ class _Planner:
             how = "from the integration tip, old branch archived" if fresh else "on its branch"
             when = self.ps.clock(st.order.at)
             return why + f"retried by hand at {when} ({how}) after: {st.reason}", fresh
-        fresh = starts_fresh(attempts)  # attempts that never ran skipped
         why += failure_reason(st.last)
+        if st.last.outcome == "rate_limited":
+            return why + ", the provider resumed", False
+        fresh = starts_fresh(attempts)  # attempts that never ran skipped
         return why + (", fresh start on the new tip" if fresh else ", backoff over"), fresh
 
     def orphans(self) -> None:

@@ -65,6 +65,11 @@ def _previous_notes(spec: Spec, prev: AttemptObs, facts: PromptFacts) -> list[st
             f"attempt starts afresh from the current {spec.integration_branch}: redo the "
             "change on top of it."
         )
+    elif prev.outcome == "rate_limited":
+        lines.append(
+            "  It stopped on the API's rate limit, not on a fault of its own; what it changed "
+            "in this worktree is still here: check it and carry on from there."
+        )
     elif prev.outcome == "verify_failed":
         verify = " ".join(spec.verify or ())
         lines.append(f"  The verify command `{verify}` failed on the merge result.")

@@ -31,6 +31,7 @@ from controller.act.records import (
     record_event,
     record_exhausted,
     record_exits,
+    record_rate_limits,
 )
 from controller.act.runners.base import Runner
 from controller.act.train import outcomes_of
@@ -47,6 +48,7 @@ from controller.core.plan import (
     Plan,
     plan,
 )
+from controller.core.ratelimit import policies
 from controller.core.specbacklog import expand
 from controller.loop.merge_worker import MergeWorker
 from controller.model.observed import Observed
@@ -164,6 +166,8 @@ class Reconciler:
             if landed:
                 observed = with_verdicts(observed, landed)
                 result = plan(spec, observed, now, tz=tz)
+        limits = policies(spec)
+        record_rate_limits(self.store, observed.rate_limits, result.rate_limits, limits, now)
         rest = [a for a in result.actions if a.kind != MERGE and wanted(a)]
         if not sync_merges and (self.merged_inline or any(a.kind in (SPAWN, RETRY) for a in rest)):
             # pruning takes ~10 git calls a worktree: it waits for a pass that starts and

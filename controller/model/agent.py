@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from controller.model.fields import (
     CommandArg,
@@ -26,6 +34,7 @@ from controller.model.fields import (
     placeholders_in,
     schema_without_null,
 )
+from controller.model.ratelimit import OFF, RateLimit, default_rate_limit
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,15 @@ class Preset:
     argv: tuple[str, ...]  # after the program, before the agent's `args`
     stream: str  # the output format the shim reads (`act.runners.agent_stream`)
     install: str  # how to get the binary, for the message when it is missing
+    # environment while the fleet handles its rate limits (not `rateLimit: off`); the
+    # agent's `env` overrides it
+    rate_limited_env: tuple[tuple[str, str], ...] = ()
+    # its own folders, per attempt: environment variable -> folder under the attempt's home
+    # in the state folder (RUNTIME: the short runtime folder, for sockets)
+    folders: tuple[tuple[str, str], ...] = ()
+
+
+RUNTIME = "<runtime>"
 
 
 # Why this permission mode (docs/agents.md, measured with Claude Code 2.1.332 as root):
@@ -59,10 +77,53 @@ CLAUDE_CODE = Preset(
     ),
     stream="claude-code",
     install="npm install -g @anthropic-ai/claude-code",
+    # Claude Code retries a 429 itself, 10 times by default with waits up to 32 s (more
+    # with a long retry-after). Under the fleet's limiter one retry is kept: its
+    # `api_retry` line tells the fleet how long the server asked to wait, and a run still
+    # limited after it ends and is re-queued, for free, once the provider resumes
+    # (measured in bench/rate_limits.py, docs/agents.md#rate-limits).
+    rate_limited_env=(("CLAUDE_CODE_MAX_RETRIES", "1"),),
+    folders=(
+        ("CLAUDE_CONFIG_DIR", "config"),
+        ("CLAUDE_CODE_TMPDIR", "tmp"),
+        ("TMPDIR", "tmp"),
+        ("XDG_RUNTIME_DIR", RUNTIME),
+    ),
 )
-PRESETS: dict[str, Preset] = {CLAUDE_CODE.name: CLAUDE_CODE}
-PresetName = Literal["claude-code"]
+# The Codex CLI, tested the same way (docs/agents.md): `codex exec --json` reads the prompt on
+# stdin when none is given; the `workspace-write` sandbox lets it run commands without asking
+# and write in its working directory (the worktree) and $TMPDIR (the attempt's own); /tmp,
+# writable there by default, is taken out (measured: tests/e2e/test_codex.py).
+CODEX = Preset(
+    name="codex",
+    program="codex",
+    argv=(
+        "exec",
+        "--json",
+        "--sandbox",
+        "workspace-write",
+        "-c",
+        "sandbox_workspace_write.exclude_slash_tmp=true",
+    ),
+    stream="codex",
+    install="npm install -g @openai/codex",
+    folders=(("CODEX_HOME", "codex"), ("TMPDIR", "tmp")),
+)
+PRESETS: dict[str, Preset] = {p.name: p for p in (CLAUDE_CODE, CODEX)}
+PresetName = Literal["claude-code", "codex"]
 EXAMPLE = '[claude, -p, "{prompt}"]'
+
+
+def _rate_limit_kind(value: object) -> str:
+    return "off" if value is False or value == OFF else "settings"
+
+
+# `rateLimit: {...}` or `rateLimit: off`: the tag picks the branch, so a mistake in the
+# settings is reported alone (not next to "must be 'off'"); the loader drops the tag
+RateLimitSetting = Annotated[
+    Annotated[RateLimit, Tag("settings")] | Annotated[Literal["off", False], Tag("off")],
+    Discriminator(_rate_limit_kind),
+]
 
 
 class Budget(SpecModel):
@@ -130,13 +191,14 @@ class Agent(SpecModel):
         default=None,
         json_schema_extra=schema_without_null,
         description="an agent CLI the orchestrator knows: claude-code (Claude Code in print "
-        "mode, the prompt on stdin, its cost read from its stream); give this or `command`",
+        "mode, the prompt on stdin, its cost read from its stream) or codex (`codex exec`, "
+        "its tokens read from its stream); give this or `command`",
     )
     program: Annotated[str, Field(min_length=1)] | None = Field(
         default=None,
         json_schema_extra=schema_without_null,
-        description="the preset's binary (default: `claude` on PATH); a path with '/' is "
-        "relative to the spec file's folder",
+        description="the preset's binary (default: `claude` or `codex` on PATH); a path with "
+        "'/' is relative to the spec file's folder",
     )
     args: list[CommandArg] = Field(
         default_factory=list,
@@ -203,6 +265,14 @@ class Agent(SpecModel):
         description="each running attempt gets a free port of its own from this range, as "
         "{port} and $ORCHESTRATOR_PORT",
     )
+    rate_limit: RateLimitSetting | None = Field(
+        default=None,
+        json_schema_extra=schema_without_null,
+        description="how a rate limit shows (command agents: exitCodes, patterns) and how "
+        "the fleet backs off from it: nothing new starts for the provider until the wait is "
+        "over, and its concurrency halves, then climbs back; `off`: each agent retries on "
+        "its own (on by default)",
+    )
 
     @field_validator("command", "setup", "args", mode="before")
     @classmethod
@@ -230,7 +300,9 @@ class Agent(SpecModel):
     @model_validator(mode="after")
     def _one_way_to_start(self) -> Agent:
         if (self.command is None) == (self.preset is None):
-            raise ValueError("give exactly one of `command` (any program) or `preset: claude-code`")
+            raise ValueError(
+                "give exactly one of `command` (any program) or `preset` (claude-code, codex)"
+            )
         if self.command is not None and (self.program is not None or self.args):
             raise ValueError("`program` and `args` go with `preset`; put them in `command`")
         if self.ports is None and any("port" in placeholders_in(a) for a in self.argvs()):
@@ -240,6 +312,20 @@ class Agent(SpecModel):
     def argvs(self) -> list[str]:
         """Every argv element of the agent that placeholders may fill."""
         return [*(self.command or ()), *self.args, *(self.setup or ())]
+
+    @property
+    def rate_limits(self) -> RateLimit | None:
+        """The agent's rate-limit settings; None when the fleet's handling is `off`."""
+        if self.rate_limit is False or self.rate_limit == OFF:
+            return None
+        return self.rate_limit if isinstance(self.rate_limit, RateLimit) else default_rate_limit()
+
+    def provider(self, name: str) -> str | None:
+        """What rate limit agent `name` shares (see `model.ratelimit`); None when `off`."""
+        limits = self.rate_limits
+        if limits is None:
+            return None
+        return limits.provider or self.preset or name
 
     @property
     def preset_info(self) -> Preset | None:

@@ -163,6 +163,8 @@ def schema_without_null(schema: dict[str, Any]) -> None:
     if len(rest) == 1:
         del schema["anyOf"]
         schema.update(rest[0])
+    else:
+        schema["anyOf"] = rest
     schema.pop("default", None)
 
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from controller.model.ratelimit import LimiterState, LogHint
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -46,6 +48,7 @@ class AgentReport:
     api_retries: int = 0  # API requests the agent retried (its `api_retry` lines)
     rate_limit_retries: int = 0  # of those, after a 429
     retry_delay_s: float | None = None  # the delay of its latest API retry
+    rate_limited_at: float | None = None  # when the shim read its latest 429 retry line
     finished: bool = False  # the final result was seen
 
 
@@ -100,6 +103,8 @@ class AttemptObs:
     # the process's start in clock ticks since boot, with the boot id (`state.identity`):
     # its identity where the platform has one, whatever the wall clock does
     start_id: str | None = None
+    # a line of its log matching its agent's `rateLimit.patterns` (a failed command agent)
+    log_hint: LogHint | None = None
 
     @property
     def exited(self) -> bool:
@@ -256,6 +261,8 @@ class Observed:
     merging: frozenset[str] = frozenset()
     # why the runner cannot start agents right now (e.g. the cluster is unreachable)
     runner_error: str | None = None
+    # provider -> the fleet's rate limiter as the store keeps it (before this pass)
+    rate_limits: Mapping[str, LimiterState] = field(default_factory=dict)
 
     @cached_property
     def spent(self) -> Spent:

@@ -2,7 +2,8 @@
 
 `observe()` does the I/O: a constant handful of git calls (integration sha, worktree list,
 two for-each-ref, one log, one status of the integration checkout), one scan of the runs
-directory, one store query, one resource sample, and a liveness check per unfinished run.
+directory, a few store queries (attempts, requests, orders, conflict checks, hold-offs, rate
+limiters), one resource sample, and a liveness check per unfinished run.
 `assemble` joins those readings into the planner's `Observed` without any I/O.
 """
 
@@ -25,6 +26,7 @@ from controller.model.observed import (
     TaskOrders,
     WorktreeObs,
 )
+from controller.model.ratelimit import LimiterState
 from controller.observe.assemble import assemble, integration_checkout_of, settled_attempts
 from controller.observe.procs import is_alive, is_attempt_shim
 from controller.observe.resources import ResourceSampler
@@ -96,17 +98,29 @@ class StoreFacts(NamedTuple):
     orders: dict[str, TaskOrders]  # retry, reset, stop --task
     checks: dict[str, ConflictCheck]  # early conflict checks
     held: dict[tuple[str, str], Holdoff]  # failing actions held off
+    limiters: dict[str, LimiterState]  # the fleet's rate limiter per provider
+
+    def add_to(self, observed: Observed, present: frozenset[str]) -> Observed:
+        """`observed` with what the store adds outside `assemble`, and the `present` paths."""
+        return replace(
+            observed,
+            requested=self.requested,
+            orders=self.orders,
+            present_paths=present,
+            rate_limits=self.limiters,
+        )
 
 
 def _store_facts(store: Store | None) -> StoreFacts:
     if store is None:
-        return StoreFacts({}, {}, {}, {}, {})
+        return StoreFacts({}, {}, {}, {}, {}, {})
     return StoreFacts(
         store.attempts_by_task(),
         store.requests(),
         store.orders(),
         store.conflict_checks(),
         holdoffs.read(store),
+        store.rate_limits(),
     )
 
 
@@ -135,14 +149,13 @@ def observe(
         wt_future = pool.submit(_read_worktrees, pinned, integration, root)
         # one sha for the whole pass, so branches and merged_tasks agree with integration_sha
         br_future = pool.submit(git.task_branches, pinned, sha)
-        merged_future = pool.submit(
-            lambda: git.merged_tasks(pinned, sha) if sha else frozenset[str]()
-        )
+        merged_future = pool.submit(git.merged_tasks, pinned, sha) if sha else None
         facts = _store_facts(store)
         resources = sampler.sample(now) if sampler is not None else ResourcesObs()
         present = frozenset(git.existing_paths(pinned, sha, list(probe)) if sha and probe else ())
         worktrees, dirty = wt_future.result()
-        branches, merged = br_future.result(), merged_future.result()
+        branches = br_future.result()
+        merged = merged_future.result() if merged_future else frozenset[str]()
 
     def build() -> Observed:
         return assemble(
@@ -169,7 +182,7 @@ def observe(
         # in between has written its exit record by now (the shim writes it before it
         # exits), so read again rather than call the attempt lost.
         observed = build()
-    return replace(observed, requested=facts.requested, orders=facts.orders, present_paths=present)
+    return facts.add_to(observed, present)
 
 
 def _vouch(

@@ -37,6 +37,13 @@ def _cost(value: Any) -> float | None:
     return float(value) if math.isfinite(value) and 0 <= value < MAX_COST_USD else None
 
 
+def _moment(value: Any) -> float | None:
+    """A Unix time (a finite positive number below year 5000), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and 0 < value < 1e11 else None
+
+
 def _text(value: Any) -> str | None:
     if not isinstance(value, str) or not value:
         return None
@@ -74,6 +81,7 @@ def parse_report(data: Any) -> AgentReport | None:
         api_retries=_count(data.get("api_retries")) or 0,
         rate_limit_retries=_count(data.get("rate_limit_retries")) or 0,
         retry_delay_s=delay,
+        rate_limited_at=_moment(data.get("rate_limited_at")),
         finished=data.get("finished") is True,
     )
 

@@ -13,6 +13,7 @@ from controller.core.specbacklog import spec_paths
 from controller.model.observed import Observed
 from controller.model.spec import Spec
 from controller.observe import observe
+from controller.observe.ratelimits import with_log_hints
 from controller.observe.resources import ResourceSampler
 from controller.state.paths import StatePaths
 from controller.state.store import Store
@@ -38,7 +39,7 @@ def observe_spec(
     draining: bool = False,
     now: float | None = None,
 ) -> Observed:
-    return observe(
+    observed = observe(
         repo=spec.repo_path,
         integration=spec.integration_branch,
         worktree_root=spec.worktree_root_path,
@@ -49,3 +50,4 @@ def observe_spec(
         now=time.time() if now is None else now,
         probe=spec_paths(spec),
     )
+    return with_log_hints(spec, observed, state_paths(spec))

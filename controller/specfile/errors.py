@@ -115,6 +115,8 @@ def validation_problems(exc: ValidationError, locator: Locator, source: str) -> 
         loc: Loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
         if loc[:1] == ("runner",) and len(loc) > 1 and loc[1] in ("local", "ray"):
             loc = loc[:1] + loc[2:]  # drop pydantic's union tag: it is not a key in the file
+        if len(loc) > 3 and loc[2] == "rateLimit" and loc[3] in ("settings", "off"):
+            loc = loc[:3] + loc[4:]  # agents.<name>.rateLimit's tag, likewise
         message, about_key = _message(err)
         if loc and loc[-1] == "[key]":  # a mapping key failed its own check (agent names)
             loc, about_key = loc[:-1], True

@@ -11,8 +11,6 @@ from collections.abc import Iterable
 
 from controller.model.observed import ConflictCheck
 
-FIRST_VERSION = 6
-
 
 def save(conn: sqlite3.Connection, checks: Iterable[ConflictCheck]) -> None:
     rows = [

@@ -112,6 +112,20 @@ def _migrate_v7(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX interventions_task ON interventions(task)")
 
 
+def _migrate_v8(conn: sqlite3.Connection) -> None:
+    """The fleet's rate limiter per provider (`model.ratelimit.LimiterState`), so that a
+    restarted controller keeps backing off where the last one was."""
+    conn.execute(
+        """CREATE TABLE rate_limits (
+            provider TEXT PRIMARY KEY,
+            lowered_to INTEGER,
+            resume_at REAL NOT NULL DEFAULT 0,
+            changed_at REAL NOT NULL DEFAULT 0,
+            strikes INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+
+
 # Append only: MIGRATIONS[i] upgrades version i to i + 1.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
@@ -121,6 +135,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v5,
     _migrate_v6,
     _migrate_v7,
+    _migrate_v8,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -4,9 +4,10 @@ Git refs, worktrees, processes and exit records are read from the world on every
 database only keeps what cannot be recovered from them: the intent row written before a
 process starts, the controller's verdict on each attempt (outcome, reason, retry deadline,
 conflicting files), an append-only event log, the tasks `spawn-parallel` asked to start
-first, a person's orders about tasks (retry, reset, stop), and a few controller facts (pid,
-last pass, the spec it runs on and its generation, command-line settings).
-Losing it costs history, never correctness of the next pass.
+first, a person's orders about tasks (retry, reset, stop), the fleet's rate limiter per
+provider, and a few controller facts (pid, last pass, the spec it runs on and its
+generation, command-line settings). Losing it costs history, never correctness of the next
+pass.
 
 The schema is versioned in the `meta` table. `MIGRATIONS[i]` brings a database from version
 `i` to `i + 1`; a later release appends to that list and never edits an entry. A database
@@ -26,14 +27,11 @@ from types import TracebackType
 from typing import Any, Self
 
 from controller.model.observed import ConflictCheck, TaskOrders, Usage
+from controller.model.ratelimit import LimiterState
 from controller.state import asks, files
 from controller.state import conflict_checks as checks_table
-from controller.state.rows import (
-    ATTEMPT_COLUMNS,
-    AttemptRow,
-    EventRow,
-    row_to_attempt,
-)
+from controller.state import rate_limits as limits_table
+from controller.state.rows import ATTEMPT_COLUMNS, AttemptRow, EventRow, row_to_attempt
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
 
 BUSY_TIMEOUT_S = 5.0
@@ -339,8 +337,6 @@ class Store:
 
     def conflict_checks(self) -> dict[str, ConflictCheck]:
         """The latest check of each task branch (none in a database before the table)."""
-        if self.schema_version < checks_table.FIRST_VERSION:
-            return {}
         return checks_table.load(self._conn)
 
     # --- what people asked for: start requests (spawn-parallel), orders (`state.asks`) ----
@@ -361,6 +357,14 @@ class Store:
 
     def orders(self) -> dict[str, TaskOrders]:
         return asks.orders(self._conn)
+
+    # --- rate limits ----------------------------------------------------------------------
+
+    def rate_limits(self) -> dict[str, LimiterState]:
+        return limits_table.load(self._conn)
+
+    def set_rate_limit(self, state: LimiterState) -> None:
+        limits_table.save(self._conn, state)
 
     # --- controller facts -----------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from controller.model.spec import Spec, Threshold
 from controller.observe.resources import ResourceSampler
 from controller.specfile.load import load_spec
 from controller.state.store import EventRow, StoreError
+from controller.views.ratelimits import rate_limit_line
 from controller.views.screens import Ui, footer, window
 from controller.views.snapshot import recent_events, take
 from controller.views.sparklines import resource_line
@@ -243,6 +244,9 @@ def header_lines(frame: Frame) -> list[Text]:
         spent = [b["scope"] for b in m.costs.budgets if b["exhausted"]]
         if spent:
             line3.append(f" · budget spent: {', '.join(spent)}", style="yellow")
+    limited = rate_limit_line(m.rate_limits)
+    if limited:
+        line2.append(f" · {limited}", style="yellow")
     return [line1, line2, line3]
 
 

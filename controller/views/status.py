@@ -18,17 +18,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from controller.core.conflicts import predicted_conflicts
-from controller.core.lifecycle import attempts_allowed, classify_attempt
+from controller.core.lifecycle import attempts_allowed, classify_attempt, rate_limited_attempts
 from controller.core.metrics import Parallelism, parallelism
 from controller.core.plan import Plan
 from controller.model.names import branch_for
 from controller.model.observed import AgentReport, AttemptObs, Observed
 from controller.model.overrides import Setting
 from controller.model.spec import Spec
+from controller.observe.clock import local_timezone
 from controller.views.costs import Costs, costs_of
 from controller.views.eta import NO_ETA, Eta, durations_by_agent, live_eta
 from controller.views.foreign import ForeignCommits
 from controller.views.measure import run_intervals
+from controller.views.ratelimits import RateLimitView, rate_limit_views
 from controller.views.snapshot import ControllerInfo, Snapshot
 
 LIVE = frozenset({"running", "starting"})
@@ -91,6 +93,7 @@ class TaskView:
     generated_for: str | None = None  # a generated task (specBacklog): the task it serves
     requested_at: float | None = None  # when spawn-parallel asked for it to start first
     conflicts: tuple[str, ...] = ()  # files its branch will conflict on with the tip
+    rate_limited: int = 0  # attempts that ended on a rate limit (no retry used)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +121,7 @@ class TaskView:
             "generated_for": self.generated_for,
             "requested_at": self.requested_at,
             "conflicts": list(self.conflicts),
+            "rate_limited_attempts": self.rate_limited,
         }
 
 
@@ -146,6 +150,7 @@ class StatusModel:
     settings: tuple[Setting, ...] = ()  # maxParallel, pollInterval, retries, specBacklog
     disk_percent: float | None = None  # percent used of the repository's filesystem
     disk_rule: bool = False  # whether the spec has a disk rule (`resources.disk`)
+    rate_limits: tuple[RateLimitView, ...] = ()
 
     @property
     def generation_current(self) -> bool | None:
@@ -209,6 +214,7 @@ class StatusModel:
             "unattributed_commits": self.foreign.as_dict(),
             "cost": self.costs.as_dict(),
             "settings": {s.key: s.as_dict() for s in self.settings},
+            "rate_limits": [v.as_dict() for v in self.rate_limits],
         }
 
 
@@ -301,6 +307,7 @@ def _extras(
         "last_action": report.last_action if live else None,
         "generated_for": result.generated.get(task_id),
         "requested_at": result.requested.get(task_id),
+        "rate_limited": rate_limited_attempts(tuple(attempts)),
     }
 
 
@@ -366,6 +373,7 @@ def build_status(snap: Snapshot) -> StatusModel:
             spec, snap.attempts, len(observed.merged_tasks & {t.id for t in spec.backlog})
         ),
         settings=snap.settings,
+        rate_limits=rate_limit_views(spec, result, now, local_timezone()),
     )
 
 

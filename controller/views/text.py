@@ -20,6 +20,7 @@ from controller.model.money import format_usd
 from controller.model.safe_text import shown
 from controller.views.costs import cost_line
 from controller.views.foreign import SCAN_LIMIT
+from controller.views.ratelimits import rate_limit_line
 from controller.views.status import PHASE_STYLE, StatusModel, TaskView
 
 if TYPE_CHECKING:
@@ -215,33 +216,35 @@ def foreign_lines(m: StatusModel) -> list[str]:
 def status_lines(m: StatusModel, *, wide: bool = False) -> list[str]:
     p = m.parallelism
     counts = ", ".join(f"{n} {phase}" for phase, n in m.counts.items()) or "none in the spec"
-    lines = header(
-        [
-            ("Controller", controller_line(m)),
-            (
-                "Spec",
-                f"{short_path(m.spec_file)} (generation {m.generation}), repo "
-                f"{short_path(m.repo)}, integration branch {m.integration_branch}",
+    pairs = [
+        ("Controller", controller_line(m)),
+        (
+            "Spec",
+            f"{short_path(m.spec_file)} (generation {m.generation}), repo "
+            f"{short_path(m.repo)}, integration branch {m.integration_branch}",
+        ),
+        ("Worktrees", f"{short_path(m.worktree_root)}/<task>, branches orchestrator/<task>"),
+        ("Settings", ", ".join(s.text() for s in m.settings) or "-"),
+        ("Resources", resources_line(m)),
+        (
+            "Parallelism",
+            speedup_line(
+                p.speedup,
+                p.work_s,
+                p.busy_s,
+                p.parallelization_rate,
+                p.time_saved_s,
+                p.efficiency(m.limit),
+                m.limit,
             ),
-            ("Worktrees", f"{short_path(m.worktree_root)}/<task>, branches orchestrator/<task>"),
-            ("Settings", ", ".join(s.text() for s in m.settings) or "-"),
-            ("Resources", resources_line(m)),
-            (
-                "Parallelism",
-                speedup_line(
-                    p.speedup,
-                    p.work_s,
-                    p.busy_s,
-                    p.parallelization_rate,
-                    p.time_saved_s,
-                    p.efficiency(m.limit),
-                    m.limit,
-                ),
-            ),
-            ("Tasks", counts),
-            ("Cost", cost_line(m.costs)),
-        ]
-    )
+        ),
+        ("Tasks", counts),
+        ("Cost", cost_line(m.costs)),
+    ]
+    limited = rate_limit_line(m.rate_limits)
+    if limited:
+        pairs.append(("Rate limits", limited))
+    lines = header(pairs)
     lines += foreign_lines(m)
     if not m.tasks:
         return lines

@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.anthropic_server import AnthropicServer
 from tests.support.marking import mark_folder
+from tests.support.openai_server import OpenAIServer
 
 HERE = Path(__file__).resolve().parent
 
@@ -43,4 +44,22 @@ def claude_bin() -> Path:
 def anthropic() -> Iterator[AnthropicServer]:
     """The scripted Messages API server the real CLI talks to (loopback only)."""
     with AnthropicServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def codex_bin() -> Path:
+    """The pinned real Codex CLI (installed into .cache/codex when missing); never a skip."""
+    from tests.support.codex import CodexUnavailable, codex_binary
+
+    try:
+        return codex_binary()
+    except CodexUnavailable as exc:
+        pytest.fail(f"the real Codex CLI is needed for this test: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def openai() -> Iterator[OpenAIServer]:
+    """The scripted Responses API server the real Codex CLI talks to (loopback only)."""
+    with OpenAIServer() as server:
         yield server

@@ -39,32 +39,41 @@ class ClaudeUnavailable(RuntimeError):
     """The pinned CLI is not installed and could not be installed."""
 
 
-def installed_version(binary: Path = BINARY) -> str | None:
+def installed_version(binary: Path = BINARY, prefix: str = "") -> str | None:
+    """The version `binary --version` prints (after `prefix`, e.g. "codex-cli"), or None."""
     try:
         out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
     except OSError:
         return None
-    return out.stdout.split()[0] if out.returncode == 0 and out.stdout.strip() else None
+    words = out.stdout.split()
+    if prefix and words[:1] == [prefix]:
+        words = words[1:]
+    return words[0] if out.returncode == 0 and words else None
+
+
+def npm_install(package: str, cache: Path, name: str, version: str, prefix: str = "") -> Path:
+    """`npm install` the pinned `package` into `cache`; returns the path of its binary `name`."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ClaudeUnavailable(
+            f"npm is not installed, so the real CLI ({package}) cannot be installed for the "
+            "tests: install Node.js and npm (e.g. apt-get install npm)"
+        )
+    cache.mkdir(parents=True, exist_ok=True)
+    argv = [npm, "install", "--prefix", str(cache), "--no-audit", "--no-fund", "--save-exact"]
+    done = subprocess.run([*argv, package], capture_output=True, text=True, timeout=600)
+    binary = cache / "node_modules" / ".bin" / name
+    if done.returncode != 0 or installed_version(binary, prefix) != version:
+        raise ClaudeUnavailable(
+            f"`npm install {package}` into {cache} failed (exit {done.returncode}):\n"
+            f"{done.stderr[-2000:]}"
+        )
+    return binary
 
 
 def install(cache: Path = CACHE) -> Path:
     """`npm install` the pinned CLI into `cache`; returns the binary's path."""
-    npm = shutil.which("npm")
-    if npm is None:
-        raise ClaudeUnavailable(
-            f"npm is not installed, so the real Claude Code CLI ({PACKAGE}) cannot be installed "
-            "for the tests: install Node.js and npm (e.g. apt-get install npm)"
-        )
-    cache.mkdir(parents=True, exist_ok=True)
-    argv = [npm, "install", "--prefix", str(cache), "--no-audit", "--no-fund", "--save-exact"]
-    done = subprocess.run([*argv, PACKAGE], capture_output=True, text=True, timeout=600)
-    binary = cache / "node_modules" / ".bin" / "claude"
-    if done.returncode != 0 or installed_version(binary) != VERSION:
-        raise ClaudeUnavailable(
-            f"`npm install {PACKAGE}` into {cache} failed (exit {done.returncode}):\n"
-            f"{done.stderr[-2000:]}"
-        )
-    return binary
+    return npm_install(PACKAGE, cache, "claude", VERSION)
 
 
 def claude_binary() -> Path:

@@ -3,11 +3,15 @@
 Claude Code with `--output-format stream-json --verbose` prints one JSON object per line:
 an `init` line, an `assistant` line per content block (text or a tool call), `user` lines
 with tool results, `system` lines for API retries (`api_retry`, with the HTTP status, e.g.
-429) and permission refusals (`permission_denied`), and a final `result` line with the
-run's usage, cost (`total_cost_usd`), `num_turns`, `permission_denials` and, when it ended
-on an API error, `is_error` and `api_error_status`. The shim tails the attempt's log (where
-the agent's stdout goes) and keeps a small record of what matters, which it writes to
-`state/runs/<task>/<n>.stream.json` for the controller and the views.
+429, and the delay before the retry; the record keeps when the latest 429 was read, for the
+fleet's rate limiter) and permission refusals (`permission_denied`), and a final `result`
+line with the run's usage, cost (`total_cost_usd`), `num_turns`, `permission_denials` and,
+when it ended on an API error, `is_error` and `api_error_status`. The shim tails the
+attempt's log (where the agent's stdout goes) and keeps a small record of what matters,
+which it writes to `state/runs/<task>/<n>.stream.json` for the controller and the views.
+
+`CodexStream` reads the Codex CLI's `codex exec --json` events into a record of the same
+shape (tokens without cost; a 429 it retries is an `error` event naming the status).
 
 The stream is hostile input: lines longer than `MAX_LINE` bytes are skipped whole, anything
 that is not a JSON object of the expected shape is ignored, numbers are checked, and the
@@ -18,6 +22,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 MAX_LINE = 1 << 20  # bytes: a longer line (e.g. a huge tool result) is skipped, not parsed
@@ -96,8 +103,9 @@ def _relative(path: str, cwd: str) -> str:
 class ClaudeStream:
     """What a Claude Code stream-json run has said so far (see the module docstring)."""
 
-    def __init__(self, cwd: str = "") -> None:
+    def __init__(self, cwd: str = "", clock: Callable[[], float] = time.time) -> None:
         self.cwd = cwd
+        self.clock = clock  # when a line was read: the time of a 429 the fleet backs off from
         self.messages: set[str] = set()  # assistant message ids: one per model turn
         self.turns: int | None = None
         self.last_action: str | None = None
@@ -105,6 +113,7 @@ class ClaudeStream:
         self.api_retries = 0
         self.rate_limit_retries = 0
         self.retry_delay_s: float | None = None
+        self.rate_limited_at: float | None = None
         self.usage: dict[str, Any] | None = None
         self.error: str | None = None
         self.api_error_status: int | None = None
@@ -156,10 +165,11 @@ class ClaudeStream:
             return False
         if subtype == "api_retry":
             self.api_retries += 1
-            if count(event.get("error_status")) == 429:
-                self.rate_limit_retries += 1
             delay = count(event.get("retry_delay_ms"))
             self.retry_delay_s = None if delay is None else delay / 1000.0
+            if count(event.get("error_status")) == 429:
+                self.rate_limit_retries += 1
+                self.rate_limited_at = self.clock()
             return True
         if subtype == "permission_denied":
             self._deny(event.get("tool_name"), None)
@@ -208,8 +218,99 @@ class ClaudeStream:
             "api_retries": self.api_retries,
             "rate_limit_retries": self.rate_limit_retries,
             "retry_delay_s": self.retry_delay_s,
+            "rate_limited_at": self.rate_limited_at,
             "finished": self.finished,
         }
 
 
-STREAMS = {"claude-code": ClaudeStream}
+# "Reconnecting... 2/5 (exceeded retry limit, last status: 429 Too Many Requests)"
+_STATUS = re.compile(r"status:? (\d{3})\b")
+_SHELL = re.compile(r"""^/bin/(?:ba|z)?sh -lc (['"])(.*)\1$""", re.DOTALL)
+
+
+class CodexStream(ClaudeStream):
+    """What a `codex exec --json` run has said so far (the Codex CLI's JSONL events).
+
+    `thread.started`, `turn.started`, `item.started` / `item.completed` (an `agent_message`, a
+    `command_execution` with its command, a `file_change` with its paths, an `error`), then
+    `turn.completed` with the usage (tokens only: Codex reports no cost) or `turn.failed`
+    with an error. An API error it retries is an `error` event "Reconnecting... n/N (...,
+    last status: 429 ...)"; it names no delay. The record has the same keys as Claude
+    Code's (`ClaudeStream.record`); `turns` counts the items it completed.
+    """
+
+    def __init__(self, cwd: str = "", clock: Callable[[], float] = time.time) -> None:
+        super().__init__(cwd, clock)
+        self.items = 0
+        self.tokens = {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0}
+        self.tokens["cache_write_tokens"] = 0
+
+    def line(self, raw: bytes) -> bool:
+        try:
+            event = json.loads(raw)
+        except (ValueError, RecursionError):
+            return False
+        if not isinstance(event, dict):
+            return False
+        kind = event.get("type")
+        if kind in ("item.started", "item.completed") and isinstance(event.get("item"), dict):
+            return self._item(event["item"], done=kind == "item.completed")
+        if kind == "error":
+            return self._retry(event.get("message"))
+        if kind == "turn.completed":
+            return self._turn(event.get("usage"))
+        if kind == "turn.failed":
+            error = event.get("error")
+            message = error.get("message") if isinstance(error, dict) else None
+            self.finished = True
+            self.error = clean(message or "turn failed", MAX_TEXT)
+            found = _STATUS.search(self.error)
+            self.api_error_status = count(int(found.group(1))) if found else None
+            return True
+        return False
+
+    def _item(self, item: dict[str, Any], *, done: bool) -> bool:
+        kind = item.get("type")
+        if kind == "command_execution" and isinstance(item.get("command"), str):
+            inner = _SHELL.match(item["command"])
+            self.last_action = clean("exec " + (inner.group(2) if inner else item["command"]))
+        elif kind == "file_change" and isinstance(item.get("changes"), list):
+            paths = [c.get("path") for c in item["changes"] if isinstance(c, dict)]
+            shown = [_relative(p, self.cwd) for p in paths if isinstance(p, str)]
+            if shown:
+                self.last_action = clean("Edit " + ", ".join(shown))
+        if done and kind in ("agent_message", "command_execution", "file_change", "mcp_tool_call"):
+            self.items = min(self.items + 1, MAX_COUNT - 1)
+            self.turns = self.items
+        return True
+
+    def _retry(self, message: object) -> bool:
+        if not isinstance(message, str) or not message.startswith("Reconnecting"):
+            return False
+        self.api_retries += 1
+        found = _STATUS.search(message)
+        if found and found.group(1) == "429":
+            self.rate_limit_retries += 1
+            self.rate_limited_at = self.clock()
+        return True
+
+    def _turn(self, usage: object) -> bool:
+        self.finished = True
+        if isinstance(usage, dict):
+            total = count(usage.get("input_tokens")) or 0
+            cached = min(count(usage.get("cached_input_tokens")) or 0, total)
+            for key, value in (
+                ("input_tokens", total - cached),
+                ("cache_read_tokens", cached),
+                ("output_tokens", count(usage.get("output_tokens")) or 0),
+                ("cache_write_tokens", count(usage.get("cache_write_input_tokens")) or 0),
+            ):
+                self.tokens[key] = min(self.tokens[key] + value, MAX_COUNT - 1)
+        self.usage = {**self.tokens, "cost_usd": None}
+        return True
+
+    def record(self) -> dict[str, Any]:
+        return {**super().record(), "kind": "codex"}
+
+
+STREAMS: dict[str, type[ClaudeStream]] = {"claude-code": ClaudeStream, "codex": CodexStream}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from controller.act.runners.agent_stream import MAX_LINE, ClaudeStream, Lines, clean
+from controller.act.runners.agent_stream import MAX_LINE, ClaudeStream, CodexStream, Lines, clean
 from tests.support import DATA
 
 SAMPLES = DATA / "claude"
@@ -103,3 +103,62 @@ def test_lines_are_split_across_reads_and_over_long_ones_dropped_whole() -> None
     assert lines.feed(b"x" * (MAX_LINE + 10)) == []  # over the bound: skipped...
     assert lines.feed(b"tail of it\nok\n") == [b"ok"]  # ...up to its end, never parsed
     assert clean("a\tb\x07c", 10) == "a bc"
+
+
+def test_the_time_of_the_latest_429_is_kept_for_the_fleet() -> None:
+    clock = iter([100.0, 105.5])
+    stream = ClaudeStream(clock=lambda: next(clock))
+    retry = {"type": "system", "subtype": "api_retry", "error_status": 429}
+    other = {"type": "system", "subtype": "api_retry", "error_status": 529, "retry_delay_ms": 9}
+    stream.line(json.dumps({**retry, "retry_delay_ms": 1200}).encode())
+    stream.line(json.dumps(other).encode())  # overloaded: a retry, not a rate limit
+    assert (stream.rate_limited_at, stream.retry_delay_s) == (100.0, 0.009)
+    stream.line(json.dumps({**retry, "retry_delay_ms": 3300}).encode())
+    record = stream.record()
+    assert (record["rate_limited_at"], record["retry_delay_s"]) == (105.5, 3.3)
+    assert (record["api_retries"], record["rate_limit_retries"]) == (3, 2)
+
+
+def codex(name: str) -> dict:
+    stream = CodexStream("/work/repo", clock=lambda: 42.0)
+    for line in (DATA / "codex" / name).read_bytes().splitlines():
+        stream.line(line)
+    return stream.record()
+
+
+def test_a_codex_run_reports_tokens_without_cost_and_its_commands() -> None:
+    record = codex("exec_success.jsonl")  # Codex 0.171.0 against the scripted server
+    assert record["kind"] == "codex" and record["finished"] and record["error"] is None
+    assert record["usage"] == {
+        "input_tokens": 2500, "cache_read_tokens": 600, "output_tokens": 60,
+        "cache_write_tokens": 0, "cost_usd": None,
+    }  # fmt: skip
+    assert record["turns"] == 2  # the command and the final message
+    assert record["last_action"] == "exec printf 'x = 1\\\\n' > x.py"
+
+
+def test_codex_429s_are_counted_and_an_exhausted_run_names_its_status() -> None:
+    recovered = codex("exec_429_retry_then_success.jsonl")
+    assert (recovered["api_retries"], recovered["rate_limit_retries"]) == (2, 2)
+    assert recovered["rate_limited_at"] == 42.0 and recovered["retry_delay_s"] is None
+    assert recovered["api_error_status"] is None and recovered["error"] is None
+    exhausted = codex("exec_429_exhausted.jsonl")
+    assert exhausted["rate_limit_retries"] == 5 and exhausted["api_error_status"] == 429
+    assert exhausted["error"] == "exceeded retry limit, last status: 429 Too Many Requests"
+    assert exhausted["usage"] is None  # no turn completed
+
+
+def test_codex_events_are_hostile_input_too() -> None:
+    stream = CodexStream()
+    for raw in [
+        b'{"type":"turn.completed","usage":{"input_tokens":-5,"cached_input_tokens":99}}',
+        b'{"type":"item.completed","item":{"type":"command_execution","command":["rm"]}}',
+        b'{"type":"error","message":"Reconnecting... 1/5 (last status: 429 \\u001b[31m)"}',
+        b'{"type":"turn.failed","error":"not a mapping"}',
+        b"[1, 2]",
+    ]:
+        stream.line(raw)
+    record = stream.record()
+    assert record["usage"]["input_tokens"] == 0 and record["usage"]["cache_read_tokens"] == 0
+    assert record["last_action"] is None and record["rate_limit_retries"] == 1
+    assert record["error"] == "turn failed" and record["api_error_status"] is None

@@ -111,3 +111,35 @@ def test_read_tail_keeps_the_end_of_a_long_log(tmp_path: Path) -> None:
     text = read_tail(tmp_path, log)
     assert text.endswith("line 9999") and text.count("\n") == 39
     assert read_tail(tmp_path, tmp_path / "missing.log") == ""
+
+
+def test_the_preset_keeps_one_retry_of_its_own_under_the_fleet_s_rate_limits(
+    tmp_path: Path,
+) -> None:
+    def retries(agent: dict[str, Any]) -> str | None:
+        req, _ = request(spec_with({"preset": "claude-code", **agent}), tmp_path)
+        return req.local_env({"CLAUDE_CODE_MAX_RETRIES": "7"}).get("CLAUDE_CODE_MAX_RETRIES")
+
+    assert retries({}) == "1"  # the fleet backs off: docs/agents.md#rate-limits
+    assert retries({"env": {"CLAUDE_CODE_MAX_RETRIES": "4"}}) == "4"  # the agent's env wins
+    assert retries({"rateLimit": "off"}) == "7"  # its own retries, as the user set them
+    command = spec_with({"command": ["a"]})
+    assert "CLAUDE_CODE_MAX_RETRIES" not in request(command, tmp_path)[0].local_env({})
+
+
+def test_the_codex_preset_runs_exec_in_its_sandbox_with_a_home_of_its_own(
+    tmp_path: Path,
+) -> None:
+    spec = spec_with({"preset": "codex", "args": ["--model", "gpt-5-codex"]})
+    req, paths = request(spec, tmp_path, prompt="SECRET PROMPT")
+    assert req.argv == (
+        "codex", "exec", "--json", "--sandbox", "workspace-write",
+        "-c", "sandbox_workspace_write.exclude_slash_tmp=true", "--model", "gpt-5-codex",
+    )  # fmt: skip
+    assert req.stdin_path == paths.prompt_file("t1", 2) and req.stream == "codex"
+    env = req.local_env({})
+    assert env["CODEX_HOME"] == str(paths.agent_home("t1", 2) / "codex")
+    assert env["TMPDIR"] == str(paths.agent_home("t1", 2) / "tmp")
+    assert "CLAUDE_CONFIG_DIR" not in env and "CLAUDE_CODE_MAX_RETRIES" not in env
+    prepare_files(req, "SECRET PROMPT", paths, "attempt 2")
+    assert Path(env["CODEX_HOME"]).is_dir() and Path(env["TMPDIR"]).is_dir()

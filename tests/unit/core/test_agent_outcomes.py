@@ -25,8 +25,13 @@ def test_refused_tool_calls_fail_an_attempt_that_exited_0() -> None:
 def test_an_error_the_agent_reports_fails_it_and_api_errors_are_named() -> None:
     errored = exited("t1", report=AgentReport(error="Auto mode can't check actions"))
     assert failure_reason(errored) == "the agent reported an error: Auto mode can't check actions"
+    broken = exited("t1", code=1, report=AgentReport(api_error_status=500, error="API Error"))
+    verdict = exit_verdict(SPEC, SPEC.backlog[0], broken, NOW)
+    assert verdict is not None and verdict.reason == "exit 1: API error 500 (API Error)"
+    # a 429 is a rate limit (tests/unit/core/test_ratelimit.py), unless the agent says `off`
+    off = make_spec([task("t1")], agents={"dev": {"command": ["a"], "rateLimit": "off"}})
     limited = exited("t1", code=1, report=AgentReport(api_error_status=429, error="API Error"))
-    verdict = exit_verdict(SPEC, SPEC.backlog[0], limited, NOW)
+    verdict = exit_verdict(off, off.backlog[0], limited, NOW)
     assert verdict is not None and verdict.reason == "exit 1: API error 429 (API Error)"
 
 

@@ -421,3 +421,21 @@ def test_presets_and_worktree_setup_need_the_local_runner() -> None:
     with pytest.raises(SpecError) as exc:
         from_text(text)
     assert "agents.dev.preset: `preset` needs the local runner" in str(exc.value)
+
+
+def test_a_bad_rate_limit_pattern_is_located_at_its_element(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        '    owns: ["src/**"]\n',
+        '    owns: ["src/**"]\n    rateLimit:\n      exitCodes: [75]\n'
+        "      patterns: ['429', 'retry in (\\d+']\n",
+    )
+    path = write_spec(tmp_path / "o.yaml", text)
+    with pytest.raises(SpecError) as exc:
+        load_spec(path, check_repo=False)
+    (problem,) = exc.value.problems
+    assert str(problem).startswith(f"{path}:8:25: agents.dev.rateLimit.patterns[1]: ")
+    assert "invalid regular expression `retry in (\\d+`: missing ), unterminated" in str(problem)
+    off = write_spec(
+        tmp_path / "p.yaml", MINIMAL.replace("    owns:", "    rateLimit: off\n    owns:")
+    )
+    assert load_spec(off, check_repo=False).agents["dev"].rate_limits is None

@@ -183,7 +183,7 @@ def test_a_version_2_database_gains_usage_columns_and_requests_and_keeps_its_row
     conn.commit()
     conn.close()
     with Store.open(db) as store:
-        assert store.schema_version == SCHEMA_VERSION == 7
+        assert store.schema_version == SCHEMA_VERSION == 8
         (old,) = store.attempts()
         assert old.outcome == "merged" and old.cost_usd is None and old.port is None
         assert old.start_id is None
@@ -222,3 +222,30 @@ def test_conflict_checks_round_trip_one_row_per_task(db: Path) -> None:
         "t1": ConflictCheck("t1", "b3", "m2", 12.0, ()),
         "t2": ConflictCheck("t2", "b2", "m1", 11.0, ()),
     }
+
+
+def test_a_version_3_database_gains_the_rate_limits_table(db: Path) -> None:
+    from controller.model.ratelimit import LimiterState
+    from controller.state.schema import MIGRATIONS
+
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    for migration in MIGRATIONS[:3]:
+        migration(conn)
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '3')")
+    conn.execute("INSERT INTO attempts(task, number, outcome) VALUES ('old', 1, 'merged')")
+    conn.commit()
+    conn.close()
+    with Store.open(db) as store:
+        assert store.schema_version == SCHEMA_VERSION >= 4
+        assert [a.task for a in store.attempts()] == ["old"]
+        assert store.rate_limits() == {}
+        store.set_rate_limit(LimiterState("claude-code", 2, 100.5, 90.0, 1))
+        store.set_rate_limit(LimiterState("claude-code", None, 130.0, 120.0, 0))  # replaced
+        store.set_rate_limit(LimiterState("other", 1, 5.0, 4.0, 3))
+    with Store.open_readonly(db) as store:  # type: ignore[union-attr]
+        assert store.rate_limits() == {
+            "claude-code": LimiterState("claude-code", None, 130.0, 120.0, 0),
+            "other": LimiterState("other", 1, 5.0, 4.0, 3),
+        }

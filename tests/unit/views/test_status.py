@@ -193,3 +193,53 @@ def test_status_reports_a_held_lock_as_running(tmp_path: Path) -> None:
     assert code == 0 and data["controller"]["running"] is False
     assert data["controller"]["other"]["spec_file"] == "/x/conf/spec.yaml"
     assert "another controller" in text and "/x/conf/spec.yaml" in text
+
+
+def test_status_and_the_dashboard_show_a_rate_limited_provider() -> None:
+    from datetime import datetime
+
+    from controller.model.ratelimit import LimiterState
+    from controller.views.dashboard import Frame, header_lines
+
+    now = 20_000.0
+    spec = _spec(
+        agents={"dev": {"preset": "claude-code", "owns": ["**"]}},
+        resources={"cpu": [{"parallel": 8}], "memory": [{"parallel": 8}]},
+    )
+    limiter = LimiterState("claude-code", limit=1, resume_at=now + 30, changed_at=now - 5)
+    attempts = {
+        "a": (AttemptObs("a", 1, now - 90, now - 6, 1, 5, outcome="rate_limited", agent="dev"),)
+    }
+    observed = Observed(
+        integration_sha="f" * 40, attempts=attempts, rate_limits={"claude-code": limiter}
+    )
+    snap = Snapshot(
+        spec=spec,
+        observed=observed,
+        plan=plan(spec, observed, now, tz=datetime.now().astimezone().tzinfo),
+        controller=ControllerInfo(running=False),
+        generation=spec_generation(spec),
+        progress={},
+        now=now,
+        has_store=True,
+        attempts=with_recorded_times(attempts, {}),
+    )
+    model = build_status(snap)
+    resume = datetime.fromtimestamp(now + 30).strftime("%H:%M:%S")
+    text = f"rate limited: resuming at {resume} (limit 1 of 2)"
+    (view,) = model.as_dict()["rate_limits"]
+    assert view == {
+        "provider": "claude-code",
+        "limit": 1,
+        "capacity": 2,
+        "resume_at": now + 30,
+        "next_step_at": now + 30 + 60,
+        "throttled": True,
+        "text": text,
+    }
+    views = {v.task: v for v in model.tasks}
+    assert views["a"].reason == views["b"].reason == text
+    assert (views["a"].rate_limited, views["a"].max_attempts) == (1, 3)  # no retry used
+    assert f"Rate limits: claude-code: {text}" in status_lines(model)
+    frame = Frame(model, (), (now - 60, now), (), (), (), (), (), 1.0)
+    assert f"claude-code: {text}" in str(header_lines(frame)[1])
