@@ -176,8 +176,10 @@ def backlog(tasks: list[PlannedTask], rng: random.Random) -> list[dict[str, Any]
 
 
 def locks_left(repo: Path) -> list[str]:
-    """git lock files a killed controller left and nobody cleared."""
-    return sorted(str(p) for p in (repo / ".git").rglob("*.lock"))
+    """git lock files a killed controller left and nobody cleared (the controller's own
+    singleton lock in `.git/orchestrator/` is a kernel lock, not a git lock file: it stays)."""
+    ours = repo / ".git" / "orchestrator"
+    return sorted(str(p) for p in (repo / ".git").rglob("*.lock") if p.parent != ours)
 
 
 def scenario_git_kills(root: Path, rng: random.Random, quick: bool) -> Outcome:

@@ -83,9 +83,8 @@ def diff(
     from controller.core.specbacklog import expand
     from controller.observe.clock import local_timezone
     from controller.observe.resources import published
-    from controller.observe.world import observe_spec, open_store, state_paths
-    from controller.state.lock import is_locked
-    from controller.views.snapshot import running_overrides
+    from controller.observe.world import observe_spec, open_store
+    from controller.views.snapshot import running_overrides, runs_here
 
     given = overrides_of(max_parallel, poll_interval, max_retries, spec_backlog)
     spec = load(file, output, repo)
@@ -103,8 +102,7 @@ def diff(
     try:
         observed = observe_spec(spec, store, None, now=now)
         # while a controller runs, plan with the load average it acts on
-        controller_running = is_locked(state_paths(spec).lock)
-        load_now = published(store, now, spec.repo_path) if controller_running else None
+        load_now = published(store, now, spec.repo_path) if runs_here(spec) else None
     finally:
         if store is not None:
             store.close()

@@ -129,10 +129,15 @@ def controller_info(spec: Spec, store: Store | None) -> ControllerInfo:
     )
 
 
+def runs_here(spec: Spec) -> bool:
+    """Whether a controller runs on `spec`'s repository and state folder."""
+    holder = running_controller(spec.repo_path)
+    return holder is not None and holder.uses(spec.state_path)
+
+
 def running_overrides(spec: Spec) -> Overrides:
     """The command-line settings of the controller running on `spec`'s state folder."""
-    holder = running_controller(spec.repo_path)
-    if holder is None or not holder.uses(spec.state_path):
+    if not runs_here(spec):
         return Overrides()
     store = open_store(spec, readonly=True)
     try:

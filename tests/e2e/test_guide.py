@@ -148,7 +148,7 @@ def test_the_guides_command_lines_in_order(tmp_path: Path) -> None:
     assert summary.returncode == 0, summary.stderr
     assert "6 completed (6 merged)" in summary.stdout
     assert "(1 retries, 1 failures)" in summary.stdout
-    assert re.search(r"Speedup:\s+\d+\.\d\dx measured", summary.stdout)
+    assert re.search(r"Parallelism:\s+\d+\.\d\dx agent time / busy time", summary.stdout)
 
     # the guide's troubleshooting: stop, then start --max-parallel 2
     p.write_spec(agents=AGENTS, maxParallel=4, retries=0, backlog=FIRST + SECOND)

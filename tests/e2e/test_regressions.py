@@ -164,7 +164,10 @@ def test_repeated_diff_plans_with_the_controllers_published_load(tmp_path: Path)
         con.commit()
     finally:
         con.close()
-    with ControllerLock(p.state / "controller.lock"):
+    from controller.observe.running import lock_path
+
+    # a controller runs on this repository and state folder (holds the repository's lock)
+    with ControllerLock(lock_path(p.repo), {"state": str(p.state)}):
         plans = [json.loads(p.cli("diff", "-o", "json").stdout) for _ in range(4)]
         status = json.loads(p.cli("status", "-o", "json").stdout)
     admissions = [plan["admission"] for plan in plans]
