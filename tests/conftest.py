@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
 from tests.support.repo import GIT_ENV, init_repo
+
+# A suite started as a background job of a non-interactive shell inherits SIGINT ignored, and
+# so would every process the tests start (Python then never raises KeyboardInterrupt): the
+# tests of Ctrl-C would hang. They get the default, as in a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

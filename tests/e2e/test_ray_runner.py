@@ -22,7 +22,8 @@ from tests.support.project import FAKE_AGENT, Project, stop_process, wait_until
 from tests.support.raycluster import RAY_ENV, free_port, local_ray_cluster
 from tests.support.repo import git
 
-pytestmark = pytest.mark.timeout(240)
+# one local Ray cluster at a time: these modules run on the same xdist worker
+pytestmark = [pytest.mark.timeout(240), pytest.mark.xdist_group("ray")]
 
 
 @pytest.fixture(scope="module")

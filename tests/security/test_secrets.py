@@ -23,7 +23,8 @@ from tests.support import HOSTILE_AGENT
 from tests.support.project import stop_process, wait_until
 from tests.support.raycluster import RAY_ENV, free_port, local_ray_cluster
 
-pytestmark = pytest.mark.timeout(240)
+# one local Ray cluster at a time: these modules run on the same xdist worker
+pytestmark = [pytest.mark.timeout(240), pytest.mark.xdist_group("ray")]
 
 WORKER_SECRET = "sk-worker-only-5f0c1d9e"  # set on the cluster only, never on the controller
 URL_TOKEN = "ghp-url-token-77a1b2c3"
