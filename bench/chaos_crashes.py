@@ -124,7 +124,8 @@ def backlog_entry(t: PlannedTask, pace: float = 1.0) -> dict[str, Any]:
 
 class Human(threading.Thread):
     """Commits a conflicting edit on main as soon as a conflict task's first attempt starts,
-    and SIGKILLs the first attempt of `sigkill-external` tasks once it has run a moment."""
+    and SIGKILLs the first attempt of `sigkill-external` tasks that runs, once it has run a
+    moment."""
 
     def __init__(self, p: Project, tasks: list[PlannedTask]):
         super().__init__(name="chaos-human", daemon=True)
@@ -143,8 +144,10 @@ class Human(threading.Thread):
                     self.p.human_commit(
                         f"conflicts/{run.task}.txt", f"human {run.task}\n", f"human: {run.task}"
                     )
-            for pid, (task, attempt) in agent_processes().items():
-                if task in self.external and task not in self.killed and attempt == 1:
+            for pid, (task, _attempt) in agent_processes().items():
+                # the first attempt that runs (a kill of the controller mid-spawn may leave
+                # attempt 1 never started, and attempt 2 the first to run)
+                if task in self.external and task not in self.killed:
                     time.sleep(0.3)
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
@@ -185,8 +188,9 @@ def judge_agent_faults(
             ok = ok and (p.chaos / "faulted" / f"{t.id}.{ONE_SHOT[t.fault]}").exists()
         if t.fault == "merge-conflict":
             ok = ok and t.id in human.done and any(f"/{t.id}/" in r for r in archived)
-        if t.fault == "sigkill-external":
-            ok = ok and t.id in human.killed
+        if t.fault == "sigkill-external" and t.id not in human.killed:
+            outcome.audit.fail(f"{t.id} (sigkill-external): the harness never killed its agent")
+            ok = False
         if t.fault in ("hang-timeout", "hang-ignoring-sigterm"):
             # killed at its timeout (+5 s grace when it ignores SIGTERM), not left hanging
             grace = 5.0 if t.fault == "hang-ignoring-sigterm" else 0.0

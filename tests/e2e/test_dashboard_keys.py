@@ -110,7 +110,7 @@ def test_dashboard_keys_stop_log_retry_in_tmux(tmp_path: Path) -> None:
         tmux.keys("s")
         assert wait_until(lambda: phases(p).get("hang") == "stopped", timeout=20)
         assert wait_until(lambda: "hang" not in fake_agents_running(p.tmp), timeout=10)
-        assert wait_until(lambda: tmux.shows("hang: stop requested"), timeout=5)
+        assert wait_until(lambda: tmux.shows("hang: stop requested"), timeout=15), tmux.screen()
 
         # l: the selected task's log, what its agent printed; Esc goes back
         tmux.select("flaky")
@@ -118,13 +118,13 @@ def test_dashboard_keys_stop_log_retry_in_tmux(tmp_path: Path) -> None:
         assert wait_until(lambda: tmux.shows("log of flaky attempt 1"), timeout=10)
         assert tmux.shows("failing attempt 1"), tmux.screen()
         tmux.keys("Escape")
-        assert wait_until(lambda: tmux.shows("↑↓ select"), timeout=5)
+        assert wait_until(lambda: tmux.shows("↑↓ select"), timeout=15)
 
         # r: the selected task gets a fresh budget, and this time it merges
         tmux.select("flaky")
         tmux.keys("r")
         assert wait_until(lambda: "flaky" in p.merges(), timeout=30), tmux.screen()
-        assert wait_until(lambda: tmux.shows("flaky: retry requested"), timeout=5)
+        assert wait_until(lambda: tmux.shows("flaky: retry requested"), timeout=15)
         tmux.keys("q")
         assert wait_until(lambda: "dash" not in tmux("list-sessions"), timeout=10)
     finally:

@@ -171,7 +171,9 @@ def test_repeated_diff_plans_with_the_controllers_published_load(tmp_path: Path)
         plans = [json.loads(p.cli("diff", "-o", "json").stdout) for _ in range(4)]
         status = json.loads(p.cli("status", "-o", "json").stdout)
     admissions = [plan["admission"] for plan in plans]
-    assert all(a == admissions[0] for a in admissions), admissions
+    # the same load every time (the disk's figures are read fresh: other processes write)
+    load = [(a["cpu_percent"], a["memory_percent"], a["limit"]) for a in admissions]
+    assert all(x == load[0] for x in load), admissions
     assert admissions[0]["cpu_percent"] == 87.5 and admissions[0]["limit"] == 1
     assert status["resources"]["cpu_percent"] == 87.5
     p.cli("stop", "--force")

@@ -88,7 +88,7 @@ def wait_accepting_jobs(address: str, timeout_s: float = 90.0) -> None:
     raise RuntimeError(f"the local Ray cluster at {address} never accepted a job")
 
 
-def stop_cluster(temp: str, grace_s: float = 10.0) -> None:
+def stop_cluster(temp: str, grace_s: float = 3.0) -> None:
     """Stop the cluster whose processes name the temp folder `temp`, and their children.
 
     Not `ray stop --force`: that stops every Ray process of this user on the machine,
