@@ -84,10 +84,13 @@ def log_screen(title: str, lines: list[str], note: str, width: int, height: int)
 
 
 def footer(interval: float, clock: str, message: str, notes: tuple[str, ...]) -> Text:
-    text = Text(f"{FOOTER_KEYS} · every {interval:g}s · {clock}", style="dim")
+    """The last line: an action's outcome and notes first (a narrow terminal cuts the end
+    of the line), then the keys, the refresh interval and the time."""
+    text = Text()
     for note in (message, *notes):
         if note:
-            text.append(f" · {shown(note)}", style="yellow")
+            text.append(f"{shown(note)} · ", style="yellow")
+    text.append(f"{FOOTER_KEYS} · every {interval:g}s · {clock}", style="dim")
     return text
 
 
