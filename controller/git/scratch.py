@@ -10,8 +10,6 @@ inside that folder.
 from __future__ import annotations
 
 import os
-import shutil
-import stat
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +17,7 @@ from pathlib import Path
 
 from controller.git.command import run
 from controller.git.places import Repo, WorktreeError, as_repo, is_real_dir, open_repo
-from controller.git.worktrees import list_worktrees
+from controller.git.worktrees import list_worktrees, remove_tree
 from controller.model import names
 
 PREFIX = "verify-"
@@ -34,18 +32,6 @@ def _real_scratch_root(scratch_root: Path) -> Path:
     return scratch_root.resolve()
 
 
-def _remove_tree(root: Path, path: Path) -> None:
-    """Remove `path` (directly under `root`) without following any symlink."""
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(mode):
-        shutil.rmtree(names.confined(root, path), ignore_errors=True)  # rmtree skips links
-    else:
-        os.unlink(path)
-
-
 @contextmanager
 def scratch_worktree(repo_path: Path | Repo, scratch_root: Path, commit: str) -> Iterator[Path]:
     """A detached worktree at `commit` under `scratch_root`, always removed afterwards."""
@@ -57,7 +43,7 @@ def scratch_worktree(repo_path: Path | Repo, scratch_root: Path, commit: str) ->
         yield path
     finally:
         run(repo.place, "worktree", "remove", "--force", "--force", str(path), check=False)
-        _remove_tree(root, path)
+        remove_tree(root, path)
         run(repo.place, "worktree", "prune", check=False)
 
 
@@ -85,6 +71,6 @@ def clear_scratch(repo_path: Path, scratch_root: Path) -> int:
     leftovers = [p for p in root.iterdir() if p.name.startswith(PREFIX)]
     worktrees = {p for p in leftovers if not p.name.endswith(".pid")}  # pid notes of verify
     for path in leftovers:
-        _remove_tree(root, path)
+        remove_tree(root, path)
     run(repo.place, "worktree", "prune", check=False)
     return len(set(stale) | worktrees)

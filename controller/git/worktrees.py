@@ -146,10 +146,10 @@ def _discard(repo: Repo, root: Path, path: Path, entry: WorktreeObs) -> None:
     aside = names.confined(root, root / f"{REMOVING}{path.name}-{uuid.uuid4().hex[:8]}")
     os.rename(names.confined(root, path), aside)
     run(repo.place, "worktree", "prune")
-    _remove_tree(root, aside)
+    remove_tree(root, aside)
 
 
-def _remove_tree(root: Path, path: Path) -> None:
+def remove_tree(root: Path, path: Path) -> None:
     """Delete `path`, a directory directly under `root`, without following any symlink."""
     try:
         mode = os.lstat(path).st_mode
@@ -168,7 +168,7 @@ def clear_removed(root: Path) -> int:
     except OSError:
         return 0
     for entry in entries:
-        _remove_tree(root, Path(entry.path))
+        remove_tree(root, Path(entry.path))
     return len(entries)
 
 

@@ -30,7 +30,7 @@ from controller.observe.resources import ResourceSampler
 from controller.specfile.load import load_spec
 from controller.state.store import EventRow, StoreError
 from controller.views.ratelimits import rate_limit_line
-from controller.views.screens import Ui, footer, window
+from controller.views.screens import Ui, fit, footer, window
 from controller.views.snapshot import recent_events, take
 from controller.views.sparklines import resource_line
 from controller.views.status import PHASE_STYLE, StatusModel, TaskView, build_status, by_urgency
@@ -319,9 +319,4 @@ def render(frame: Frame, width: int, height: int, ui: Ui | None = None) -> Text:
     lines += [event_text(e) for e in frame.events[-n_events:]] if n_events else []
     clock = time.strftime("%H:%M:%S")
     lines.append(footer(frame.interval, clock, ui.message if ui else "", frame.notes))
-    lines = lines[: max(1, height)]
-    for line in lines:
-        line.no_wrap = True
-        line.overflow = "ellipsis"
-        line.truncate(width, overflow="ellipsis")
-    return Text("\n").join(lines)
+    return fit(lines, width, height)

@@ -68,7 +68,7 @@ def help_screen(width: int, height: int) -> Text:
         lines.append(line)
     lines.append(Text(""))
     lines.append(Text("Esc, q or ? goes back", style="dim"))
-    return _fit(lines, width, height)
+    return fit(lines, width, height)
 
 
 def log_screen(title: str, lines: list[str], note: str, width: int, height: int) -> Text:
@@ -80,7 +80,7 @@ def log_screen(title: str, lines: list[str], note: str, width: int, height: int)
     footer = Text("Esc back · v verify log · l agent log · r retry · s stop · q quit", style="dim")
     if note:
         footer.append(f" · {shown(note)}", style="yellow")
-    return _fit([head, *shown_lines, footer], width, height)
+    return fit([head, *shown_lines, footer], width, height)
 
 
 def footer(interval: float, clock: str, message: str, notes: tuple[str, ...]) -> Text:
@@ -98,7 +98,8 @@ def _pad(text: str, width: int) -> str:
     return text[:width].ljust(width)
 
 
-def _fit(lines: list[Any], width: int, height: int) -> Text:
+def fit(lines: list[Any], width: int, height: int) -> Text:
+    """`lines` cut to `height` lines of at most `width` cells each (an ellipsis where cut)."""
     lines = lines[: max(1, height)]
     for line in lines:
         line.no_wrap = True

@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,20 +118,27 @@ def agent(binary: Path, base_url: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.claude")
-    parser.add_argument("--install", action="store_true", help=f"install {PACKAGE} if missing")
+def install_command(argv: list[str] | None, prog: str, find: Callable[[], Path], label: str) -> int:
+    """`python -m PROG --install`: the pinned CLI `find` returns (installing it if missing)."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--install", action="store_true", help=f"install {label} if missing")
     args = parser.parse_args(argv)
     if not args.install:
         parser.print_help()
         return 0
     try:
-        binary = claude_binary()
-    except ClaudeUnavailable as exc:
+        binary = find()
+    except ClaudeUnavailable as exc:  # CodexUnavailable too
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"Claude Code {VERSION} at {os.path.relpath(binary)}")
+    print(f"{label} at {os.path.relpath(binary)}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return install_command(
+        argv, "python -m tests.support.claude", claude_binary, f"Claude Code {VERSION}"
+    )
 
 
 if __name__ == "__main__":

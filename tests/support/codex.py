@@ -9,14 +9,17 @@ The CLI runs offline against the scripted Responses API server (`openai_server`)
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from tests.support import ROOT
-from tests.support.claude import ClaudeUnavailable, installed_version, npm_install
+from tests.support.claude import (
+    ClaudeUnavailable,
+    install_command,
+    installed_version,
+    npm_install,
+)
 
 VERSION = "0.171.0"
 PACKAGE = f"@openai/codex@{VERSION}"
@@ -67,19 +70,7 @@ def agent(binary: Path, base_url: str, **extra: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.codex")
-    parser.add_argument("--install", action="store_true", help=f"install {PACKAGE} if missing")
-    args = parser.parse_args(argv)
-    if not args.install:
-        parser.print_help()
-        return 0
-    try:
-        binary = codex_binary()
-    except CodexUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"Codex {VERSION} at {os.path.relpath(binary)}")
-    return 0
+    return install_command(argv, "python -m tests.support.codex", codex_binary, f"Codex {VERSION}")
 
 
 if __name__ == "__main__":
