@@ -245,7 +245,7 @@ def attack_daemon(w: World, tid: str) -> Attack:
     def check(w: World, status: dict[str, dict[str, Any]]) -> str | None:
         if not pid_file.exists():
             return f"{tid}: the daemon never started"
-        pid = int(pid_file.read_text())
+        pid = int(pid_file.read_text().split()[0])  # "PID SID AGENT_SID"
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

@@ -212,11 +212,12 @@ def roadmap_text(items: list[tuple[str, str, list[str]]]) -> str:
 
 def roadmap_inputs(items: list[tuple[str, str, list[str]]]) -> list[BadInput]:
     """Broken versions of the roadmap built from `items` (at least two items)."""
-    (n1, p1, _d1), (n2, p2, d2) = items[0], items[1]
+    (n1, p1, _d1), (n2, p2, _d2) = items[0], items[1]
     rest = items[2:]
     variants: dict[str, list[tuple[str, str, list[str]]]] = {
-        "duplicate_heading": [*items, (n1, p1, [])],
-        "duplicate_first": [(n2, p2, d2), *items[1:]],
+        # two different planned items with one id, and an item depending on that id: which
+        # one it waits for would change what runs (identical duplicates only warn)
+        "duplicate_heading": [*items, (n1, p1, [n2]), ("980", "sleep 0.1", [n1])],
         "unknown_dependency": [(n1, p1, ["999"]), *items[1:]],
         "unknown_dependency_late": [*items, ("950", "sleep 0.1", ["951"])],
         "self_dependency": [(n1, p1, [n1]), *items[1:]],

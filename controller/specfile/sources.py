@@ -7,6 +7,7 @@ reported against the markdown file rather than the YAML.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -53,7 +54,8 @@ def with_roadmap(spec: Spec) -> Spec:
     # the roadmap parser loads only for specs that use it (~15 ms of start-up otherwise)
     from controller.specfile.roadmap import backlog_entries, completed_ids, parse_roadmap
 
-    named = spec.repo_path / spec.backlog_from.roadmap
+    # the path as the spec names it, without `..` (not resolved: a symlink stays named)
+    named = Path(os.path.normpath(spec.repo_path / spec.backlog_from.roadmap))
     source, text = str(path), read_roadmap_text(path, named)
     parsed = parse_roadmap(text, source)
     errors = [p for p in parsed.problems if p.kind in FATAL_KINDS]
