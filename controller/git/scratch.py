@@ -68,8 +68,10 @@ def clear_scratch(repo_path: Path, scratch_root: Path) -> int:
     for path in stale:
         if not os.path.islink(path):
             run(repo.place, "worktree", "remove", "--force", "--force", str(path), check=False)
-    leftovers = [p for p in root.iterdir() if p.name.startswith(PREFIX)]
-    worktrees = {p for p in leftovers if not p.name.endswith(".pid")}  # pid notes of verify
+    # the worktrees, their verify runs' pid notes, and a note's temporary file a kill left
+    # half-written (`.verify-….pid.<pid>.tmp`, `state.files.write_atomic`)
+    leftovers = [p for p in root.iterdir() if p.name.startswith((PREFIX, "." + PREFIX))]
+    worktrees = {p for p in leftovers if p.name.startswith(PREFIX) and not p.name.endswith(".pid")}
     for path in leftovers:
         remove_tree(root, path)
     run(repo.place, "worktree", "prune", check=False)

@@ -82,6 +82,9 @@ def test_verify_worktrees_of_a_killed_controller_are_cleared(git_repo: Path) -> 
     scratch.mkdir(parents=True)
     git(git_repo, "worktree", "add", "-q", "--detach", str(scratch / "verify-0123"), "main")
     (scratch / "verify-4567").mkdir()  # its registration already pruned
+    (scratch / "verify-4567.pid").write_text("{}")  # its verify run's note
+    # a note a kill left half-written (found by the chaos run, seed 2)
+    (scratch / ".verify-89ab.pid.15730.tmp").write_text("")
     assert gitops.clear_scratch(git_repo, scratch) == 2
     assert list(scratch.iterdir()) == []
     assert "verify-" not in git(git_repo, "worktree", "list")
