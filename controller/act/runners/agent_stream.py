@@ -71,6 +71,15 @@ def cost(value: object) -> float | None:
     return float(value) if math.isfinite(value) and 0 <= value < MAX_COST_USD else None
 
 
+def json_object(raw: bytes) -> dict[str, Any] | None:
+    """One line of an agent's JSON stream as an object; None when it is not one."""
+    try:
+        event = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return event if isinstance(event, dict) else None
+
+
 class Lines:
     """Bytes in, complete lines out; a line over `MAX_LINE` bytes is dropped whole."""
 
@@ -121,11 +130,8 @@ class ClaudeStream:
 
     def line(self, raw: bytes) -> bool:
         """Take one line of the stream; True when the record changed."""
-        try:
-            event = json.loads(raw)
-        except (ValueError, RecursionError):
-            return False
-        if not isinstance(event, dict):
+        event = json_object(raw)
+        if event is None:
             return False
         kind = event.get("type")
         if kind == "assistant":
@@ -246,11 +252,8 @@ class CodexStream(ClaudeStream):
         self.tokens["cache_write_tokens"] = 0
 
     def line(self, raw: bytes) -> bool:
-        try:
-            event = json.loads(raw)
-        except (ValueError, RecursionError):
-            return False
-        if not isinstance(event, dict):
+        event = json_object(raw)
+        if event is None:
             return False
         kind = event.get("type")
         if kind in ("item.started", "item.completed") and isinstance(event.get("item"), dict):
